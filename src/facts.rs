@@ -1,0 +1,198 @@
+//! Plain data about what exists in AWS: what discovery found, in terms the rest of the
+//! operator understands. No AWS SDK type crosses this line, so `resolve` and `build` compile,
+//! run and test without a network.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::api::{CacheEngine, DatabaseEngine};
+
+/// A tag selector: a resource matches when it carries every one of these tags.
+pub type Tags = BTreeMap<String, String>;
+
+/// True when `resource_tags` carries every tag of `selector`. An empty selector matches
+/// nothing: validation refuses it, and this is the last line of defence against picking
+/// "any database".
+pub fn tags_match(selector: &Tags, resource_tags: &Tags) -> bool {
+    !selector.is_empty()
+        && selector
+            .iter()
+            .all(|(k, v)| resource_tags.get(k).is_some_and(|rv| rv == v))
+}
+
+/// Renders a selector for messages: `k1=v1,k2=v2`.
+pub fn format_tags(tags: &Tags) -> String {
+    tags.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The outcome of looking one resource up by tag. Each case is a distinct, reportable state:
+/// the operator never picks one of several matches.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lookup<T> {
+    /// Exactly one usable match.
+    Found(T),
+    /// Nothing carries the selector's tags.
+    NotFound {
+        /// How many resources of this kind were looked at.
+        candidates: usize,
+    },
+    /// Several resources match; their ARNs (sorted).
+    Ambiguous { arns: Vec<String> },
+    /// The single match exists but cannot be used yet (being created: no endpoint yet).
+    NotReady { arn: String, state: String },
+    /// The single match can never be used as it is (e.g. Redis in cluster mode).
+    Unsupported { arn: String, reason: String },
+}
+
+impl<T> Lookup<T> {
+    /// Applies `f` to the found value.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Lookup<U> {
+        match self {
+            Lookup::Found(t) => Lookup::Found(f(t)),
+            Lookup::NotFound { candidates } => Lookup::NotFound { candidates },
+            Lookup::Ambiguous { arns } => Lookup::Ambiguous { arns },
+            Lookup::NotReady { arn, state } => Lookup::NotReady { arn, state },
+            Lookup::Unsupported { arn, reason } => Lookup::Unsupported { arn, reason },
+        }
+    }
+}
+
+/// Whether an RDS endpoint belongs to a DB instance or to a cluster (Aurora, Multi-AZ cluster).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Instance,
+    Cluster,
+}
+
+/// A usable RDS database.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatabaseFacts {
+    pub arn: String,
+    /// DBInstanceIdentifier or DBClusterIdentifier.
+    pub identifier: String,
+    pub kind: DatabaseKind,
+    /// Engine as AWS names it: postgres, mysql, mariadb, aurora-postgresql, aurora-mysql.
+    pub rds_engine: String,
+    pub engine: DatabaseEngine,
+    /// Writer endpoint.
+    pub host: String,
+    pub port: i32,
+    /// DBName / DatabaseName, when RDS knows one.
+    pub db_name: Option<String>,
+    pub master_username: Option<String>,
+    /// MasterUserSecret.SecretArn when RDS manages the master password.
+    pub managed_secret_arn: Option<String>,
+}
+
+/// Whether a cache endpoint belongs to a replication group (Redis/Valkey) or a cache cluster
+/// (Memcached).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheKind {
+    ReplicationGroup,
+    CacheCluster,
+}
+
+/// A usable ElastiCache cache.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CacheFacts {
+    pub arn: String,
+    /// ReplicationGroupId or CacheClusterId.
+    pub identifier: String,
+    pub kind: CacheKind,
+    pub engine: CacheEngine,
+    /// Engine as AWS names it: redis, valkey, memcached.
+    pub aws_engine: String,
+    /// Primary endpoint (Redis) or configuration endpoint (Memcached).
+    pub host: String,
+    pub port: i32,
+    pub transit_encryption: bool,
+    pub auth_token_enabled: bool,
+}
+
+/// A usable EFS file system.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StorageFacts {
+    pub file_system_id: String,
+    pub arn: String,
+    /// Access point to mount through, when one was asked for or found.
+    pub access_point_id: Option<String>,
+    /// Availability zones that have a mount target, sorted.
+    pub mount_target_zones: Vec<String>,
+}
+
+/// A string that must never be printed: Debug and Display redact it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    pub fn new(value: impl Into<String>) -> Self {
+        SecretValue(value.into())
+    }
+    /// The secret itself, for writing into a Kubernetes Secret and nowhere else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The master user credentials RDS keeps in Secrets Manager.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ManagedCredentials {
+    pub secret_arn: String,
+    pub username: String,
+    pub password: SecretValue,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(pairs: &[(&str, &str)]) -> Tags {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn every_selector_tag_must_match() {
+        let resource = tags(&[("app", "grafana"), ("env", "prod"), ("team", "obs")]);
+        assert!(tags_match(&tags(&[("app", "grafana")]), &resource));
+        assert!(tags_match(
+            &tags(&[("app", "grafana"), ("env", "prod")]),
+            &resource
+        ));
+        assert!(!tags_match(
+            &tags(&[("app", "grafana"), ("env", "dev")]),
+            &resource
+        ));
+        assert!(!tags_match(&tags(&[("missing", "x")]), &resource));
+    }
+
+    #[test]
+    fn empty_selector_matches_nothing() {
+        assert!(!tags_match(&Tags::new(), &tags(&[("app", "grafana")])));
+    }
+
+    #[test]
+    fn secret_value_is_redacted() {
+        let s = SecretValue::new("hunter2");
+        assert_eq!(format!("{s:?}"), "<redacted>");
+        assert_eq!(format!("{s}"), "<redacted>");
+        assert_eq!(s.expose(), "hunter2");
+    }
+}

@@ -1,0 +1,190 @@
+//! Names and labels of everything the operator creates, in one place.
+
+use std::collections::BTreeMap;
+
+use crate::hash::short_hash;
+
+/// Field manager of every server-side apply.
+pub const FIELD_MANAGER: &str = "grafana-ha-operator";
+/// `app.kubernetes.io/managed-by` value; watches are scoped to it.
+pub const MANAGED_BY: &str = "grafana-ha-operator";
+/// Label carrying the owning GrafanaCluster's name.
+pub const CLUSTER_LABEL: &str = "grafana-ha.io/cluster";
+/// Pod-template annotation: digest of the data of every Secret the pods read.
+pub const SECRETS_HASH_ANNOTATION: &str = "grafana-ha.io/secrets-hash";
+/// Pod-template annotation: the plugin set the pods load.
+pub const PLUGINS_HASH_ANNOTATION: &str = "grafana-ha.io/plugins-hash";
+/// Key of the signing key in its Secret.
+pub const SECRET_KEY_KEY: &str = "secret_key";
+/// Key of the Redis connection string in the cache Secret.
+pub const CACHE_CONNSTR_KEY: &str = "connstr";
+
+/// Port of the Grafana HTTP server.
+pub const HTTP_PORT: i32 = 3000;
+/// Port of unified-alerting gossip (TCP and UDP).
+pub const GOSSIP_PORT: i32 = 9094;
+/// Where the shared plugins volume is mounted.
+pub const PLUGINS_PATH: &str = "/var/lib/grafana/plugins";
+/// Directory on the plugins volume where the installer leaves one marker per plugin set.
+pub const PLUGINS_MARKER_DIR: &str = "/var/lib/grafana/plugins/.grafana-ha";
+
+/// Longest Kubernetes name that is also a valid label value and DNS-1035 label.
+const MAX_SHORT_NAME: usize = 63;
+
+/// `base-suffix`, shortened with a hash when longer than `max`.
+fn bounded(base: &str, suffix: &str, max: usize) -> String {
+    let full = if suffix.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}-{suffix}")
+    };
+    if full.len() <= max {
+        return full;
+    }
+    let tag = short_hash(full.as_bytes(), 8);
+    let keep = max.saturating_sub(tag.len() + 1);
+    let head: String = full.chars().take(keep).collect();
+    format!("{}-{tag}", head.trim_end_matches('-'))
+}
+
+pub fn deployment(cluster: &str) -> String {
+    bounded(cluster, "", MAX_SHORT_NAME)
+}
+
+pub fn service(cluster: &str) -> String {
+    bounded(cluster, "", MAX_SHORT_NAME)
+}
+
+pub fn alerting_service(cluster: &str) -> String {
+    bounded(cluster, "alerting", MAX_SHORT_NAME)
+}
+
+pub fn pdb(cluster: &str) -> String {
+    bounded(cluster, "", MAX_SHORT_NAME)
+}
+
+pub fn admin_secret(cluster: &str) -> String {
+    bounded(cluster, "admin", 253)
+}
+
+pub fn secret_key_secret(cluster: &str) -> String {
+    bounded(cluster, "secret-key", 253)
+}
+
+pub fn db_credentials_secret(cluster: &str) -> String {
+    bounded(cluster, "db-credentials", 253)
+}
+
+pub fn cache_secret(cluster: &str) -> String {
+    bounded(cluster, "cache", 253)
+}
+
+/// The plugins claim is named after its source so that switching file system or class
+/// makes a new claim (a bound claim's volume cannot change) instead of a stuck apply.
+pub fn plugins_claim(cluster: &str, source: &str) -> String {
+    bounded(
+        cluster,
+        &format!("plugins-{}", short_hash(source.as_bytes(), 6)),
+        253,
+    )
+}
+
+/// PersistentVolumes are cluster-scoped: the name carries namespace and cluster.
+pub fn plugins_volume(namespace: &str, cluster: &str, source: &str) -> String {
+    let hash = short_hash(format!("{namespace}/{cluster}/{source}").as_bytes(), 8);
+    bounded(&format!("gfc-{namespace}-{cluster}"), &hash, 253)
+}
+
+/// Job names become pod labels: at most 63 characters.
+pub fn plugins_job(cluster: &str, plugin_set_hash: &str) -> String {
+    bounded(
+        cluster,
+        &format!("plugins-{plugin_set_hash}"),
+        MAX_SHORT_NAME,
+    )
+}
+
+/// Labels that select the Grafana server pods (immutable once a Deployment exists).
+pub fn selector_labels(cluster: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".to_string(), "grafana".to_string()),
+        (
+            "app.kubernetes.io/instance".to_string(),
+            cluster.to_string(),
+        ),
+        (
+            "app.kubernetes.io/component".to_string(),
+            "server".to_string(),
+        ),
+    ])
+}
+
+/// Labels on every object the operator creates for `cluster`.
+pub fn common_labels(cluster: &str, component: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".to_string(), "grafana".to_string()),
+        (
+            "app.kubernetes.io/instance".to_string(),
+            cluster.to_string(),
+        ),
+        (
+            "app.kubernetes.io/component".to_string(),
+            component.to_string(),
+        ),
+        (
+            "app.kubernetes.io/managed-by".to_string(),
+            MANAGED_BY.to_string(),
+        ),
+        (CLUSTER_LABEL.to_string(), cluster.to_string()),
+    ])
+}
+
+/// The label selector string of the server pods, as the scale subresource reports it.
+pub fn selector_string(cluster: &str) -> String {
+    selector_labels(cluster)
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The label selector that scopes the operator's watches to its own objects.
+pub fn managed_selector() -> String {
+    format!("app.kubernetes.io/managed-by={MANAGED_BY}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_names_stay_short_and_distinct() {
+        let long = "a".repeat(80);
+        let a = alerting_service(&long);
+        assert!(a.len() <= 63, "{a}");
+        assert_ne!(a, deployment(&long));
+        assert_eq!(alerting_service("grafana"), "grafana-alerting");
+        assert!(plugins_job(&long, "0123456789").len() <= 63);
+    }
+
+    #[test]
+    fn volume_names_differ_by_namespace_and_source() {
+        let a = plugins_volume("a", "grafana", "fs-1");
+        assert_ne!(a, plugins_volume("b", "grafana", "fs-1"));
+        assert_ne!(a, plugins_volume("a", "grafana", "fs-2"));
+        assert!(a.starts_with("gfc-a-grafana-"));
+        assert_ne!(plugins_claim("g", "fs-1"), plugins_claim("g", "fs-2"));
+    }
+
+    #[test]
+    fn selector_is_a_subset_of_common_labels() {
+        let common = common_labels("g", "server");
+        for (k, v) in selector_labels("g") {
+            assert_eq!(common.get(&k), Some(&v));
+        }
+        assert_eq!(
+            selector_string("g"),
+            "app.kubernetes.io/component=server,app.kubernetes.io/instance=g,app.kubernetes.io/name=grafana"
+        );
+    }
+}
