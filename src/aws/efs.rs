@@ -1,0 +1,700 @@
+//! EFS: finding the plugins file system by tag or id, with its mount targets and access
+//! point.
+//!
+//! `DescribeFileSystems` returns tags inline, so the inventory is one paged listing. Mount
+//! targets and access points need one call each per file system: they are fetched only for
+//! the file system a lookup selected, and cached separately (see `Discovery`).
+
+use std::collections::BTreeSet;
+
+use aws_sdk_efs::types::{
+    AccessPointDescription, FileSystemDescription, LifeCycleState, MountTargetDescription, Tag,
+};
+
+use crate::aws::error::AwsError;
+use crate::aws::{MAX_PAGES, observe};
+use crate::facts::{Lookup, StorageFacts, Tags, tags_match};
+use crate::metrics::Metrics;
+
+/// Metric label of the service.
+pub const SERVICE: &str = "efs";
+const DESCRIBE_FILE_SYSTEMS: &str = "DescribeFileSystems";
+const DESCRIBE_MOUNT_TARGETS: &str = "DescribeMountTargets";
+const DESCRIBE_ACCESS_POINTS: &str = "DescribeAccessPoints";
+
+/// EFS caps MaxItems / MaxResults of its list calls at 100 (mount targets: 100 too).
+const EFS_MAX_PAGE: i32 = 100;
+
+/// How to find the file system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileSystemQuery<'a> {
+    /// The one file system carrying every selector tag. Without `access_point_id`, an access
+    /// point on it that carries every selector tag is used, else the root.
+    Tags {
+        selector: &'a Tags,
+        access_point_id: Option<&'a str>,
+    },
+    /// A file system given by id (fs-...). Without `access_point_id`, the root.
+    Id {
+        file_system_id: &'a str,
+        access_point_id: Option<&'a str>,
+    },
+}
+
+impl<'a> FileSystemQuery<'a> {
+    pub fn access_point_id(&self) -> Option<&'a str> {
+        match *self {
+            FileSystemQuery::Tags {
+                access_point_id, ..
+            }
+            | FileSystemQuery::Id {
+                access_point_id, ..
+            } => access_point_id,
+        }
+    }
+
+    fn selector(&self) -> Option<&'a Tags> {
+        match *self {
+            FileSystemQuery::Tags { selector, .. } => Some(selector),
+            FileSystemQuery::Id { .. } => None,
+        }
+    }
+}
+
+/// Every file system of a region.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EfsInventory {
+    pub file_systems: Vec<FileSystemEntry>,
+}
+
+/// One file system, in plain data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileSystemEntry {
+    pub id: String,
+    pub arn: String,
+    /// LifeCycleState: creating, available, updating, deleting, deleted, error.
+    pub state: String,
+    pub tags: Tags,
+}
+
+/// What is known about the one file system a lookup selected.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FileSystemDetails {
+    /// Availability zones with an available mount target, sorted and unique.
+    pub mount_target_zones: Vec<String>,
+    /// Mount targets that exist but are not available yet (being created or deleted).
+    pub pending_mount_targets: usize,
+    pub access_points: Vec<AccessPointEntry>,
+}
+
+/// One access point, in plain data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccessPointEntry {
+    pub id: String,
+    pub arn: String,
+    pub state: String,
+    pub tags: Tags,
+}
+
+fn tag_map(tags: &[Tag]) -> Tags {
+    tags.iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
+}
+
+fn is_available(state: &LifeCycleState) -> bool {
+    *state == LifeCycleState::Available
+}
+
+/// Converts a file system; None without an ARN.
+pub fn file_system_entry(fs: &FileSystemDescription) -> Option<FileSystemEntry> {
+    Some(FileSystemEntry {
+        id: fs.file_system_id().to_string(),
+        arn: fs.file_system_arn()?.to_string(),
+        state: fs.life_cycle_state().as_str().to_string(),
+        tags: tag_map(fs.tags()),
+    })
+}
+
+/// Mount targets and access points of one file system, in plain data.
+pub fn file_system_details(
+    mount_targets: &[MountTargetDescription],
+    access_points: &[AccessPointDescription],
+) -> FileSystemDetails {
+    let zones: BTreeSet<String> = mount_targets
+        .iter()
+        .filter(|mt| is_available(mt.life_cycle_state()))
+        .filter_map(|mt| mt.availability_zone_name().map(str::to_string))
+        .collect();
+    let pending_mount_targets = mount_targets
+        .iter()
+        .filter(|mt| !is_available(mt.life_cycle_state()))
+        .count();
+    FileSystemDetails {
+        mount_target_zones: zones.into_iter().collect(),
+        pending_mount_targets,
+        access_points: access_points
+            .iter()
+            .filter_map(access_point_entry)
+            .collect(),
+    }
+}
+
+fn access_point_entry(ap: &AccessPointDescription) -> Option<AccessPointEntry> {
+    Some(AccessPointEntry {
+        id: ap.access_point_id()?.to_string(),
+        arn: ap.access_point_arn()?.to_string(),
+        state: ap
+            .life_cycle_state()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        tags: tag_map(ap.tags()),
+    })
+}
+
+/// The first step of a lookup: which file system, or a final answer without one.
+#[derive(Debug, PartialEq)]
+pub enum FileSystemChoice<'a> {
+    /// One available file system: its mount targets and access points decide the rest.
+    Chosen(&'a FileSystemEntry),
+    /// The lookup ends here (not found, ambiguous, not available).
+    Done(Lookup<StorageFacts>),
+}
+
+/// Picks the file system a query names from the inventory.
+pub fn choose_file_system<'a>(
+    inventory: &'a EfsInventory,
+    query: &FileSystemQuery<'_>,
+) -> FileSystemChoice<'a> {
+    let matches: Vec<&FileSystemEntry> = match query {
+        FileSystemQuery::Tags { selector, .. } => inventory
+            .file_systems
+            .iter()
+            .filter(|fs| tags_match(selector, &fs.tags))
+            .collect(),
+        FileSystemQuery::Id { file_system_id, .. } => inventory
+            .file_systems
+            .iter()
+            .filter(|fs| fs.id == *file_system_id)
+            .collect(),
+    };
+    match matches.as_slice() {
+        [] => FileSystemChoice::Done(Lookup::NotFound {
+            candidates: inventory.file_systems.len(),
+        }),
+        [fs] if fs.state != LifeCycleState::Available.as_str() => {
+            FileSystemChoice::Done(Lookup::NotReady {
+                arn: fs.arn.clone(),
+                state: fs.state.clone(),
+            })
+        }
+        [fs] => FileSystemChoice::Chosen(fs),
+        several => {
+            let mut arns: Vec<String> = several.iter().map(|fs| fs.arn.clone()).collect();
+            arns.sort();
+            FileSystemChoice::Done(Lookup::Ambiguous { arns })
+        }
+    }
+}
+
+/// Finishes a lookup once the chosen file system's mount targets and access points are known.
+pub fn storage_facts(
+    fs: &FileSystemEntry,
+    details: &FileSystemDetails,
+    query: &FileSystemQuery<'_>,
+) -> Lookup<StorageFacts> {
+    if details.mount_target_zones.is_empty() {
+        let state = if details.pending_mount_targets > 0 {
+            "mount targets not available yet"
+        } else {
+            "no mount targets"
+        };
+        return Lookup::NotReady {
+            arn: fs.arn.clone(),
+            state: state.into(),
+        };
+    }
+    let access_point = match choose_access_point(fs, details, query) {
+        Ok(ap) => ap,
+        Err(lookup) => return lookup,
+    };
+    Lookup::Found(StorageFacts {
+        file_system_id: fs.id.clone(),
+        arn: fs.arn.clone(),
+        access_point_id: access_point.map(|ap| ap.id.clone()),
+        mount_target_zones: details.mount_target_zones.clone(),
+    })
+}
+
+/// The access point to mount through (None: the root), or why the lookup cannot finish.
+fn choose_access_point<'a>(
+    fs: &FileSystemEntry,
+    details: &'a FileSystemDetails,
+    query: &FileSystemQuery<'_>,
+) -> Result<Option<&'a AccessPointEntry>, Lookup<StorageFacts>> {
+    let chosen = if let Some(wanted) = query.access_point_id() {
+        let Some(ap) = details.access_points.iter().find(|ap| ap.id == wanted) else {
+            return Err(Lookup::Unsupported {
+                arn: fs.arn.clone(),
+                reason: format!(
+                    "access point {wanted} does not exist on file system {}",
+                    fs.id
+                ),
+            });
+        };
+        ap
+    } else {
+        let Some(selector) = query.selector() else {
+            return Ok(None);
+        };
+        let tagged: Vec<&AccessPointEntry> = details
+            .access_points
+            .iter()
+            .filter(|ap| tags_match(selector, &ap.tags))
+            .collect();
+        match tagged.as_slice() {
+            [] => return Ok(None),
+            [ap] => *ap,
+            several => {
+                let mut arns: Vec<String> = several.iter().map(|ap| ap.arn.clone()).collect();
+                arns.sort();
+                return Err(Lookup::Ambiguous { arns });
+            }
+        }
+    };
+    if chosen.state != LifeCycleState::Available.as_str() {
+        return Err(Lookup::NotReady {
+            arn: chosen.arn.clone(),
+            state: chosen.state.clone(),
+        });
+    }
+    Ok(Some(chosen))
+}
+
+/// Lists every file system of the region.
+pub async fn fetch_inventory(
+    client: &aws_sdk_efs::Client,
+    metrics: &Metrics,
+    page_size: i32,
+) -> Result<EfsInventory, AwsError> {
+    let mut listed = Vec::new();
+    let mut marker: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let request = client
+            .describe_file_systems()
+            .max_items(page_size.min(EFS_MAX_PAGE))
+            .set_marker(marker.take());
+        let page = observe(
+            metrics,
+            SERVICE,
+            DESCRIBE_FILE_SYSTEMS,
+            request.send().await,
+        )?;
+        listed.extend(page.file_systems().iter().filter_map(file_system_entry));
+        pages += 1;
+        match page.next_marker().filter(|m| !m.is_empty()) {
+            Some(next) if pages < MAX_PAGES => marker = Some(next.to_string()),
+            Some(_) => return Err(too_many_pages(DESCRIBE_FILE_SYSTEMS)),
+            None => break,
+        }
+    }
+    tracing::debug!(
+        file_systems = listed.len(),
+        pages,
+        "refreshed EFS inventory"
+    );
+    Ok(EfsInventory {
+        file_systems: listed,
+    })
+}
+
+/// Mount targets and access points of one file system.
+pub async fn fetch_details(
+    client: &aws_sdk_efs::Client,
+    metrics: &Metrics,
+    file_system_id: &str,
+) -> Result<FileSystemDetails, AwsError> {
+    let mount_targets = list_mount_targets(client, metrics, file_system_id).await?;
+    let access_points = list_access_points(client, metrics, file_system_id).await?;
+    let details = file_system_details(&mount_targets, &access_points);
+    tracing::debug!(
+        file_system_id,
+        zones = ?details.mount_target_zones,
+        access_points = details.access_points.len(),
+        "refreshed EFS mount targets and access points"
+    );
+    Ok(details)
+}
+
+async fn list_mount_targets(
+    client: &aws_sdk_efs::Client,
+    metrics: &Metrics,
+    file_system_id: &str,
+) -> Result<Vec<MountTargetDescription>, AwsError> {
+    let mut all = Vec::new();
+    let mut marker: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let request = client
+            .describe_mount_targets()
+            .file_system_id(file_system_id)
+            .max_items(EFS_MAX_PAGE)
+            .set_marker(marker.take());
+        let page = observe(
+            metrics,
+            SERVICE,
+            DESCRIBE_MOUNT_TARGETS,
+            request.send().await,
+        )?;
+        all.extend_from_slice(page.mount_targets());
+        match page.next_marker().filter(|m| !m.is_empty()) {
+            Some(next) => marker = Some(next.to_string()),
+            None => return Ok(all),
+        }
+    }
+    Err(too_many_pages(DESCRIBE_MOUNT_TARGETS))
+}
+
+async fn list_access_points(
+    client: &aws_sdk_efs::Client,
+    metrics: &Metrics,
+    file_system_id: &str,
+) -> Result<Vec<AccessPointDescription>, AwsError> {
+    let mut all = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let request = client
+            .describe_access_points()
+            .file_system_id(file_system_id)
+            .max_results(EFS_MAX_PAGE)
+            .set_next_token(token.take());
+        let page = observe(
+            metrics,
+            SERVICE,
+            DESCRIBE_ACCESS_POINTS,
+            request.send().await,
+        )?;
+        all.extend_from_slice(page.access_points());
+        match page.next_token().filter(|t| !t.is_empty()) {
+            Some(next) => token = Some(next.to_string()),
+            None => return Ok(all),
+        }
+    }
+    Err(too_many_pages(DESCRIBE_ACCESS_POINTS))
+}
+
+fn too_many_pages(operation: &'static str) -> AwsError {
+    AwsError::malformed(
+        SERVICE,
+        operation,
+        format!("still returning a marker after {MAX_PAGES} pages"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_efs::types::{LifeCycleState, PerformanceMode};
+    use aws_smithy_types::DateTime;
+    use pretty_assertions::assert_eq;
+
+    const ARN: &str = "arn:aws:elasticfilesystem:us-east-1:123456789012";
+
+    fn tags(pairs: &[(&str, &str)]) -> Vec<Tag> {
+        pairs
+            .iter()
+            .map(|(k, v)| Tag::builder().key(*k).value(*v).build().unwrap())
+            .collect()
+    }
+
+    fn grafana() -> Tags {
+        [("app".to_string(), "grafana".to_string())].into()
+    }
+
+    fn fs(id: &str, state: LifeCycleState, tag_pairs: &[(&str, &str)]) -> FileSystemDescription {
+        FileSystemDescription::builder()
+            .owner_id("123456789012")
+            .creation_token(id)
+            .file_system_id(id)
+            .file_system_arn(format!("{ARN}:file-system/{id}"))
+            .creation_time(DateTime::from_secs(0))
+            .life_cycle_state(state)
+            .number_of_mount_targets(0)
+            .size_in_bytes(
+                aws_sdk_efs::types::FileSystemSize::builder()
+                    .value(0)
+                    .build(),
+            )
+            .performance_mode(PerformanceMode::GeneralPurpose)
+            .set_tags(Some(tags(tag_pairs)))
+            .build()
+            .unwrap()
+    }
+
+    fn mount_target(fs_id: &str, zone: &str, state: LifeCycleState) -> MountTargetDescription {
+        MountTargetDescription::builder()
+            .mount_target_id(format!("fsmt-{zone}"))
+            .file_system_id(fs_id)
+            .subnet_id("subnet-1")
+            .life_cycle_state(state)
+            .availability_zone_name(zone)
+            .build()
+            .unwrap()
+    }
+
+    fn access_point(id: &str, tag_pairs: &[(&str, &str)]) -> AccessPointDescription {
+        AccessPointDescription::builder()
+            .access_point_id(id)
+            .access_point_arn(format!("{ARN}:access-point/{id}"))
+            .life_cycle_state(LifeCycleState::Available)
+            .set_tags(Some(tags(tag_pairs)))
+            .build()
+    }
+
+    fn inventory(file_systems: &[FileSystemDescription]) -> EfsInventory {
+        EfsInventory {
+            file_systems: file_systems.iter().filter_map(file_system_entry).collect(),
+        }
+    }
+
+    fn two_zones(fs_id: &str) -> Vec<MountTargetDescription> {
+        vec![
+            mount_target(fs_id, "us-east-1b", LifeCycleState::Available),
+            mount_target(fs_id, "us-east-1a", LifeCycleState::Available),
+        ]
+    }
+
+    /// Runs a whole lookup over an inventory and the chosen file system's details.
+    fn lookup(
+        inv: &EfsInventory,
+        details: &FileSystemDetails,
+        query: FileSystemQuery<'_>,
+    ) -> Lookup<StorageFacts> {
+        match choose_file_system(inv, &query) {
+            FileSystemChoice::Chosen(fs) => storage_facts(fs, details, &query),
+            FileSystemChoice::Done(lookup) => lookup,
+        }
+    }
+
+    fn by_tags(selector: &Tags) -> FileSystemQuery<'_> {
+        FileSystemQuery::Tags {
+            selector,
+            access_point_id: None,
+        }
+    }
+
+    #[test]
+    fn tagged_file_system_is_found_with_sorted_zones_and_root() {
+        let inv = inventory(&[
+            fs(
+                "fs-11111111",
+                LifeCycleState::Available,
+                &[("app", "grafana")],
+            ),
+            fs(
+                "fs-22222222",
+                LifeCycleState::Available,
+                &[("app", "other")],
+            ),
+        ]);
+        let details = file_system_details(&two_zones("fs-11111111"), &[]);
+        let selector = grafana();
+        assert_eq!(
+            lookup(&inv, &details, by_tags(&selector)),
+            Lookup::Found(StorageFacts {
+                file_system_id: "fs-11111111".into(),
+                arn: format!("{ARN}:file-system/fs-11111111"),
+                access_point_id: None,
+                mount_target_zones: vec!["us-east-1a".into(), "us-east-1b".into()],
+            })
+        );
+    }
+
+    #[test]
+    fn file_system_being_created_is_not_ready() {
+        let inv = inventory(&[fs("fs-1", LifeCycleState::Creating, &[("app", "grafana")])]);
+        let selector = grafana();
+        assert_eq!(
+            choose_file_system(&inv, &by_tags(&selector)),
+            FileSystemChoice::Done(Lookup::NotReady {
+                arn: format!("{ARN}:file-system/fs-1"),
+                state: "creating".into()
+            })
+        );
+    }
+
+    #[test]
+    fn no_mount_targets_is_not_ready() {
+        let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[("app", "grafana")])]);
+        let selector = grafana();
+        assert_eq!(
+            lookup(&inv, &FileSystemDetails::default(), by_tags(&selector)),
+            Lookup::NotReady {
+                arn: format!("{ARN}:file-system/fs-1"),
+                state: "no mount targets".into()
+            }
+        );
+    }
+
+    #[test]
+    fn mount_targets_being_created_are_not_ready() {
+        let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[("app", "grafana")])]);
+        let details = file_system_details(
+            &[mount_target("fs-1", "us-east-1a", LifeCycleState::Creating)],
+            &[],
+        );
+        let selector = grafana();
+        assert!(matches!(
+            lookup(&inv, &details, by_tags(&selector)),
+            Lookup::NotReady { state, .. } if state == "mount targets not available yet"
+        ));
+    }
+
+    #[test]
+    fn several_tagged_file_systems_are_ambiguous() {
+        let inv = inventory(&[
+            fs("fs-b", LifeCycleState::Available, &[("app", "grafana")]),
+            fs("fs-a", LifeCycleState::Available, &[("app", "grafana")]),
+        ]);
+        let selector = grafana();
+        assert_eq!(
+            choose_file_system(&inv, &by_tags(&selector)),
+            FileSystemChoice::Done(Lookup::Ambiguous {
+                arns: vec![
+                    format!("{ARN}:file-system/fs-a"),
+                    format!("{ARN}:file-system/fs-b")
+                ]
+            })
+        );
+    }
+
+    #[test]
+    fn no_tagged_file_system_is_not_found() {
+        let inv = inventory(&[fs("fs-a", LifeCycleState::Available, &[("app", "x")])]);
+        let selector = grafana();
+        assert_eq!(
+            choose_file_system(&inv, &by_tags(&selector)),
+            FileSystemChoice::Done(Lookup::NotFound { candidates: 1 })
+        );
+    }
+
+    #[test]
+    fn requested_access_point_must_exist() {
+        let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[("app", "grafana")])]);
+        let details = file_system_details(&two_zones("fs-1"), &[access_point("fsap-other", &[])]);
+        let selector = grafana();
+        let query = FileSystemQuery::Tags {
+            selector: &selector,
+            access_point_id: Some("fsap-missing"),
+        };
+        match lookup(&inv, &details, query) {
+            Lookup::Unsupported { arn, reason } => {
+                assert_eq!(arn, format!("{ARN}:file-system/fs-1"));
+                assert_eq!(
+                    reason,
+                    "access point fsap-missing does not exist on file system fs-1"
+                );
+            }
+            other => panic!("expected Unsupported, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn requested_access_point_is_used() {
+        let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[])]);
+        let details = file_system_details(&two_zones("fs-1"), &[access_point("fsap-1", &[])]);
+        let query = FileSystemQuery::Id {
+            file_system_id: "fs-1",
+            access_point_id: Some("fsap-1"),
+        };
+        assert!(matches!(
+            lookup(&inv, &details, query),
+            Lookup::Found(f) if f.access_point_id.as_deref() == Some("fsap-1")
+        ));
+    }
+
+    #[test]
+    fn tagged_access_point_is_chosen() {
+        let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[("app", "grafana")])]);
+        let details = file_system_details(
+            &two_zones("fs-1"),
+            &[
+                access_point("fsap-untagged", &[]),
+                access_point("fsap-grafana", &[("app", "grafana")]),
+            ],
+        );
+        let selector = grafana();
+        assert!(matches!(
+            lookup(&inv, &details, by_tags(&selector)),
+            Lookup::Found(f) if f.access_point_id.as_deref() == Some("fsap-grafana")
+        ));
+    }
+
+    #[test]
+    fn two_tagged_access_points_are_ambiguous() {
+        let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[("app", "grafana")])]);
+        let details = file_system_details(
+            &two_zones("fs-1"),
+            &[
+                access_point("fsap-2", &[("app", "grafana")]),
+                access_point("fsap-1", &[("app", "grafana")]),
+            ],
+        );
+        let selector = grafana();
+        assert_eq!(
+            lookup(&inv, &details, by_tags(&selector)),
+            Lookup::Ambiguous {
+                arns: vec![
+                    format!("{ARN}:access-point/fsap-1"),
+                    format!("{ARN}:access-point/fsap-2")
+                ]
+            }
+        );
+    }
+
+    #[test]
+    fn by_id_ignores_tagged_access_points_and_mounts_the_root() {
+        let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[("app", "grafana")])]);
+        let details = file_system_details(
+            &two_zones("fs-1"),
+            &[access_point("fsap-1", &[("app", "grafana")])],
+        );
+        let query = FileSystemQuery::Id {
+            file_system_id: "fs-1",
+            access_point_id: None,
+        };
+        assert!(matches!(
+            lookup(&inv, &details, query),
+            Lookup::Found(f) if f.access_point_id.is_none()
+        ));
+    }
+
+    #[test]
+    fn unknown_id_is_not_found() {
+        let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[])]);
+        let query = FileSystemQuery::Id {
+            file_system_id: "fs-2",
+            access_point_id: None,
+        };
+        assert_eq!(
+            choose_file_system(&inv, &query),
+            FileSystemChoice::Done(Lookup::NotFound { candidates: 1 })
+        );
+    }
+
+    #[test]
+    fn access_point_being_created_is_not_ready() {
+        let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[])]);
+        let mut ap = access_point("fsap-1", &[]);
+        ap.life_cycle_state = Some(LifeCycleState::Creating);
+        let details = file_system_details(&two_zones("fs-1"), &[ap]);
+        let query = FileSystemQuery::Id {
+            file_system_id: "fs-1",
+            access_point_id: Some("fsap-1"),
+        };
+        assert!(matches!(
+            lookup(&inv, &details, query),
+            Lookup::NotReady { state, .. } if state == "creating"
+        ));
+    }
+}

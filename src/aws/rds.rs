@@ -1,0 +1,666 @@
+//! RDS: finding the SQL database by tag.
+//!
+//! No RDS describe call filters by tag, so discovery lists every DB instance and DB cluster of
+//! the region (both carry their `TagList` inline), keeps the SQL engines Grafana can use, and
+//! selects by selector in [`select_database`], a pure function over that inventory.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_rds::types::{DbCluster, DbInstance, Tag};
+
+use crate::api::DatabaseEngine;
+use crate::aws::error::AwsError;
+use crate::aws::{MAX_PAGES, observe};
+use crate::facts::{DatabaseFacts, DatabaseKind, Lookup, Tags, tags_match};
+use crate::metrics::Metrics;
+
+/// Metric label of the service.
+pub const SERVICE: &str = "rds";
+const DESCRIBE_DB_INSTANCES: &str = "DescribeDBInstances";
+const DESCRIBE_DB_CLUSTERS: &str = "DescribeDBClusters";
+
+/// States in which a database has an endpoint that will not accept connections (or soon
+/// will not): report them as not ready rather than hand Grafana a dead endpoint.
+const UNUSABLE_STATES: &[&str] = &[
+    "deleting",
+    "failed",
+    "stopped",
+    "stopping",
+    "inaccessible-encryption-credentials",
+    "inaccessible-encryption-credentials-recoverable",
+];
+
+/// Every SQL database of a region, as discovery saw it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RdsInventory {
+    pub instances: Vec<DatabaseEntry>,
+    pub clusters: Vec<DatabaseEntry>,
+}
+
+/// One DB instance or DB cluster, in plain data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatabaseEntry {
+    pub kind: DatabaseKind,
+    pub arn: String,
+    pub identifier: String,
+    pub rds_engine: String,
+    pub engine: DatabaseEngine,
+    /// DBInstanceStatus / Status.
+    pub status: Option<String>,
+    /// Writer endpoint; absent while the database is being created.
+    pub endpoint: Option<(String, i32)>,
+    pub db_name: Option<String>,
+    pub master_username: Option<String>,
+    pub managed_secret_arn: Option<String>,
+    /// For an instance that is a member of a cluster (Aurora, Multi-AZ DB cluster): the
+    /// cluster, whose writer endpoint must be used instead of the member's own.
+    pub cluster_identifier: Option<String>,
+    pub tags: Tags,
+}
+
+/// The engines Grafana can use, by RDS engine name. `DescribeDBInstances` also returns
+/// Neptune, DocumentDB, Oracle and SQL Server: those are not candidates at all.
+pub fn sql_engine(rds_engine: &str) -> Option<DatabaseEngine> {
+    match rds_engine {
+        "postgres" | "aurora-postgresql" => Some(DatabaseEngine::Postgres),
+        // "aurora" is the engine name of Aurora MySQL 5.6-compatible clusters.
+        "mysql" | "mariadb" | "aurora-mysql" | "aurora" => Some(DatabaseEngine::Mysql),
+        _ => None,
+    }
+}
+
+fn default_port(engine: DatabaseEngine) -> i32 {
+    match engine {
+        DatabaseEngine::Postgres => 5432,
+        DatabaseEngine::Mysql => 3306,
+    }
+}
+
+fn tag_map(tags: &[Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect()
+}
+
+fn non_empty(s: Option<&str>) -> Option<String> {
+    s.filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// Converts a DB instance; None when it is not a SQL database Grafana can use, or lacks an
+/// ARN or identifier.
+pub fn instance_entry(db: &DbInstance) -> Option<DatabaseEntry> {
+    let rds_engine = db.engine()?;
+    let engine = sql_engine(rds_engine)?;
+    let endpoint = db.endpoint().and_then(|e| {
+        let host = non_empty(e.address())?;
+        Some((host, e.port().unwrap_or_else(|| default_port(engine))))
+    });
+    Some(DatabaseEntry {
+        kind: DatabaseKind::Instance,
+        arn: db.db_instance_arn()?.to_string(),
+        identifier: db.db_instance_identifier()?.to_string(),
+        rds_engine: rds_engine.to_string(),
+        engine,
+        status: non_empty(db.db_instance_status()),
+        endpoint,
+        db_name: non_empty(db.db_name()),
+        master_username: non_empty(db.master_username()),
+        managed_secret_arn: db
+            .master_user_secret()
+            .and_then(|s| non_empty(s.secret_arn())),
+        cluster_identifier: non_empty(db.db_cluster_identifier()),
+        tags: tag_map(db.tag_list()),
+    })
+}
+
+/// Converts a DB cluster; None when it is not a SQL database Grafana can use, or lacks an
+/// ARN or identifier.
+pub fn cluster_entry(cluster: &DbCluster) -> Option<DatabaseEntry> {
+    let rds_engine = cluster.engine()?;
+    let engine = sql_engine(rds_engine)?;
+    let endpoint = non_empty(cluster.endpoint())
+        .map(|host| (host, cluster.port().unwrap_or_else(|| default_port(engine))));
+    Some(DatabaseEntry {
+        kind: DatabaseKind::Cluster,
+        arn: cluster.db_cluster_arn()?.to_string(),
+        identifier: cluster.db_cluster_identifier()?.to_string(),
+        rds_engine: rds_engine.to_string(),
+        engine,
+        status: non_empty(cluster.status()),
+        endpoint,
+        db_name: non_empty(cluster.database_name()),
+        master_username: non_empty(cluster.master_username()),
+        managed_secret_arn: cluster
+            .master_user_secret()
+            .and_then(|s| non_empty(s.secret_arn())),
+        cluster_identifier: None,
+        tags: tag_map(cluster.tag_list()),
+    })
+}
+
+/// Builds the inventory from what the describe calls returned.
+pub fn inventory(instances: &[DbInstance], clusters: &[DbCluster]) -> RdsInventory {
+    RdsInventory {
+        instances: instances.iter().filter_map(instance_entry).collect(),
+        clusters: clusters.iter().filter_map(cluster_entry).collect(),
+    }
+}
+
+/// What one matching resource resolves to.
+enum Resolved<'a> {
+    Database(&'a DatabaseEntry),
+    /// A cluster member whose cluster was not listed (created or deleted between the two
+    /// describe calls): wait for the next refresh.
+    MissingCluster {
+        cluster_arn: String,
+        cluster_identifier: &'a str,
+    },
+}
+
+/// The ARN a cluster member's cluster has: the member's ARN with `db:<member>` replaced by
+/// `cluster:<cluster>`. Falls back to the member's ARN when it does not look like one.
+fn cluster_arn_for_member(member_arn: &str, cluster_identifier: &str) -> String {
+    match member_arn.rsplit_once(":db:") {
+        Some((prefix, _)) => format!("{prefix}:cluster:{cluster_identifier}"),
+        None => member_arn.to_string(),
+    }
+}
+
+/// Selects the one database carrying every selector tag. A cluster member stands for its
+/// cluster (Grafana must write through the writer endpoint), so a cluster and its members
+/// matching together count once. Several distinct matches are ambiguous: never guess.
+pub fn select_database(inventory: &RdsInventory, selector: &Tags) -> Lookup<DatabaseFacts> {
+    let mut matches: BTreeMap<String, Resolved<'_>> = BTreeMap::new();
+    for instance in &inventory.instances {
+        if !tags_match(selector, &instance.tags) {
+            continue;
+        }
+        match instance.cluster_identifier.as_deref() {
+            None => {
+                matches.insert(instance.arn.clone(), Resolved::Database(instance));
+            }
+            Some(cluster_id) => match inventory
+                .clusters
+                .iter()
+                .find(|c| c.identifier == cluster_id)
+            {
+                Some(cluster) => {
+                    matches.insert(cluster.arn.clone(), Resolved::Database(cluster));
+                }
+                None => {
+                    let cluster_arn = cluster_arn_for_member(&instance.arn, cluster_id);
+                    matches
+                        .entry(cluster_arn.clone())
+                        .or_insert(Resolved::MissingCluster {
+                            cluster_arn,
+                            cluster_identifier: cluster_id,
+                        });
+                }
+            },
+        }
+    }
+    for cluster in &inventory.clusters {
+        if tags_match(selector, &cluster.tags) {
+            matches.insert(cluster.arn.clone(), Resolved::Database(cluster));
+        }
+    }
+    if matches.len() > 1 {
+        return Lookup::Ambiguous {
+            arns: matches.into_keys().collect(),
+        };
+    }
+    match matches.into_values().next() {
+        None => Lookup::NotFound {
+            candidates: inventory.instances.len() + inventory.clusters.len(),
+        },
+        Some(Resolved::Database(entry)) => database_facts(entry),
+        Some(Resolved::MissingCluster {
+            cluster_arn,
+            cluster_identifier,
+        }) => Lookup::NotReady {
+            arn: cluster_arn,
+            state: format!("member of DB cluster {cluster_identifier}, which is not listed yet"),
+        },
+    }
+}
+
+/// The facts of one selected database, or why it cannot be used yet.
+pub fn database_facts(entry: &DatabaseEntry) -> Lookup<DatabaseFacts> {
+    let status = entry.status.as_deref();
+    if let Some(state) = status.filter(|s| UNUSABLE_STATES.contains(s)) {
+        return Lookup::NotReady {
+            arn: entry.arn.clone(),
+            state: state.to_string(),
+        };
+    }
+    let Some((host, port)) = entry.endpoint.clone() else {
+        return Lookup::NotReady {
+            arn: entry.arn.clone(),
+            state: status.unwrap_or("creating").to_string(),
+        };
+    };
+    Lookup::Found(DatabaseFacts {
+        arn: entry.arn.clone(),
+        identifier: entry.identifier.clone(),
+        kind: entry.kind,
+        rds_engine: entry.rds_engine.clone(),
+        engine: entry.engine,
+        host,
+        port,
+        db_name: entry.db_name.clone(),
+        master_username: entry.master_username.clone(),
+        managed_secret_arn: entry.managed_secret_arn.clone(),
+    })
+}
+
+/// Lists every DB instance and DB cluster of the client's region, `page_size` per call.
+pub async fn fetch_inventory(
+    client: &aws_sdk_rds::Client,
+    metrics: &Metrics,
+    page_size: i32,
+) -> Result<RdsInventory, AwsError> {
+    let instances = list_db_instances(client, metrics, page_size).await?;
+    let clusters = list_db_clusters(client, metrics, page_size).await?;
+    let inventory = inventory(&instances, &clusters);
+    tracing::debug!(
+        listed_instances = instances.len(),
+        listed_clusters = clusters.len(),
+        sql_instances = inventory.instances.len(),
+        sql_clusters = inventory.clusters.len(),
+        "refreshed RDS inventory"
+    );
+    Ok(inventory)
+}
+
+async fn list_db_instances(
+    client: &aws_sdk_rds::Client,
+    metrics: &Metrics,
+    page_size: i32,
+) -> Result<Vec<DbInstance>, AwsError> {
+    let mut all = Vec::new();
+    let mut marker: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let request = client
+            .describe_db_instances()
+            .max_records(page_size)
+            .set_marker(marker.take());
+        let page = observe(
+            metrics,
+            SERVICE,
+            DESCRIBE_DB_INSTANCES,
+            request.send().await,
+        )?;
+        all.extend_from_slice(page.db_instances());
+        match page.marker().filter(|m| !m.is_empty()) {
+            Some(next) => marker = Some(next.to_string()),
+            None => return Ok(all),
+        }
+    }
+    Err(AwsError::malformed(
+        SERVICE,
+        DESCRIBE_DB_INSTANCES,
+        format!("still returning a Marker after {MAX_PAGES} pages"),
+    ))
+}
+
+async fn list_db_clusters(
+    client: &aws_sdk_rds::Client,
+    metrics: &Metrics,
+    page_size: i32,
+) -> Result<Vec<DbCluster>, AwsError> {
+    let mut all = Vec::new();
+    let mut marker: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let request = client
+            .describe_db_clusters()
+            .max_records(page_size)
+            .set_marker(marker.take());
+        let page = observe(metrics, SERVICE, DESCRIBE_DB_CLUSTERS, request.send().await)?;
+        all.extend_from_slice(page.db_clusters());
+        match page.marker().filter(|m| !m.is_empty()) {
+            Some(next) => marker = Some(next.to_string()),
+            None => return Ok(all),
+        }
+    }
+    Err(AwsError::malformed(
+        SERVICE,
+        DESCRIBE_DB_CLUSTERS,
+        format!("still returning a Marker after {MAX_PAGES} pages"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_rds::types::{Endpoint, MasterUserSecret};
+    use pretty_assertions::assert_eq;
+
+    const ACCOUNT: &str = "arn:aws:rds:us-east-1:123456789012";
+
+    fn tags(pairs: &[(&str, &str)]) -> Vec<Tag> {
+        pairs
+            .iter()
+            .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+            .collect()
+    }
+
+    fn selector(pairs: &[(&str, &str)]) -> Tags {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn grafana() -> Tags {
+        selector(&[("app", "grafana")])
+    }
+
+    fn instance(id: &str, engine: &str, tag_pairs: &[(&str, &str)]) -> DbInstance {
+        DbInstance::builder()
+            .db_instance_identifier(id)
+            .db_instance_arn(format!("{ACCOUNT}:db:{id}"))
+            .engine(engine)
+            .db_instance_status("available")
+            .endpoint(
+                Endpoint::builder()
+                    .address(format!("{id}.abc.us-east-1.rds.amazonaws.com"))
+                    .port(5432)
+                    .build(),
+            )
+            .db_name("grafana")
+            .master_username("admin")
+            .set_tag_list(Some(tags(tag_pairs)))
+            .build()
+    }
+
+    fn cluster(id: &str, engine: &str, tag_pairs: &[(&str, &str)]) -> DbCluster {
+        DbCluster::builder()
+            .db_cluster_identifier(id)
+            .db_cluster_arn(format!("{ACCOUNT}:cluster:{id}"))
+            .engine(engine)
+            .status("available")
+            .endpoint(format!("{id}.cluster-abc.us-east-1.rds.amazonaws.com"))
+            .reader_endpoint(format!("{id}.cluster-ro-abc.us-east-1.rds.amazonaws.com"))
+            .port(3306)
+            .database_name("grafana")
+            .master_username("admin")
+            .master_user_secret(
+                MasterUserSecret::builder()
+                    .secret_arn(
+                        "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-x",
+                    )
+                    .build(),
+            )
+            .set_tag_list(Some(tags(tag_pairs)))
+            .build()
+    }
+
+    fn member(id: &str, cluster_id: &str, engine: &str, tag_pairs: &[(&str, &str)]) -> DbInstance {
+        let mut db = instance(id, engine, tag_pairs);
+        db.db_cluster_identifier = Some(cluster_id.to_string());
+        db
+    }
+
+    #[test]
+    fn single_match_is_found() {
+        let inv = inventory(
+            &[
+                instance("grafana-db", "postgres", &[("app", "grafana")]),
+                instance("other-db", "postgres", &[("app", "other")]),
+            ],
+            &[],
+        );
+        let Lookup::Found(facts) = select_database(&inv, &grafana()) else {
+            panic!("expected Found");
+        };
+        assert_eq!(
+            facts,
+            DatabaseFacts {
+                arn: format!("{ACCOUNT}:db:grafana-db"),
+                identifier: "grafana-db".into(),
+                kind: DatabaseKind::Instance,
+                rds_engine: "postgres".into(),
+                engine: DatabaseEngine::Postgres,
+                host: "grafana-db.abc.us-east-1.rds.amazonaws.com".into(),
+                port: 5432,
+                db_name: Some("grafana".into()),
+                master_username: Some("admin".into()),
+                managed_secret_arn: None,
+            }
+        );
+    }
+
+    #[test]
+    fn no_match_counts_candidates() {
+        let inv = inventory(
+            &[instance("a", "postgres", &[("app", "other")])],
+            &[cluster("c", "aurora-mysql", &[("app", "other")])],
+        );
+        assert_eq!(
+            select_database(&inv, &grafana()),
+            Lookup::NotFound { candidates: 2 }
+        );
+    }
+
+    #[test]
+    fn every_selector_tag_must_be_carried() {
+        let inv = inventory(
+            &[instance(
+                "a",
+                "postgres",
+                &[("app", "grafana"), ("env", "dev")],
+            )],
+            &[],
+        );
+        let lookup = select_database(&inv, &selector(&[("app", "grafana"), ("env", "prod")]));
+        assert_eq!(lookup, Lookup::NotFound { candidates: 1 });
+    }
+
+    #[test]
+    fn empty_selector_matches_nothing() {
+        let inv = inventory(&[instance("a", "postgres", &[("app", "grafana")])], &[]);
+        assert_eq!(
+            select_database(&inv, &Tags::new()),
+            Lookup::NotFound { candidates: 1 }
+        );
+    }
+
+    #[test]
+    fn several_matches_are_ambiguous_with_sorted_arns() {
+        let inv = inventory(
+            &[
+                instance("zeta", "postgres", &[("app", "grafana")]),
+                instance("alpha", "mysql", &[("app", "grafana")]),
+            ],
+            &[cluster("mid", "aurora-postgresql", &[("app", "grafana")])],
+        );
+        assert_eq!(
+            select_database(&inv, &grafana()),
+            Lookup::Ambiguous {
+                arns: vec![
+                    format!("{ACCOUNT}:cluster:mid"),
+                    format!("{ACCOUNT}:db:alpha"),
+                    format!("{ACCOUNT}:db:zeta"),
+                ]
+            }
+        );
+    }
+
+    #[test]
+    fn database_being_created_is_not_ready() {
+        let mut db = instance("new", "postgres", &[("app", "grafana")]);
+        db.endpoint = None;
+        db.db_instance_status = Some("creating".into());
+        let inv = inventory(&[db], &[]);
+        assert_eq!(
+            select_database(&inv, &grafana()),
+            Lookup::NotReady {
+                arn: format!("{ACCOUNT}:db:new"),
+                state: "creating".into()
+            }
+        );
+    }
+
+    #[test]
+    fn empty_endpoint_address_is_not_ready() {
+        let mut db = instance("new", "postgres", &[("app", "grafana")]);
+        db.endpoint = Some(Endpoint::builder().address("").build());
+        db.db_instance_status = None;
+        let inv = inventory(&[db], &[]);
+        assert!(matches!(
+            select_database(&inv, &grafana()),
+            Lookup::NotReady { state, .. } if state == "creating"
+        ));
+    }
+
+    #[test]
+    fn stopped_database_is_not_ready() {
+        let mut db = instance("sleepy", "postgres", &[("app", "grafana")]);
+        db.db_instance_status = Some("stopped".into());
+        let inv = inventory(&[db], &[]);
+        assert!(matches!(
+            select_database(&inv, &grafana()),
+            Lookup::NotReady { state, .. } if state == "stopped"
+        ));
+    }
+
+    #[test]
+    fn aurora_member_resolves_to_cluster_writer_endpoint() {
+        let inv = inventory(
+            &[member(
+                "aurora-1",
+                "aurora",
+                "aurora-mysql",
+                &[("app", "grafana")],
+            )],
+            &[cluster("aurora", "aurora-mysql", &[("app", "untagged")])],
+        );
+        let Lookup::Found(facts) = select_database(&inv, &grafana()) else {
+            panic!("expected Found");
+        };
+        assert_eq!(facts.kind, DatabaseKind::Cluster);
+        assert_eq!(facts.arn, format!("{ACCOUNT}:cluster:aurora"));
+        assert_eq!(facts.host, "aurora.cluster-abc.us-east-1.rds.amazonaws.com");
+        assert_eq!(facts.port, 3306);
+        assert_eq!(facts.engine, DatabaseEngine::Mysql);
+        assert_eq!(
+            facts.managed_secret_arn.as_deref(),
+            Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-x")
+        );
+    }
+
+    #[test]
+    fn cluster_and_members_matching_count_once() {
+        let inv = inventory(
+            &[
+                member(
+                    "aurora-1",
+                    "aurora",
+                    "aurora-postgresql",
+                    &[("app", "grafana")],
+                ),
+                member(
+                    "aurora-2",
+                    "aurora",
+                    "aurora-postgresql",
+                    &[("app", "grafana")],
+                ),
+            ],
+            &[cluster(
+                "aurora",
+                "aurora-postgresql",
+                &[("app", "grafana")],
+            )],
+        );
+        let Lookup::Found(facts) = select_database(&inv, &grafana()) else {
+            panic!("expected Found");
+        };
+        assert_eq!(facts.identifier, "aurora");
+        assert_eq!(facts.engine, DatabaseEngine::Postgres);
+    }
+
+    #[test]
+    fn member_of_unlisted_cluster_is_not_ready() {
+        let inv = inventory(
+            &[
+                member("m1", "gone", "aurora-mysql", &[("app", "grafana")]),
+                member("m2", "gone", "aurora-mysql", &[("app", "grafana")]),
+            ],
+            &[],
+        );
+        assert!(matches!(
+            select_database(&inv, &grafana()),
+            Lookup::NotReady { arn, .. } if arn == format!("{ACCOUNT}:cluster:gone")
+        ));
+    }
+
+    #[test]
+    fn non_sql_engines_are_ignored() {
+        let inv = inventory(
+            &[
+                instance("graph", "neptune", &[("app", "grafana")]),
+                instance("docs", "docdb", &[("app", "grafana")]),
+                instance("ora", "oracle-ee", &[("app", "grafana")]),
+                instance("sql", "sqlserver-se", &[("app", "grafana")]),
+                instance("pg", "postgres", &[("app", "grafana")]),
+            ],
+            &[
+                cluster("graph-cluster", "neptune", &[("app", "grafana")]),
+                cluster("docs-cluster", "docdb", &[("app", "grafana")]),
+            ],
+        );
+        assert_eq!(inv.instances.len(), 1);
+        assert!(inv.clusters.is_empty());
+        assert!(matches!(
+            select_database(&inv, &grafana()),
+            Lookup::Found(f) if f.identifier == "pg"
+        ));
+    }
+
+    #[test]
+    fn engines_map_to_grafana_database_types() {
+        assert_eq!(sql_engine("postgres"), Some(DatabaseEngine::Postgres));
+        assert_eq!(
+            sql_engine("aurora-postgresql"),
+            Some(DatabaseEngine::Postgres)
+        );
+        assert_eq!(sql_engine("mysql"), Some(DatabaseEngine::Mysql));
+        assert_eq!(sql_engine("mariadb"), Some(DatabaseEngine::Mysql));
+        assert_eq!(sql_engine("aurora-mysql"), Some(DatabaseEngine::Mysql));
+        assert_eq!(sql_engine("aurora"), Some(DatabaseEngine::Mysql));
+        assert_eq!(sql_engine("neptune"), None);
+        assert_eq!(sql_engine("docdb"), None);
+    }
+
+    #[test]
+    fn mariadb_is_found_as_mysql() {
+        let inv = inventory(&[instance("maria", "mariadb", &[("app", "grafana")])], &[]);
+        let Lookup::Found(facts) = select_database(&inv, &grafana()) else {
+            panic!("expected Found");
+        };
+        assert_eq!(facts.engine, DatabaseEngine::Mysql);
+        assert_eq!(facts.rds_engine, "mariadb");
+    }
+
+    #[test]
+    fn empty_db_name_is_absent_and_secret_arn_is_read() {
+        let mut db = instance("pg", "postgres", &[("app", "grafana")]);
+        db.db_name = Some(String::new());
+        db.master_user_secret = Some(
+            MasterUserSecret::builder()
+                .secret_arn("arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-1")
+                .build(),
+        );
+        let entry = instance_entry(&db).unwrap();
+        assert_eq!(entry.db_name, None);
+        assert_eq!(
+            entry.managed_secret_arn.as_deref(),
+            Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-1")
+        );
+    }
+}

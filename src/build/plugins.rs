@@ -1,0 +1,151 @@
+//! The plugin installer: one Job per plugin set, the single writer of the shared volume.
+//!
+//! Several replicas installing into one EFS directory at once race ("file in use"), so the
+//! replicas never install: this Job does, once per set, and leaves a marker file that the
+//! replicas' init container waits for.
+
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::child_meta;
+use super::deployment::{
+    container_security_context, plugins_mount, plugins_volume, pod_security_context, tmp_mount,
+    tmp_volume,
+};
+use crate::api::GrafanaClusterSpec;
+use crate::names;
+use crate::resolve::{PluginSet, Wiring};
+
+/// The script the installer runs; plugins arrive as positional arguments (validated as
+/// `id@version`), never spliced into the script text.
+const INSTALL_SCRIPT: &str = r#"set -eu
+marker="$MARKER_DIR/$PLUGIN_SET_HASH"
+if [ -f "$marker" ]; then echo "plugin set $PLUGIN_SET_HASH already installed"; exit 0; fi
+for plugin in "$@"; do
+  id="${plugin%@*}"; version="${plugin#*@}"
+  echo "installing $id $version"
+  grafana cli --pluginsDir "$PLUGINS_DIR" plugins install "$id" "$version"
+done
+mkdir -p "$MARKER_DIR"
+touch "$marker"
+"#;
+
+/// The shell command an init container runs to wait for `set` to be installed.
+pub fn wait_command(set: &PluginSet) -> Vec<String> {
+    vec![
+        "sh".into(),
+        "-c".into(),
+        format!(
+            "until [ -f {dir}/{hash} ]; do echo waiting for plugin set {hash}; sleep 2; done",
+            dir = names::PLUGINS_MARKER_DIR,
+            hash = set.hash
+        ),
+    ]
+}
+
+/// The installer Job for the wiring's plugin set.
+pub fn job(spec: &GrafanaClusterSpec, wiring: &Wiring) -> Option<Job> {
+    let set = wiring.plugins.as_ref()?;
+    let mut labels = names::common_labels(&wiring.name, "plugins-installer");
+    labels.insert("grafana-ha.io/plugin-set".into(), set.hash.clone());
+    let mut command = vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        INSTALL_SCRIPT.to_string(),
+        "install-plugins".to_string(),
+    ];
+    command.extend(set.plugins.iter().cloned());
+    let env = vec![
+        super::deployment::literal_env("PLUGINS_DIR", names::PLUGINS_PATH),
+        super::deployment::literal_env("MARKER_DIR", names::PLUGINS_MARKER_DIR),
+        super::deployment::literal_env("PLUGIN_SET_HASH", &set.hash),
+    ];
+    let mut metadata = child_meta(wiring, set.job_name.clone(), "plugins-installer");
+    metadata.labels = Some(labels.clone());
+    Some(Job {
+        metadata,
+        spec: Some(JobSpec {
+            backoff_limit: Some(4),
+            active_deadline_seconds: Some(900),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    restart_policy: Some("OnFailure".into()),
+                    security_context: Some(pod_security_context()),
+                    node_selector: spec.node_selector.clone(),
+                    tolerations: spec.tolerations.clone(),
+                    containers: vec![k8s_openapi::api::core::v1::Container {
+                        name: "install-plugins".into(),
+                        image: Some(wiring.image.clone()),
+                        command: Some(command),
+                        env: Some(env),
+                        security_context: Some(container_security_context()),
+                        volume_mounts: Some(vec![plugins_mount(), tmp_mount()]),
+                        ..Default::default()
+                    }],
+                    volumes: Some(vec![plugins_volume(wiring), tmp_volume()]),
+                    ..PodSpec::default()
+                }),
+            },
+            ..JobSpec::default()
+        }),
+        status: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::fixtures;
+
+    #[test]
+    fn one_job_per_plugin_set_passing_plugins_as_arguments() {
+        let gc = fixtures::article();
+        let w = fixtures::wiring();
+        let job = job(&gc.spec, &w).expect("job");
+        let set = w.plugins.as_ref().expect("set");
+        assert_eq!(job.metadata.name.as_deref(), Some(set.job_name.as_str()));
+        let pod = job.spec.expect("spec").template.spec.expect("pod");
+        let container = &pod.containers[0];
+        let command = container.command.as_ref().expect("command");
+        assert_eq!(
+            command.last().map(String::as_str),
+            Some("grafana-clock-panel@2.1.8")
+        );
+        assert!(
+            !command[2].contains("grafana-clock-panel"),
+            "plugins are arguments, not script text"
+        );
+        let claim = pod.volumes.expect("volumes")[0]
+            .persistent_volume_claim
+            .clone()
+            .expect("pvc");
+        assert_eq!(claim.claim_name, w.storage.status.claim_name);
+        assert_eq!(pod.restart_policy.as_deref(), Some("OnFailure"));
+    }
+
+    #[test]
+    fn no_plugins_no_job() {
+        let gc = fixtures::cluster(serde_json::json!({
+            "aws": {"tags": {"a": "b"}},
+            "database": {"credentials": {"rdsManagedSecret": true}},
+            "cache": {"authTokenSecretRef": {"name": "redis-auth", "key": "token"}},
+        }));
+        let w = fixtures::wiring_of(&gc);
+        assert!(job(&gc.spec, &w).is_none());
+    }
+
+    #[test]
+    fn init_wait_names_the_marker() {
+        let w = fixtures::wiring();
+        let set = w.plugins.as_ref().expect("set");
+        assert!(wait_command(set)[2].contains(&format!(
+            "/var/lib/grafana/plugins/.grafana-ha/{}",
+            set.hash
+        )));
+    }
+}
