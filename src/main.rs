@@ -1,7 +1,290 @@
+//! grafana-ha-operator: `run` the controller, print the `crd`, or `render` a GrafanaCluster.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
 use kube::CustomResourceExt;
-fn main() {
-    print!(
-        "{}",
-        serde_yaml::to_string(&grafana_ha_operator::api::GrafanaCluster::crd()).unwrap()
-    );
+
+use grafana_ha_operator::api::GrafanaCluster;
+use grafana_ha_operator::aws::{Discovery, DiscoveryConfig};
+use grafana_ha_operator::leader::{LeaderElector, LeaseConfig};
+use grafana_ha_operator::metrics::Metrics;
+use grafana_ha_operator::reconcile::{self, ControllerConfig};
+use grafana_ha_operator::render;
+use grafana_ha_operator::server::{self, Health};
+use grafana_ha_operator::telemetry::{self, LogFormat};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "grafana-ha-operator",
+    version,
+    about = "Runs Grafana highly available on AWS (RDS, ElastiCache, EFS)"
+)]
+struct Cli {
+    /// Log line format.
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    log_format: LogFormat,
+    /// Log level when RUST_LOG is not set (error, warn, info, debug, trace).
+    #[arg(long, env = "LOG_LEVEL", default_value = "info", global = true)]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the controller.
+    Run(RunArgs),
+    /// Print the GrafanaCluster CustomResourceDefinition as YAML.
+    Crd,
+    /// Print the objects the controller would apply for a GrafanaCluster, as YAML.
+    Render(RenderArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    namespace: Option<String>,
+    /// Elect a leader through a Lease so only one replica reconciles.
+    #[arg(long, env = "LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// Namespace of the leader Lease (default: the pod's namespace, POD_NAMESPACE).
+    #[arg(long, env = "LEADER_ELECTION_NAMESPACE")]
+    leader_election_namespace: Option<String>,
+    /// Name of the leader Lease.
+    #[arg(
+        long,
+        env = "LEADER_ELECTION_LEASE",
+        default_value = "grafana-ha-operator"
+    )]
+    lease_name: String,
+    /// Lease duration in seconds.
+    #[arg(long, env = "LEADER_ELECTION_LEASE_SECONDS", default_value_t = 15)]
+    lease_seconds: u64,
+    /// This instance's identity (default: POD_NAME, else the host name and process id).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// How long AWS discovery results are cached, in seconds (shared by all clusters).
+    #[arg(long, env = "DISCOVERY_REFRESH_SECONDS", default_value_t = 60)]
+    discovery_refresh_seconds: u64,
+    /// Re-check healthy clusters this often, in seconds.
+    #[arg(long, env = "RESYNC_SECONDS", default_value_t = 300)]
+    resync_seconds: u64,
+    /// AWS region used when a GrafanaCluster names none (default: the SDK's, AWS_REGION).
+    #[arg(long, env = "DEFAULT_AWS_REGION")]
+    default_region: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct RenderArgs {
+    /// The GrafanaCluster manifest.
+    #[arg(short = 'f', long = "filename")]
+    file: PathBuf,
+    /// Read referenced Secrets through this kubeconfig (otherwise they are left out).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format, &cli.log_level);
+    match cli.command {
+        Command::Crd => match serde_yaml::to_string(&GrafanaCluster::crd()) {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Render(args) => render_command(args).await,
+        Command::Run(args) => match run(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "operator stopped");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+async fn render_command(args: RenderArgs) -> ExitCode {
+    let fail = |e: render::RenderError| {
+        eprintln!("error: {e}");
+        ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
+    };
+    let manifest = match std::fs::read_to_string(&args.file) {
+        Ok(m) => m,
+        Err(e) => {
+            return fail(render::RenderError::Parse(format!(
+                "{}: {e}",
+                args.file.display()
+            )));
+        }
+    };
+    let gc = match render::parse(&manifest) {
+        Ok(gc) => gc,
+        Err(e) => return fail(e),
+    };
+    let client = match &args.kubeconfig {
+        None => None,
+        Some(path) => match client_from(path).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("error: kubeconfig {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let discovery = Discovery::from_env(DiscoveryConfig::default(), Metrics::new()).await;
+    match render::render(&gc, &discovery, client.as_ref()).await {
+        Ok(yaml) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+async fn client_from(path: &std::path::Path) -> Result<kube::Client, String> {
+    let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| e.to_string())?;
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    kube::Client::try_from(config).map_err(|e| e.to_string())
+}
+
+async fn run(args: RunArgs) -> Result<(), String> {
+    let metrics = Metrics::new();
+    let health = Health::new(metrics.clone());
+    let server = tokio::spawn(server::serve(args.metrics_addr, health.clone()));
+
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| format!("connecting to Kubernetes: {e}"))?;
+    client
+        .apiserver_version()
+        .await
+        .map_err(|e| format!("reaching the Kubernetes API: {e}"))?;
+    let discovery = Discovery::from_env(
+        DiscoveryConfig {
+            refresh_interval: Duration::from_secs(args.discovery_refresh_seconds.max(1)),
+            default_region: args.default_region.clone(),
+        },
+        metrics.clone(),
+    )
+    .await;
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
+        format!("{host}-{}", std::process::id())
+    });
+    let config = ControllerConfig {
+        namespace: args.namespace.clone(),
+        resync_interval: Duration::from_secs(args.resync_seconds.max(10)),
+        instance: identity.clone(),
+        ..ControllerConfig::default()
+    };
+    health.set_ready(true);
+
+    let elector = if args.leader_election {
+        let namespace = args
+            .leader_election_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .or_else(|| args.namespace.clone())
+            .unwrap_or_else(|| "default".into());
+        let elector = LeaderElector::new(
+            client.clone(),
+            LeaseConfig {
+                namespace,
+                name: args.lease_name.clone(),
+                identity: identity.clone(),
+                lease_duration: Duration::from_secs(args.lease_seconds.max(2)),
+                renew_period: Duration::from_secs((args.lease_seconds / 3).max(1)),
+            },
+        );
+        tokio::select! {
+            r = elector.acquire() => r.map_err(|e| e.to_string())?,
+            _ = shutdown_signal() => return Ok(()),
+        }
+        Some(elector)
+    } else {
+        None
+    };
+    metrics.set_leader(true);
+    tracing::info!(%identity, namespace = ?args.namespace, "starting the controller");
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let controller = tokio::spawn(reconcile::run(
+        client,
+        discovery,
+        metrics.clone(),
+        config,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let outcome = match &elector {
+        Some(elector) => tokio::select! {
+            lost = elector.hold() => Err(lost.to_string()),
+            _ = shutdown_signal() => Ok(()),
+        },
+        None => {
+            shutdown_signal().await;
+            Ok(())
+        }
+    };
+    // Stop reconciling before giving up the lease, so two leaders never overlap.
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(20), controller).await;
+    metrics.set_leader(false);
+    if let Some(elector) = &elector
+        && outcome.is_ok()
+    {
+        elector.release().await;
+    }
+    server.abort();
+    outcome
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
 }

@@ -92,12 +92,9 @@ impl Metrics {
             "Failed reconciliations, by reason",
             reconcile_errors.clone(),
         );
-        let reconcile_duration = Histogram::new(
-            [
-                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-            ]
-            .into_iter(),
-        );
+        let reconcile_duration = Histogram::new([
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        ]);
         registry.register(
             "reconcile_duration_seconds",
             "Duration of reconciliations",

@@ -277,10 +277,9 @@ pub async fn fetch_inventory(
     metrics: &Metrics,
     page_size: i32,
 ) -> Result<EfsInventory, AwsError> {
-    let mut listed = Vec::new();
+    let mut file_systems = Vec::new();
     let mut marker: Option<String> = None;
-    let mut pages = 0;
-    loop {
+    for _ in 0..MAX_PAGES {
         let request = client
             .describe_file_systems()
             .max_items(page_size.min(EFS_MAX_PAGE))
@@ -291,22 +290,16 @@ pub async fn fetch_inventory(
             DESCRIBE_FILE_SYSTEMS,
             request.send().await,
         )?;
-        listed.extend(page.file_systems().iter().filter_map(file_system_entry));
-        pages += 1;
+        file_systems.extend(page.file_systems().iter().filter_map(file_system_entry));
         match page.next_marker().filter(|m| !m.is_empty()) {
-            Some(next) if pages < MAX_PAGES => marker = Some(next.to_string()),
-            Some(_) => return Err(too_many_pages(DESCRIBE_FILE_SYSTEMS)),
-            None => break,
+            Some(next) => marker = Some(next.to_string()),
+            None => {
+                tracing::debug!(file_systems = file_systems.len(), "refreshed EFS inventory");
+                return Ok(EfsInventory { file_systems });
+            }
         }
     }
-    tracing::debug!(
-        file_systems = listed.len(),
-        pages,
-        "refreshed EFS inventory"
-    );
-    Ok(EfsInventory {
-        file_systems: listed,
-    })
+    Err(too_many_pages(DESCRIBE_FILE_SYSTEMS))
 }
 
 /// Mount targets and access points of one file system.

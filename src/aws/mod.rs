@@ -102,13 +102,13 @@ struct Inner {
     metrics: Metrics,
     sdk: SdkConfig,
     clients: Mutex<HashMap<String, RegionClients>>,
-    rds: TtlCache<String, rds::RdsInventory>,
-    caches: TtlCache<String, elasticache::CacheInventory>,
-    file_systems: TtlCache<String, efs::EfsInventory>,
+    rds: TtlCache<String, rds::RdsInventory, AwsError>,
+    caches: TtlCache<String, elasticache::CacheInventory, AwsError>,
+    file_systems: TtlCache<String, efs::EfsInventory, AwsError>,
     /// Mount targets and access points by (region, file system id).
-    file_system_details: TtlCache<(String, String), efs::FileSystemDetails>,
+    file_system_details: TtlCache<(String, String), efs::FileSystemDetails, AwsError>,
     /// Managed credentials by (region, secret ARN).
-    credentials: TtlCache<(String, String), ManagedCredentials>,
+    credentials: TtlCache<(String, String), ManagedCredentials, AwsError>,
 }
 
 /// Shared, cached discovery of AWS resources. Cheap to clone.

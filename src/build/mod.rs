@@ -77,28 +77,51 @@ pub fn build_all(spec: &GrafanaClusterSpec, wiring: &Wiring, inputs: &SecretInpu
     }
 }
 
-/// The owner reference to the GrafanaCluster (absent when rendering without a cluster, where
-/// the object has no uid yet).
-pub fn owner_reference(wiring: &Wiring) -> Option<OwnerReference> {
-    wiring.uid.as_ref().map(|uid| OwnerReference {
-        api_version: format!("{}/v1alpha1", crate::api::GROUP),
-        kind: "GrafanaCluster".into(),
-        name: wiring.name.clone(),
-        uid: uid.clone(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    })
+/// The GrafanaCluster that owns the children.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub name: String,
+    pub namespace: String,
+    /// Absent when rendering without a cluster: the object has no uid yet.
+    pub uid: Option<String>,
 }
 
-/// Metadata of a namespaced child: labels, owner reference.
-pub fn child_meta(wiring: &Wiring, name: String, component: &str) -> ObjectMeta {
-    ObjectMeta {
-        name: Some(name),
-        namespace: Some(wiring.namespace.clone()),
-        labels: Some(names::common_labels(&wiring.name, component)),
-        owner_references: owner_reference(wiring).map(|o| vec![o]),
-        ..ObjectMeta::default()
+impl Owner {
+    pub fn of(wiring: &Wiring) -> Owner {
+        Owner {
+            name: wiring.name.clone(),
+            namespace: wiring.namespace.clone(),
+            uid: wiring.uid.clone(),
+        }
     }
+
+    /// The controller owner reference to the GrafanaCluster.
+    pub fn reference(&self) -> Option<OwnerReference> {
+        self.uid.as_ref().map(|uid| OwnerReference {
+            api_version: format!("{}/v1alpha1", crate::api::GROUP),
+            kind: "GrafanaCluster".into(),
+            name: self.name.clone(),
+            uid: uid.clone(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        })
+    }
+
+    /// Metadata of a namespaced child: labels and owner reference.
+    pub fn child_meta(&self, name: String, component: &str) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name),
+            namespace: Some(self.namespace.clone()),
+            labels: Some(names::common_labels(&self.name, component)),
+            owner_references: self.reference().map(|o| vec![o]),
+            ..ObjectMeta::default()
+        }
+    }
+}
+
+/// Metadata of a namespaced child of the wiring's cluster.
+pub fn child_meta(wiring: &Wiring, name: String, component: &str) -> ObjectMeta {
+    Owner::of(wiring).child_meta(name, component)
 }
 
 #[cfg(test)]

@@ -6,21 +6,16 @@ use std::collections::BTreeMap;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 
-use super::child_meta;
+use super::Owner;
 use crate::api::CacheEngine;
 use crate::facts::{ManagedCredentials, SecretValue};
 use crate::hash::sha256_hex;
 use crate::names;
 use crate::resolve::Wiring;
 
-fn secret(
-    wiring: &Wiring,
-    name: String,
-    component: &str,
-    data: BTreeMap<String, String>,
-) -> Secret {
+fn secret(owner: &Owner, name: String, component: &str, data: BTreeMap<String, String>) -> Secret {
     Secret {
-        metadata: child_meta(wiring, name, component),
+        metadata: owner.child_meta(name, component),
         type_: Some("Opaque".into()),
         string_data: None,
         data: Some(
@@ -35,7 +30,7 @@ fn secret(
 /// The operator-owned copy of the RDS-managed master credentials, refreshed on rotation.
 pub fn db_credentials(wiring: &Wiring, creds: &ManagedCredentials) -> Secret {
     let mut s = secret(
-        wiring,
+        &Owner::of(wiring),
         names::db_credentials_secret(&wiring.name),
         "database-credentials",
         BTreeMap::from([
@@ -62,7 +57,7 @@ pub fn cache_connection(wiring: &Wiring, token: Option<&SecretValue>) -> Option<
         return None;
     }
     Some(secret(
-        wiring,
+        &Owner::of(wiring),
         names::cache_secret(&wiring.name),
         "cache-connection",
         BTreeMap::from([(
@@ -91,10 +86,10 @@ pub fn redis_connstr(host: &str, port: i32, token: Option<&SecretValue>, tls: bo
 }
 
 /// The generated admin credentials Secret (created once, never rewritten).
-pub fn generated_admin(wiring: &Wiring, password: &SecretValue) -> Secret {
+pub fn generated_admin(owner: &Owner, password: &SecretValue) -> Secret {
     secret(
-        wiring,
-        names::admin_secret(&wiring.name),
+        owner,
+        names::admin_secret(&owner.name),
         "admin-credentials",
         BTreeMap::from([
             ("username".to_string(), "admin".to_string()),
@@ -107,10 +102,10 @@ pub fn generated_admin(wiring: &Wiring, password: &SecretValue) -> Secret {
 /// reference on purpose: the key encrypts data-source secrets stored in the database, which
 /// outlives the GrafanaCluster; deleting the key with the cluster would make that data
 /// unreadable to a re-created one.
-pub fn generated_secret_key(wiring: &Wiring, key: &SecretValue) -> Secret {
+pub fn generated_secret_key(owner: &Owner, key: &SecretValue) -> Secret {
     let mut s = secret(
-        wiring,
-        names::secret_key_secret(&wiring.name),
+        owner,
+        names::secret_key_secret(&owner.name),
         "secret-key",
         BTreeMap::from([(names::SECRET_KEY_KEY.to_string(), key.expose().to_string())]),
     );
@@ -192,10 +187,11 @@ mod tests {
     #[test]
     fn signing_key_outlives_the_cluster() {
         let w = fixtures::wiring();
-        let s = generated_secret_key(&w, &SecretValue::new("k"));
+        let owner = Owner::of(&w);
+        let s = generated_secret_key(&owner, &SecretValue::new("k"));
         assert!(s.metadata.owner_references.is_none());
         assert_eq!(value(&s, "secret_key"), "k");
-        let a = generated_admin(&w, &SecretValue::new("p"));
+        let a = generated_admin(&owner, &SecretValue::new("p"));
         assert!(a.metadata.owner_references.is_some());
     }
 

@@ -1,0 +1,637 @@
+//! Discovery through the real AWS SDK against moto (the local AWS), and the SDK's retry and
+//! timeout behaviour through the fault proxy in front of it.
+//!
+//! Run through `make e2e` (one test at a time: each test resets moto's shared state).
+
+mod support;
+
+use std::time::Duration;
+
+use grafana_ha_operator::api::{CacheEngine, DatabaseEngine};
+use grafana_ha_operator::aws::{ClientOptions, Discovery, DiscoveryConfig, FileSystemQuery};
+use grafana_ha_operator::facts::{CacheKind, DatabaseKind, Lookup};
+use grafana_ha_operator::metrics::{AwsOutcome, Metrics};
+use support::aws::{
+    AwsClients, cache_lookups, calls, clear_fault, faults_injected, reset_moto, set_fault, tags,
+};
+
+const APP: (&str, &str) = ("app", "grafana");
+
+/// A clean moto and clients to fill it.
+async fn fresh_aws() -> AwsClients {
+    reset_moto();
+    AwsClients::new().await
+}
+
+/// Discovery configured from the environment, as the operator runs it.
+async fn discovery(refresh_interval: Duration, page_size: i32) -> (Discovery, Metrics) {
+    let metrics = Metrics::new();
+    let config = DiscoveryConfig {
+        refresh_interval,
+        default_region: None,
+    };
+    let options = ClientOptions {
+        page_size,
+        ..ClientOptions::default()
+    };
+    let discovery = Discovery::from_env_with(config, options, metrics.clone()).await;
+    (discovery, metrics)
+}
+
+/// Discovery that talks to AWS through the fault proxy, with quick retries.
+async fn discovery_via_proxy(options: ClientOptions) -> (Discovery, Metrics) {
+    let metrics = Metrics::new();
+    let options = ClientOptions {
+        endpoint_url: Some(support::aws::fault_proxy_url()),
+        ..options
+    };
+    let discovery =
+        Discovery::from_env_with(DiscoveryConfig::default(), options, metrics.clone()).await;
+    (discovery, metrics)
+}
+
+fn quick_retries() -> ClientOptions {
+    ClientOptions {
+        initial_backoff: Duration::from_millis(50),
+        ..ClientOptions::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// RDS
+
+#[tokio::test]
+async fn database_is_found_with_its_managed_credentials() {
+    let aws = fresh_aws().await;
+    let arn = aws
+        .create_db_instance("grafana-db", "postgres", &[APP, ("env", "prod")], true)
+        .await;
+    aws.create_db_instance("other-db", "postgres", &[("app", "other")], false)
+        .await;
+    aws.create_db_instance("staging-db", "mysql", &[APP, ("env", "staging")], false)
+        .await;
+    let (discovery, metrics) = discovery(Duration::from_secs(60), 100).await;
+
+    let lookup = discovery
+        .find_database(None, &tags(&[APP, ("env", "prod")]))
+        .await
+        .expect("discovery succeeds");
+    let Lookup::Found(db) = lookup else {
+        panic!("expected Found, got {lookup:?}");
+    };
+    assert_eq!(db.arn, arn);
+    assert_eq!(db.identifier, "grafana-db");
+    assert_eq!(db.kind, DatabaseKind::Instance);
+    assert_eq!(db.engine, DatabaseEngine::Postgres);
+    assert_eq!(db.rds_engine, "postgres");
+    assert!(db.host.starts_with("grafana-db."), "{}", db.host);
+    assert_eq!(db.port, 5432);
+    assert_eq!(db.db_name.as_deref(), Some("grafana"));
+    assert_eq!(db.master_username.as_deref(), Some("admin"));
+    let secret_arn = db.managed_secret_arn.expect("RDS manages the password");
+
+    let creds = discovery
+        .managed_credentials(None, &secret_arn)
+        .await
+        .expect("secret is readable");
+    assert_eq!(creds.secret_arn, secret_arn);
+    assert_eq!(creds.username, "admin");
+    assert_eq!(creds.password.expose(), "P@55w0rd!");
+    assert!(!format!("{creds:?}").contains("P@55w0rd!"));
+
+    // Read once, then served from the cache.
+    discovery
+        .managed_credentials(None, &secret_arn)
+        .await
+        .expect("cached secret");
+    assert_eq!(
+        calls(
+            &metrics,
+            "secretsmanager",
+            "GetSecretValue",
+            AwsOutcome::Success
+        ),
+        1
+    );
+    assert_eq!(cache_lookups(&metrics, "secretsmanager", "hit"), 1);
+}
+
+#[tokio::test]
+async fn database_lookup_reports_not_found_and_ambiguous() {
+    let aws = fresh_aws().await;
+    let a = aws
+        .create_db_instance("db-a", "postgres", &[APP], false)
+        .await;
+    let b = aws
+        .create_db_instance("db-b", "mariadb", &[APP], false)
+        .await;
+    let (discovery, _) = discovery(Duration::from_secs(60), 100).await;
+
+    let ambiguous = discovery.find_database(None, &tags(&[APP])).await.unwrap();
+    let mut expected = vec![a, b];
+    expected.sort();
+    assert_eq!(ambiguous, Lookup::Ambiguous { arns: expected });
+
+    let missing = discovery
+        .find_database(None, &tags(&[("app", "nothing-has-this")]))
+        .await
+        .unwrap();
+    assert_eq!(missing, Lookup::NotFound { candidates: 2 });
+}
+
+#[tokio::test]
+async fn non_sql_engines_are_not_candidates() {
+    let aws = fresh_aws().await;
+    aws.create_db_instance("graph", "neptune", &[APP], false)
+        .await;
+    // moto's RDS refuses docdb instances (DocumentDB has its own API there); the unit tests
+    // cover docdb. Oracle and SQL Server are listed by DescribeDBInstances like Neptune.
+    aws.create_db_instance("ora", "oracle-ee", &[APP], false)
+        .await;
+    aws.create_db_instance("mssql", "sqlserver-se", &[APP], false)
+        .await;
+    let arn = aws
+        .create_db_instance("maria", "mariadb", &[APP], false)
+        .await;
+    let (discovery, _) = discovery(Duration::from_secs(60), 100).await;
+
+    let lookup = discovery.find_database(None, &tags(&[APP])).await.unwrap();
+    let Lookup::Found(db) = lookup else {
+        panic!("expected Found, got {lookup:?}");
+    };
+    assert_eq!(db.arn, arn);
+    assert_eq!(db.engine, DatabaseEngine::Mysql);
+    assert_eq!(db.rds_engine, "mariadb");
+    assert_eq!(db.port, 3306);
+}
+
+#[tokio::test]
+async fn aurora_member_and_cluster_resolve_to_the_cluster_once() {
+    let aws = fresh_aws().await;
+    let cluster_arn = aws
+        .create_db_cluster("aurora", "aurora-postgresql", &[APP])
+        .await;
+    aws.create_cluster_member("aurora-1", "aurora", "aurora-postgresql", &[APP])
+        .await;
+    aws.create_cluster_member("aurora-2", "aurora", "aurora-postgresql", &[])
+        .await;
+    let (discovery, _) = discovery(Duration::from_secs(60), 100).await;
+
+    let lookup = discovery.find_database(None, &tags(&[APP])).await.unwrap();
+    let Lookup::Found(db) = lookup else {
+        panic!("expected Found, got {lookup:?}");
+    };
+    assert_eq!(db.arn, cluster_arn);
+    assert_eq!(db.kind, DatabaseKind::Cluster);
+    assert_eq!(db.engine, DatabaseEngine::Postgres);
+    assert_eq!(db.rds_engine, "aurora-postgresql");
+    assert!(db.host.starts_with("aurora.cluster-"), "{}", db.host);
+    assert!(db.managed_secret_arn.is_some());
+}
+
+#[tokio::test]
+async fn paging_finds_a_match_on_the_second_page() {
+    let aws = fresh_aws().await;
+    for i in 0..25 {
+        let tag = if i == 22 {
+            ("app", "grafana")
+        } else {
+            ("app", "filler")
+        };
+        aws.create_db_instance(&format!("db-{i:02}"), "postgres", &[tag], false)
+            .await;
+    }
+    let (discovery, metrics) = discovery(Duration::from_secs(60), 20).await;
+
+    let lookup = discovery.find_database(None, &tags(&[APP])).await.unwrap();
+    assert!(
+        matches!(&lookup, Lookup::Found(db) if db.identifier == "db-22"),
+        "{lookup:?}"
+    );
+    assert_eq!(
+        calls(&metrics, "rds", "DescribeDBInstances", AwsOutcome::Success),
+        2,
+        "25 instances at 20 per page are two pages"
+    );
+}
+
+#[tokio::test]
+async fn two_matches_on_different_pages_are_ambiguous() {
+    let aws = fresh_aws().await;
+    let mut expected = Vec::new();
+    for i in 0..25 {
+        let tagged = i == 1 || i == 23;
+        let tag = if tagged { APP } else { ("app", "filler") };
+        let arn = aws
+            .create_db_instance(&format!("db-{i:02}"), "postgres", &[tag], false)
+            .await;
+        if tagged {
+            expected.push(arn);
+        }
+    }
+    expected.sort();
+    let (discovery, _) = discovery(Duration::from_secs(60), 20).await;
+
+    let lookup = discovery.find_database(None, &tags(&[APP])).await.unwrap();
+    assert_eq!(lookup, Lookup::Ambiguous { arns: expected });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_lookups_share_one_refresh() {
+    let aws = fresh_aws().await;
+    aws.create_db_instance("grafana-db", "postgres", &[APP], false)
+        .await;
+    let (discovery, metrics) = discovery(Duration::from_secs(60), 100).await;
+
+    let lookups = (0..10).map(|_| {
+        let discovery = discovery.clone();
+        tokio::spawn(async move { discovery.find_database(None, &tags(&[APP])).await })
+    });
+    for result in futures::future::join_all(lookups).await {
+        let lookup = result.expect("task").expect("lookup");
+        assert!(matches!(lookup, Lookup::Found(_)), "{lookup:?}");
+    }
+    assert_eq!(
+        calls(&metrics, "rds", "DescribeDBInstances", AwsOutcome::Success),
+        1
+    );
+    // One refresh is one DescribeDBInstances and one DescribeDBClusters.
+    assert_eq!(metrics.aws_call_count("rds", AwsOutcome::Success), 2);
+    assert_eq!(cache_lookups(&metrics, "rds", "miss"), 1);
+    assert_eq!(cache_lookups(&metrics, "rds", "hit"), 9);
+}
+
+#[tokio::test]
+async fn inventory_is_refreshed_after_the_interval_and_on_invalidate() {
+    let aws = fresh_aws().await;
+    let (discovery, metrics) = discovery(Duration::from_secs(2), 100).await;
+    let selector = tags(&[APP]);
+    let describes = || calls(&metrics, "rds", "DescribeDBInstances", AwsOutcome::Success);
+
+    assert_eq!(
+        discovery.find_database(None, &selector).await.unwrap(),
+        Lookup::NotFound { candidates: 0 }
+    );
+    aws.create_db_instance("late-db", "postgres", &[APP], false)
+        .await;
+    // Still the cached inventory: the new database is not seen yet.
+    assert_eq!(
+        discovery.find_database(None, &selector).await.unwrap(),
+        Lookup::NotFound { candidates: 0 }
+    );
+    assert_eq!(describes(), 1);
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let lookup = discovery.find_database(None, &selector).await.unwrap();
+    assert!(matches!(lookup, Lookup::Found(_)), "{lookup:?}");
+    assert_eq!(describes(), 2);
+
+    discovery.invalidate();
+    discovery.find_database(None, &selector).await.unwrap();
+    assert_eq!(describes(), 3);
+}
+
+// ---------------------------------------------------------------------------------------
+// ElastiCache
+
+#[tokio::test]
+async fn redis_replication_group_is_found() {
+    let aws = fresh_aws().await;
+    let arn = aws
+        .create_replication_group("grafana-cache", "redis", &[APP], false)
+        .await;
+    aws.create_replication_group("other-cache", "redis", &[("app", "other")], false)
+        .await;
+    let (discovery, metrics) = discovery(Duration::from_secs(60), 100).await;
+
+    let lookup = discovery.find_cache(None, &tags(&[APP])).await.unwrap();
+    let Lookup::Found(cache) = lookup else {
+        panic!("expected Found, got {lookup:?}");
+    };
+    assert_eq!(cache.arn, arn);
+    assert_eq!(cache.identifier, "grafana-cache");
+    assert_eq!(cache.kind, CacheKind::ReplicationGroup);
+    assert_eq!(cache.engine, CacheEngine::Redis);
+    assert!(!cache.host.is_empty());
+    assert_eq!(cache.port, 6379);
+    assert!(cache.transit_encryption);
+    // One ListTagsForResource per replication group per refresh.
+    assert_eq!(
+        calls(
+            &metrics,
+            "elasticache",
+            "ListTagsForResource",
+            AwsOutcome::Success
+        ),
+        2
+    );
+}
+
+#[tokio::test]
+async fn cluster_mode_redis_is_unsupported() {
+    let aws = fresh_aws().await;
+    let arn = aws
+        .create_replication_group("sharded", "redis", &[APP], true)
+        .await;
+    let (discovery, _) = discovery(Duration::from_secs(60), 100).await;
+
+    match discovery.find_cache(None, &tags(&[APP])).await.unwrap() {
+        Lookup::Unsupported { arn: got, reason } => {
+            assert_eq!(got, arn);
+            assert!(reason.contains("cluster mode"), "{reason}");
+        }
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+}
+
+/// moto returns no endpoint for Memcached, so the furthest discovery gets is NotReady; the
+/// endpoint fallback itself is unit-tested.
+#[tokio::test]
+async fn memcached_cluster_is_discovered() {
+    let aws = fresh_aws().await;
+    let arn = aws.create_memcached("grafana-mc", &[APP]).await;
+    let (discovery, _) = discovery(Duration::from_secs(60), 100).await;
+
+    match discovery.find_cache(None, &tags(&[APP])).await.unwrap() {
+        Lookup::NotReady { arn: got, .. } => assert_eq!(got, arn),
+        Lookup::Found(cache) => {
+            // A newer moto that fills endpoints in.
+            assert_eq!(cache.arn, arn);
+            assert_eq!(cache.engine, CacheEngine::Memcached);
+        }
+        other => panic!("expected NotReady or Found, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// EFS
+
+#[tokio::test]
+async fn file_system_is_found_with_zones_and_tagged_access_point() {
+    let aws = fresh_aws().await;
+    let fs_id = aws.create_file_system("plugins", &[APP]).await;
+    aws.create_file_system("other", &[("app", "other")]).await;
+    aws.create_mount_target(&fs_id, "us-east-1b").await;
+    aws.create_mount_target(&fs_id, "us-east-1a").await;
+    aws.create_access_point(&fs_id, "untagged", &[]).await;
+    let ap_id = aws.create_access_point(&fs_id, "tagged", &[APP]).await;
+    let (discovery, metrics) = discovery(Duration::from_secs(60), 100).await;
+    let selector = tags(&[APP]);
+    let query = FileSystemQuery::Tags {
+        selector: &selector,
+        access_point_id: None,
+    };
+
+    let lookup = discovery.find_file_system(None, query).await.unwrap();
+    let Lookup::Found(storage) = lookup else {
+        panic!("expected Found, got {lookup:?}");
+    };
+    assert_eq!(storage.file_system_id, fs_id);
+    assert_eq!(storage.access_point_id.as_deref(), Some(ap_id.as_str()));
+    assert_eq!(storage.mount_target_zones, vec!["us-east-1a", "us-east-1b"]);
+
+    // Mount targets and access points are cached like the inventory.
+    discovery.find_file_system(None, query).await.unwrap();
+    assert_eq!(
+        calls(&metrics, "efs", "DescribeMountTargets", AwsOutcome::Success),
+        1
+    );
+    assert_eq!(
+        calls(&metrics, "efs", "DescribeAccessPoints", AwsOutcome::Success),
+        1
+    );
+}
+
+#[tokio::test]
+async fn two_tagged_access_points_are_ambiguous() {
+    let aws = fresh_aws().await;
+    let fs_id = aws.create_file_system("plugins", &[APP]).await;
+    aws.create_mount_target(&fs_id, "us-east-1a").await;
+    aws.create_access_point(&fs_id, "one", &[APP]).await;
+    aws.create_access_point(&fs_id, "two", &[APP]).await;
+    let (discovery, _) = discovery(Duration::from_secs(60), 100).await;
+    let selector = tags(&[APP]);
+
+    let lookup = discovery
+        .find_file_system(
+            None,
+            FileSystemQuery::Tags {
+                selector: &selector,
+                access_point_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&lookup, Lookup::Ambiguous { arns } if arns.len() == 2 && arns.iter().all(|a| a.contains("access-point/"))),
+        "{lookup:?}"
+    );
+}
+
+#[tokio::test]
+async fn file_system_without_mount_targets_is_not_ready() {
+    let aws = fresh_aws().await;
+    let fs_id = aws.create_file_system("plugins", &[APP]).await;
+    let (discovery, _) = discovery(Duration::from_secs(60), 100).await;
+    let selector = tags(&[APP]);
+
+    let lookup = discovery
+        .find_file_system(
+            None,
+            FileSystemQuery::Tags {
+                selector: &selector,
+                access_point_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    match lookup {
+        Lookup::NotReady { arn, state } => {
+            assert!(arn.ends_with(&fs_id), "{arn}");
+            assert_eq!(state, "no mount targets");
+        }
+        other => panic!("expected NotReady, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn file_system_by_id_checks_the_access_point() {
+    let aws = fresh_aws().await;
+    let fs_id = aws.create_file_system("plugins", &[]).await;
+    aws.create_mount_target(&fs_id, "us-east-1c").await;
+    let ap_id = aws.create_access_point(&fs_id, "ap", &[]).await;
+    let (discovery, _) = discovery(Duration::from_secs(60), 100).await;
+
+    let found = discovery
+        .find_file_system(
+            None,
+            FileSystemQuery::Id {
+                file_system_id: &fs_id,
+                access_point_id: Some(&ap_id),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&found, Lookup::Found(s) if s.access_point_id.as_deref() == Some(ap_id.as_str())
+            && s.mount_target_zones == ["us-east-1c"]),
+        "{found:?}"
+    );
+
+    let missing = discovery
+        .find_file_system(
+            None,
+            FileSystemQuery::Id {
+                file_system_id: &fs_id,
+                access_point_id: Some("fsap-0123456789abcdef0"),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&missing, Lookup::Unsupported { reason, .. } if reason.contains("fsap-0123456789abcdef0")),
+        "{missing:?}"
+    );
+
+    let unknown = discovery
+        .find_file_system(
+            None,
+            FileSystemQuery::Id {
+                file_system_id: "fs-0000000000000000",
+                access_point_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(unknown, Lookup::NotFound { candidates: 1 });
+}
+
+// ---------------------------------------------------------------------------------------
+// Faults, through the fault proxy
+
+#[tokio::test]
+async fn brief_throttling_is_retried_by_the_sdk() {
+    let aws = fresh_aws().await;
+    clear_fault();
+    aws.create_db_instance("grafana-db", "postgres", &[APP], false)
+        .await;
+    let (discovery, metrics) = discovery_via_proxy(quick_retries()).await;
+
+    set_fault(r#"{"mode":"throttle","count":2,"service":"rds"}"#);
+    let lookup = discovery.find_database(None, &tags(&[APP])).await;
+    clear_fault_after(|| faults_injected("rds"), 2);
+    let lookup = lookup.expect("the SDK retries throttling");
+    assert!(matches!(lookup, Lookup::Found(_)), "{lookup:?}");
+    assert_eq!(
+        calls(&metrics, "rds", "DescribeDBInstances", AwsOutcome::Success),
+        1
+    );
+    assert_eq!(metrics.aws_call_count("rds", AwsOutcome::Throttled), 0);
+}
+
+#[tokio::test]
+async fn persistent_throttling_is_reported_as_throttled() {
+    fresh_aws().await;
+    clear_fault();
+    let (discovery, metrics) = discovery_via_proxy(quick_retries()).await;
+
+    set_fault(r#"{"mode":"throttle","count":-1,"service":"rds"}"#);
+    let result = discovery.find_database(None, &tags(&[APP])).await;
+    let injected = faults_injected("rds");
+    clear_fault();
+    let err = result.expect_err("throttled through every attempt");
+    assert_eq!(err.reason(), "AwsThrottled");
+    assert_eq!(err.service(), "rds");
+    assert_eq!(err.operation(), "DescribeDBInstances");
+    assert!(err.is_transient());
+    assert!(
+        err.to_string()
+            .starts_with("rds DescribeDBInstances throttled by AWS"),
+        "{err}"
+    );
+    assert_eq!(injected, 3, "the SDK makes 3 attempts");
+    assert_eq!(
+        calls(
+            &metrics,
+            "rds",
+            "DescribeDBInstances",
+            AwsOutcome::Throttled
+        ),
+        1
+    );
+
+    // The failure did not poison the cache: with AWS back, the next lookup refreshes.
+    let lookup = discovery.find_database(None, &tags(&[APP])).await.unwrap();
+    assert_eq!(lookup, Lookup::NotFound { candidates: 0 });
+}
+
+#[tokio::test]
+async fn server_errors_are_reported_as_unavailable() {
+    fresh_aws().await;
+    clear_fault();
+    let (discovery, metrics) = discovery_via_proxy(quick_retries()).await;
+
+    set_fault(r#"{"mode":"error500","count":-1,"service":"elasticfilesystem"}"#);
+    let selector = tags(&[APP]);
+    let result = discovery
+        .find_file_system(
+            None,
+            FileSystemQuery::Tags {
+                selector: &selector,
+                access_point_id: None,
+            },
+        )
+        .await;
+    clear_fault();
+    let err = result.expect_err("500 through every attempt");
+    assert_eq!(err.reason(), "AwsUnavailable");
+    assert_eq!(err.outcome(), AwsOutcome::ServerError);
+    assert!(err.is_transient());
+    assert!(err.to_string().contains("HTTP 500"), "{err}");
+    assert_eq!(
+        calls(
+            &metrics,
+            "efs",
+            "DescribeFileSystems",
+            AwsOutcome::ServerError
+        ),
+        1
+    );
+}
+
+#[tokio::test]
+async fn slow_aws_is_reported_as_timeout() {
+    fresh_aws().await;
+    clear_fault();
+    let options = ClientOptions {
+        attempt_timeout: Duration::from_millis(500),
+        operation_timeout: Duration::from_millis(1500),
+        ..quick_retries()
+    };
+    let (discovery, metrics) = discovery_via_proxy(options).await;
+
+    set_fault(r#"{"mode":"delay","count":-1,"delay_seconds":3,"service":"rds"}"#);
+    let started = std::time::Instant::now();
+    let result = discovery.find_database(None, &tags(&[APP])).await;
+    let elapsed = started.elapsed();
+    clear_fault();
+    let err = result.expect_err("every attempt times out");
+    assert_eq!(err.reason(), "AwsTimeout");
+    assert_eq!(err.outcome(), AwsOutcome::Timeout);
+    assert!(
+        elapsed < Duration::from_millis(2900),
+        "the operation timeout bounds the call: {elapsed:?}"
+    );
+    assert_eq!(
+        calls(&metrics, "rds", "DescribeDBInstances", AwsOutcome::Timeout),
+        1
+    );
+}
+
+/// Turns the faults off, then checks how many were injected (so a failing assertion does not
+/// leave the proxy faulty for the next test).
+fn clear_fault_after(injected: impl Fn() -> u64, expected: u64) {
+    let got = injected();
+    clear_fault();
+    assert_eq!(got, expected, "faults injected");
+}

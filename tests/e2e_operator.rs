@@ -1,0 +1,923 @@
+//! End to end: the operator against a real kube-apiserver (with controller-manager,
+//! scheduler and kwok making pods Ready) and moto as AWS. Run through `make e2e`.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use grafana_ha_operator::api::GrafanaCluster;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+
+use support::aws::{AwsClients, reset_moto};
+use support::kube::{
+    Operator, OperatorOptions, client, install_crd, kubectl, namespace, repo_file, wait_for,
+};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// What the seeded AWS looks like for one tag.
+struct Seeded {
+    db_arn: String,
+    db_host: String,
+    file_system_id: String,
+}
+
+/// The article's AWS side: Postgres with an RDS-managed password, Redis with in-transit
+/// encryption, EFS with mount targets in two zones, all carrying `grafana-ha.io/cluster=tag`.
+async fn seed(aws: &AwsClients, tag: &str) -> Seeded {
+    let tags = [("grafana-ha.io/cluster", tag)];
+    let db_arn = aws
+        .create_db_instance(&format!("{tag}-db"), "postgres", &tags, true)
+        .await;
+    aws.create_replication_group(&format!("{tag}-cache"), "redis", &tags, false)
+        .await;
+    let file_system_id = aws.create_file_system(&format!("{tag}-fs"), &tags).await;
+    aws.create_mount_target(&file_system_id, "us-east-1a").await;
+    aws.create_mount_target(&file_system_id, "us-east-1b").await;
+    let db = aws
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(format!("{tag}-db"))
+        .send()
+        .await
+        .expect("describe db");
+    let db_host = db.db_instances()[0]
+        .endpoint()
+        .and_then(|e| e.address())
+        .expect("endpoint")
+        .to_string();
+    Seeded {
+        db_arn,
+        db_host,
+        file_system_id,
+    }
+}
+
+fn cluster_manifest(
+    ns: &str,
+    tag: &str,
+    replicas: i32,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let mut spec = serde_json::json!({
+        "replicas": replicas,
+        "aws": {"tags": {"grafana-ha.io/cluster": tag}},
+        "database": {"credentials": {"rdsManagedSecret": true}},
+        "plugins": {"install": ["grafana-clock-panel@2.1.8"]},
+    });
+    if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            s.insert(k.clone(), v.clone());
+        }
+    }
+    serde_json::json!({
+        "apiVersion": "grafana-ha.io/v1alpha1",
+        "kind": "GrafanaCluster",
+        "metadata": {"name": "grafana", "namespace": ns},
+        "spec": spec,
+    })
+}
+
+async fn create_cluster(client: &Client, manifest: serde_json::Value) -> GrafanaCluster {
+    let gc: GrafanaCluster = serde_json::from_value(manifest).expect("manifest");
+    let api: Api<GrafanaCluster> =
+        Api::namespaced(client.clone(), &gc.namespace().unwrap_or_default());
+    api.create(&PostParams::default(), &gc)
+        .await
+        .expect("creating the GrafanaCluster")
+}
+
+fn condition(gc: &GrafanaCluster, type_: &str) -> Option<(String, String, String)> {
+    gc.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Waits until `type_` has `status`, returning the cluster.
+async fn wait_condition(client: &Client, ns: &str, type_: &str, status: &str) -> GrafanaCluster {
+    let api: Api<GrafanaCluster> = Api::namespaced(client.clone(), ns);
+    let what = format!("{ns}/grafana {type_}={status}");
+    wait_for(&what, WAIT, || async {
+        let gc = api.get("grafana").await.ok()?;
+        (condition(&gc, type_).map(|c| c.0).as_deref() == Some(status)).then_some(gc)
+    })
+    .await
+}
+
+fn env_map(d: &Deployment) -> BTreeMap<String, k8s_openapi::api::core::v1::EnvVar> {
+    d.spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .map(|p| p.containers[0].env.clone().unwrap_or_default())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| (e.name.clone(), e))
+        .collect()
+}
+
+fn secrets_hash(d: &Deployment) -> String {
+    d.spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get("grafana-ha.io/secrets-hash").cloned())
+        .unwrap_or_default()
+}
+
+async fn start() -> (Client, AwsClients) {
+    let client = client().await;
+    install_crd(&client).await;
+    reset_moto();
+    (client, AwsClients::new().await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn article_setup_runs_ready_with_every_child_wired() {
+    let (client, aws) = start().await;
+    let seeded = seed(&aws, "article").await;
+    let ns = namespace(&client, "article").await;
+    let operator = Operator::start(OperatorOptions::default()).await;
+    let gc = create_cluster(
+        &client,
+        cluster_manifest(&ns, "article", 3, serde_json::json!({})),
+    )
+    .await;
+    let uid = gc.uid().expect("uid");
+
+    let ready = wait_condition(&client, &ns, "Ready", "True").await;
+    let status = ready.status.clone().expect("status");
+    assert_eq!(status.ready_replicas, Some(3));
+    assert_eq!(status.observed_generation, ready.metadata.generation);
+    let db = status.database.clone().expect("database status");
+    assert_eq!(db.arn.as_deref(), Some(seeded.db_arn.as_str()));
+    assert_eq!(db.host, seeded.db_host);
+    assert_eq!(
+        status
+            .storage
+            .as_ref()
+            .and_then(|s| s.file_system_id.clone()),
+        Some(seeded.file_system_id.clone())
+    );
+    for t in ["DatabaseResolved", "CacheResolved", "StorageResolved"] {
+        assert_eq!(
+            condition(&ready, t).map(|c| c.0).as_deref(),
+            Some("True"),
+            "{t}"
+        );
+    }
+    assert_eq!(
+        condition(&ready, "Degraded").map(|c| c.0).as_deref(),
+        Some("False")
+    );
+
+    // Every namespaced child is owned by the cluster.
+    let owned_by_us =
+        |refs: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>| {
+            refs.is_some_and(|r| r.iter().any(|o| o.uid == uid && o.controller == Some(true)))
+        };
+    let deploy: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let d = deploy.get("grafana").await.expect("deployment");
+    assert!(owned_by_us(d.metadata.owner_references.as_ref()));
+    assert_eq!(d.spec.as_ref().and_then(|s| s.replicas), Some(3));
+    let env = env_map(&d);
+    assert_eq!(env["GF_DATABASE_TYPE"].value.as_deref(), Some("postgres"));
+    assert_eq!(
+        env["GF_DATABASE_HOST"].value.as_deref(),
+        Some(db.endpoint.as_str())
+    );
+    assert!(
+        env["GF_DATABASE_PASSWORD"].value.is_none(),
+        "no literal secret"
+    );
+    assert_eq!(env["GF_REMOTE_CACHE_TYPE"].value.as_deref(), Some("redis"));
+    for e in env.values() {
+        if e.name.contains("PASSWORD")
+            || e.name.contains("SECRET")
+            || e.name == "GF_REMOTE_CACHE_CONNSTR"
+        {
+            assert!(e.value.is_none(), "{} must come from a Secret", e.name);
+        }
+    }
+
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let creds = secrets
+        .get("grafana-db-credentials")
+        .await
+        .expect("credentials copy");
+    assert!(owned_by_us(creds.metadata.owner_references.as_ref()));
+    assert_eq!(creds.data.expect("data")["username"].0, b"admin");
+    let cache = secrets.get("grafana-cache").await.expect("cache connstr");
+    let connstr = String::from_utf8(cache.data.expect("data")["connstr"].0.clone()).expect("utf8");
+    assert!(connstr.contains("ssl=true"), "{connstr}");
+    let admin = secrets.get("grafana-admin").await.expect("generated admin");
+    assert!(owned_by_us(admin.metadata.owner_references.as_ref()));
+    let key = secrets
+        .get("grafana-secret-key")
+        .await
+        .expect("signing key");
+    assert!(
+        key.metadata.owner_references.is_none(),
+        "the signing key outlives the cluster"
+    );
+
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
+    let claim_name = status.storage.as_ref().expect("storage").claim_name.clone();
+    let claim = claims.get(&claim_name).await.expect("claim");
+    assert!(owned_by_us(claim.metadata.owner_references.as_ref()));
+    assert_eq!(
+        claim.spec.as_ref().and_then(|s| s.access_modes.clone()),
+        Some(vec!["ReadWriteMany".to_string()])
+    );
+    let pv_name = status
+        .storage
+        .as_ref()
+        .and_then(|s| s.volume_name.clone())
+        .expect("pv name");
+    let pvs: Api<PersistentVolume> = Api::all(client.clone());
+    let pv = pvs.get(&pv_name).await.expect("static PV");
+    let pv_spec = pv.spec.expect("spec");
+    assert_eq!(
+        pv_spec.persistent_volume_reclaim_policy.as_deref(),
+        Some("Retain")
+    );
+    assert_eq!(
+        pv_spec.csi.expect("csi").volume_handle,
+        seeded.file_system_id
+    );
+    wait_for("the claim to bind", WAIT, || async {
+        let c = claims.get(&claim_name).await.ok()?;
+        (c.status?.phase.as_deref() == Some("Bound")).then_some(())
+    })
+    .await;
+
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    assert!(owned_by_us(
+        services
+            .get("grafana")
+            .await
+            .expect("svc")
+            .metadata
+            .owner_references
+            .as_ref()
+    ));
+    let headless = services.get("grafana-alerting").await.expect("gossip svc");
+    assert_eq!(
+        headless.spec.and_then(|s| s.cluster_ip).as_deref(),
+        Some("None")
+    );
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), &ns);
+    assert!(owned_by_us(
+        pdbs.get("grafana")
+            .await
+            .expect("pdb")
+            .metadata
+            .owner_references
+            .as_ref()
+    ));
+
+    // A steady state writes nothing: resourceVersions hold across several resyncs.
+    let versions = |d: &Deployment| d.resource_version();
+    let before_d = versions(&deploy.get("grafana").await.expect("d"));
+    let gcs: Api<GrafanaCluster> = Api::namespaced(client.clone(), &ns);
+    let before_gc = gcs.get("grafana").await.expect("gc").resource_version();
+    let before_svc = services
+        .get("grafana")
+        .await
+        .expect("svc")
+        .resource_version();
+    let applied_before = operator.metrics.render();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(
+        versions(&deploy.get("grafana").await.expect("d")),
+        before_d,
+        "Deployment rewritten in steady state"
+    );
+    assert_eq!(
+        gcs.get("grafana").await.expect("gc").resource_version(),
+        before_gc,
+        "status rewritten in steady state"
+    );
+    assert_eq!(
+        services
+            .get("grafana")
+            .await
+            .expect("svc")
+            .resource_version(),
+        before_svc
+    );
+    let applied_after = operator.metrics.render();
+    let applied = |text: &str| {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("grafana_ha_operator_applies_total")
+                    && l.contains("result=\"applied\"")
+            })
+            .map(|l| {
+                l.rsplit(' ')
+                    .next()
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            })
+            .sum::<f64>()
+    };
+    assert_eq!(
+        applied(&applied_before),
+        applied(&applied_after),
+        "no apply request in steady state"
+    );
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_subresource_drives_the_deployment() {
+    let (client, aws) = start().await;
+    seed(&aws, "scale").await;
+    let ns = namespace(&client, "scale").await;
+    let operator = Operator::start(OperatorOptions::default()).await;
+    create_cluster(
+        &client,
+        cluster_manifest(&ns, "scale", 2, serde_json::json!({})),
+    )
+    .await;
+    wait_condition(&client, &ns, "Ready", "True").await;
+
+    let (ok, out, err) = kubectl(&["-n", &ns, "scale", "gfc/grafana", "--replicas=4"], None);
+    assert!(ok, "kubectl scale failed: {out}{err}");
+    let deploy: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    wait_for("the Deployment to scale to 4", WAIT, || async {
+        (deploy.get("grafana").await.ok()?.spec?.replicas == Some(4)).then_some(())
+    })
+    .await;
+    let gcs: Api<GrafanaCluster> = Api::namespaced(client.clone(), &ns);
+    wait_for("status.readyReplicas 4", WAIT, || async {
+        (gcs.get("grafana").await.ok()?.status?.ready_replicas == Some(4)).then_some(())
+    })
+    .await;
+    let (ok, out, _) = kubectl(
+        &[
+            "-n",
+            &ns,
+            "get",
+            "gfc",
+            "grafana",
+            "-o",
+            "jsonpath={.spec.replicas} {.status.selector}",
+        ],
+        None,
+    );
+    assert!(ok);
+    assert!(out.starts_with("4 "), "{out}");
+    assert!(out.contains("app.kubernetes.io/instance=grafana"), "{out}");
+    // The scale subresource reports the selector an HPA needs.
+    let (ok, out, err) = kubectl(
+        &[
+            "-n",
+            &ns,
+            "get",
+            "--raw",
+            &format!("/apis/grafana-ha.io/v1alpha1/namespaces/{ns}/grafanaclusters/grafana/scale"),
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("\"replicas\":4"), "{out}");
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_on_children_is_undone() {
+    let (client, aws) = start().await;
+    seed(&aws, "drift").await;
+    let ns = namespace(&client, "drift").await;
+    let operator = Operator::start(OperatorOptions::default()).await;
+    create_cluster(
+        &client,
+        cluster_manifest(&ns, "drift", 2, serde_json::json!({})),
+    )
+    .await;
+    wait_condition(&client, &ns, "Ready", "True").await;
+
+    // Someone edits the Deployment's env and replicas by hand.
+    let deploy: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let (ok, _, err) = kubectl(
+        &[
+            "-n",
+            &ns,
+            "set",
+            "env",
+            "deployment/grafana",
+            "GF_DATABASE_HOST=evil:5432",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    deploy
+        .patch(
+            "grafana",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"replicas": 7}})),
+        )
+        .await
+        .expect("manual scale");
+    wait_for("the Deployment to be restored", WAIT, || async {
+        let d = deploy.get("grafana").await.ok()?;
+        let host = env_map(&d).get("GF_DATABASE_HOST")?.value.clone()?;
+        (host != "evil:5432" && d.spec?.replicas == Some(2)).then_some(())
+    })
+    .await;
+
+    // A deleted Service and PDB come back.
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    services
+        .delete("grafana", &DeleteParams::default())
+        .await
+        .expect("delete svc");
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), &ns);
+    pdbs.delete("grafana", &DeleteParams::default())
+        .await
+        .expect("delete pdb");
+    wait_for("the Service and PDB to be recreated", WAIT, || async {
+        services.get_opt("grafana").await.ok()??;
+        pdbs.get_opt("grafana").await.ok()??;
+        Some(())
+    })
+    .await;
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_data_changes_roll_pods_and_metadata_changes_do_not() {
+    let (client, aws) = start().await;
+    seed(&aws, "rotate").await;
+    let ns = namespace(&client, "rotate").await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let user_secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "db-user", "namespace": ns},
+        "stringData": {"username": "grafana", "password": "first"},
+    }))
+    .expect("secret");
+    secrets
+        .create(&PostParams::default(), &user_secret)
+        .await
+        .expect("user secret");
+    let operator = Operator::start(OperatorOptions::default()).await;
+    create_cluster(
+        &client,
+        cluster_manifest(
+            &ns,
+            "rotate",
+            2,
+            serde_json::json!({
+                "database": {"credentials": {"secretRef": {"name": "db-user"}}},
+            }),
+        ),
+    )
+    .await;
+    wait_condition(&client, &ns, "Ready", "True").await;
+    let deploy: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let d = deploy.get("grafana").await.expect("d");
+    let env = env_map(&d);
+    let from = env["GF_DATABASE_PASSWORD"]
+        .value_from
+        .as_ref()
+        .and_then(|v| v.secret_key_ref.as_ref())
+        .expect("secretKeyRef");
+    assert_eq!(
+        (from.name.as_str(), from.key.as_str()),
+        ("db-user", "password"),
+        "the user Secret is referenced, not copied"
+    );
+    let first_hash = secrets_hash(&d);
+    assert!(!first_hash.is_empty());
+
+    // A metadata-only change does not roll.
+    secrets
+        .patch(
+            "db-user",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"labels": {"touched": "yes"}}})),
+        )
+        .await
+        .expect("label");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        secrets_hash(&deploy.get("grafana").await.expect("d")),
+        first_hash,
+        "metadata change rolled the pods"
+    );
+
+    // A data change does, and the new pods become ready.
+    secrets
+        .patch(
+            "db-user",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"stringData": {"password": "second"}})),
+        )
+        .await
+        .expect("rotate");
+    let rolled = wait_for("the pods to roll on the new password", WAIT, || async {
+        let d = deploy.get("grafana").await.ok()?;
+        let h = secrets_hash(&d);
+        (h != first_hash).then_some(h)
+    })
+    .await;
+    assert_ne!(rolled, first_hash);
+    wait_condition(&client, &ns, "Ready", "True").await;
+
+    // RDS rotating its managed secret also rolls: switch to the managed secret, then rotate it.
+    let gcs: Api<GrafanaCluster> = Api::namespaced(client.clone(), &ns);
+    gcs.patch(
+        "grafana",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"database": {"credentials": {"secretRef": null, "rdsManagedSecret": true}}}})),
+    )
+    .await
+    .expect("switch to managed");
+    let managed = wait_for("the managed credentials copy", WAIT, || async {
+        let gc = gcs.get("grafana").await.ok()?;
+        let arn = gc.status?.database?.managed_secret_arn?;
+        secrets.get_opt("grafana-db-credentials").await.ok()??;
+        Some(arn)
+    })
+    .await;
+    let before = wait_for("a settled hash", WAIT, || async {
+        let d = deploy.get("grafana").await.ok()?;
+        let from = env_map(&d)
+            .get("GF_DATABASE_PASSWORD")?
+            .value_from
+            .clone()?
+            .secret_key_ref?;
+        (from.name == "grafana-db-credentials").then(|| secrets_hash(&d))
+    })
+    .await;
+    aws.secrets
+        .put_secret_value()
+        .secret_id(&managed)
+        .secret_string(r#"{"username":"admin","password":"rotated-by-rds"}"#)
+        .send()
+        .await
+        .expect("rotate the managed secret in moto");
+    wait_for("the copy to refresh and the pods to roll", WAIT, || async {
+        let s = secrets.get("grafana-db-credentials").await.ok()?;
+        let refreshed = s.data?.get("password")?.0 == b"rotated-by-rds";
+        let d = deploy.get("grafana").await.ok()?;
+        (refreshed && secrets_hash(&d) != before).then_some(())
+    })
+    .await;
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_cluster_collects_children_but_keeps_data_and_user_secrets() {
+    let (client, aws) = start().await;
+    seed(&aws, "delete").await;
+    let ns = namespace(&client, "delete").await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let token: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "redis-auth", "namespace": ns},
+        "stringData": {"token": "tok"},
+    }))
+    .expect("secret");
+    secrets
+        .create(&PostParams::default(), &token)
+        .await
+        .expect("user secret");
+    let operator = Operator::start(OperatorOptions::default()).await;
+    create_cluster(
+        &client,
+        cluster_manifest(&ns, "delete", 2, serde_json::json!({"cache": {"authTokenSecretRef": {"name": "redis-auth", "key": "token"}}})),
+    )
+    .await;
+    let ready = wait_condition(&client, &ns, "Ready", "True").await;
+    let pv_name = ready
+        .status
+        .and_then(|s| s.storage)
+        .and_then(|s| s.volume_name)
+        .expect("pv");
+
+    let gcs: Api<GrafanaCluster> = Api::namespaced(client.clone(), &ns);
+    gcs.delete("grafana", &DeleteParams::foreground())
+        .await
+        .expect("delete");
+    let deploy: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    wait_for("garbage collection of the children", WAIT, || async {
+        let gone = deploy.get_opt("grafana").await.ok()?.is_none()
+            && services.get_opt("grafana").await.ok()?.is_none()
+            && secrets.get_opt("grafana-admin").await.ok()?.is_none()
+            && secrets
+                .get_opt("grafana-db-credentials")
+                .await
+                .ok()?
+                .is_none();
+        gone.then_some(())
+    })
+    .await;
+    assert!(
+        secrets.get_opt("redis-auth").await.expect("get").is_some(),
+        "the user's Secret is kept"
+    );
+    assert!(
+        secrets
+            .get_opt("grafana-secret-key")
+            .await
+            .expect("get")
+            .is_some(),
+        "the signing key is kept"
+    );
+    let pvs: Api<PersistentVolume> = Api::all(client.clone());
+    let pv = pvs.get(&pv_name).await.expect("the EFS volume is kept");
+    assert_eq!(
+        pv.spec
+            .and_then(|s| s.persistent_volume_reclaim_policy)
+            .as_deref(),
+        Some("Retain")
+    );
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clusters_with_other_tags_in_two_namespaces_stay_apart() {
+    let (client, aws) = start().await;
+    let a = seed(&aws, "team-a").await;
+    let b = seed(&aws, "team-b").await;
+    let ns_a = namespace(&client, "team-a").await;
+    let ns_b = namespace(&client, "team-b").await;
+    let operator = Operator::start(OperatorOptions::default()).await;
+    create_cluster(
+        &client,
+        cluster_manifest(&ns_a, "team-a", 2, serde_json::json!({})),
+    )
+    .await;
+    create_cluster(
+        &client,
+        cluster_manifest(&ns_b, "team-b", 3, serde_json::json!({})),
+    )
+    .await;
+    let ga = wait_condition(&client, &ns_a, "Ready", "True").await;
+    let gb = wait_condition(&client, &ns_b, "Ready", "True").await;
+    assert_eq!(
+        ga.status
+            .as_ref()
+            .and_then(|s| s.database.as_ref())
+            .map(|d| d.host.clone()),
+        Some(a.db_host.clone())
+    );
+    assert_eq!(
+        gb.status
+            .as_ref()
+            .and_then(|s| s.database.as_ref())
+            .map(|d| d.host.clone()),
+        Some(b.db_host.clone())
+    );
+    let da: Api<Deployment> = Api::namespaced(client.clone(), &ns_a);
+    let db: Api<Deployment> = Api::namespaced(client.clone(), &ns_b);
+    let host = |d: &Deployment| {
+        env_map(d)["GF_DATABASE_HOST"]
+            .value
+            .clone()
+            .unwrap_or_default()
+    };
+    assert!(host(&da.get("grafana").await.expect("a")).starts_with(&a.db_host));
+    assert!(host(&db.get("grafana").await.expect("b")).starts_with(&b.db_host));
+    assert_ne!(
+        ga.status
+            .and_then(|s| s.storage)
+            .and_then(|s| s.file_system_id),
+        gb.status
+            .and_then(|s| s.storage)
+            .and_then(|s| s.file_system_id)
+    );
+    // One shared discovery cache: two clusters did not double the RDS listing.
+    let text = operator.metrics.render();
+    assert!(
+        text.contains("discovery_cache_lookups_total{service=\"rds\",result=\"hit\"}"),
+        "{text}"
+    );
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_outcomes_are_reported_as_conditions() {
+    let (client, aws) = start().await;
+    let ns = namespace(&client, "outcomes").await;
+    let operator = Operator::start(OperatorOptions::default()).await;
+    // Nothing is tagged yet: NotFound.
+    create_cluster(
+        &client,
+        cluster_manifest(&ns, "outcomes", 2, serde_json::json!({})),
+    )
+    .await;
+    let gc = wait_condition(&client, &ns, "DatabaseResolved", "False").await;
+    let (_, reason, message) = condition(&gc, "DatabaseResolved").expect("condition");
+    assert_eq!(reason, "NotFound", "{message}");
+    assert!(
+        message.contains("grafana-ha.io/cluster=outcomes"),
+        "{message}"
+    );
+    assert_eq!(
+        condition(&gc, "Ready").map(|c| c.0).as_deref(),
+        Some("False")
+    );
+    let deploy: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    assert!(
+        deploy.get_opt("grafana").await.expect("get").is_none(),
+        "nothing is built without a database"
+    );
+
+    // Two databases with the tag: Ambiguous, naming both ARNs.
+    let tags = [("grafana-ha.io/cluster", "outcomes")];
+    let one = aws
+        .create_db_instance("outcomes-db-1", "postgres", &tags, true)
+        .await;
+    let two = aws
+        .create_db_instance("outcomes-db-2", "postgres", &tags, true)
+        .await;
+    let gcs: Api<GrafanaCluster> = Api::namespaced(client.clone(), &ns);
+    let message = wait_for("DatabaseResolved=Ambiguous", WAIT, || async {
+        let gc = gcs.get("grafana").await.ok()?;
+        let (_, reason, message) = condition(&gc, "DatabaseResolved")?;
+        (reason == "Ambiguous").then_some(message)
+    })
+    .await;
+    assert!(
+        message.contains(&one) && message.contains(&two),
+        "{message}"
+    );
+
+    // Events say what failed.
+    let (ok, out, _) = kubectl(
+        &[
+            "-n",
+            &ns,
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.kind=GrafanaCluster",
+            "-o",
+            "jsonpath={.items[*].reason}",
+        ],
+        None,
+    );
+    assert!(ok);
+    assert!(out.contains("DatabaseFailed"), "events: {out}");
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_outage_after_setup_keeps_the_deployment_and_reports_degraded() {
+    let (client, aws) = start().await;
+    seed(&aws, "outage").await;
+    let ns = namespace(&client, "outage").await;
+    let operator = Operator::start(OperatorOptions::default()).await;
+    create_cluster(
+        &client,
+        cluster_manifest(&ns, "outage", 2, serde_json::json!({})),
+    )
+    .await;
+    wait_condition(&client, &ns, "Ready", "True").await;
+    let deploy: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let before = deploy.get("grafana").await.expect("d");
+
+    support::aws::set_fault(r#"{"mode":"error500","count":-1,"service":"rds"}"#);
+    let gc = wait_condition(&client, &ns, "Degraded", "True").await;
+    let (_, reason, message) = condition(&gc, "Degraded").expect("degraded");
+    assert_eq!(reason, "UsingLastKnownConfiguration", "{message}");
+    assert_eq!(
+        condition(&gc, "DatabaseResolved").map(|c| c.1).as_deref(),
+        Some("AwsUnavailable")
+    );
+    // Scaling still works on the last good configuration.
+    gc_scale(&client, &ns, 3).await;
+    wait_for(
+        "the Deployment to scale during the outage",
+        WAIT,
+        || async { (deploy.get("grafana").await.ok()?.spec?.replicas == Some(3)).then_some(()) },
+    )
+    .await;
+    let during = deploy.get("grafana").await.expect("d");
+    assert_eq!(
+        env_map(&during),
+        env_map(&before),
+        "wiring kept during the outage"
+    );
+
+    support::aws::clear_fault();
+    let gc = wait_condition(&client, &ns, "Degraded", "False").await;
+    assert_eq!(
+        condition(&gc, "DatabaseResolved").map(|c| c.0).as_deref(),
+        Some("True")
+    );
+    wait_condition(&client, &ns, "Ready", "True").await;
+    operator.stop().await;
+}
+
+async fn gc_scale(client: &Client, ns: &str, replicas: i32) {
+    let gcs: Api<GrafanaCluster> = Api::namespaced(client.clone(), ns);
+    gcs.patch(
+        "grafana",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"replicas": replicas}})),
+    )
+    .await
+    .expect("scale");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crd_explains_itself_and_rejects_bad_specs_at_apply() {
+    let client = client().await;
+    install_crd(&client).await;
+    let (ok, out, err) = kubectl(&["explain", "gfc.spec.database"], None);
+    assert!(ok, "kubectl explain failed: {err}");
+    assert!(
+        out.contains("rdsManagedSecret") || out.contains("credentials"),
+        "{out}"
+    );
+    assert!(out.contains("shared SQL database"), "{out}");
+    let (ok, out, _) = kubectl(&["explain", "gfc.spec.plugins.install"], None);
+    assert!(ok && out.contains("id@version"), "{out}");
+
+    let ns = namespace(&client, "validation").await;
+    let bad = |spec: serde_json::Value| {
+        serde_json::json!({
+            "apiVersion": "grafana-ha.io/v1alpha1",
+            "kind": "GrafanaCluster",
+            "metadata": {"name": "bad", "namespace": ns},
+            "spec": spec,
+        })
+        .to_string()
+    };
+    let cases = [
+        (
+            bad(
+                serde_json::json!({"aws": {"tags": {"a": "b"}}, "database": {"tags": {"x": "y"}, "endpoint": {"host": "db", "port": 5432}, "engine": "postgres", "credentials": {"secretRef": {"name": "s"}}}}),
+            ),
+            "at most one of tags and endpoint",
+        ),
+        (
+            bad(
+                serde_json::json!({"replicas": 3, "aws": {"tags": {"a": "b"}}, "database": {"credentials": {"rdsManagedSecret": true}}, "plugins": {"accessMode": "ReadWriteOnce"}}),
+            ),
+            "ReadWriteOnce cannot be shared",
+        ),
+        (
+            bad(
+                serde_json::json!({"aws": {"tags": {"a": "b"}}, "database": {"credentials": {"rdsManagedSecret": true}}, "plugins": {"install": ["grafana-clock-panel"]}}),
+            ),
+            "pinned id@version",
+        ),
+        (
+            bad(
+                serde_json::json!({"replicas": 0, "aws": {"tags": {"a": "b"}}, "database": {"credentials": {"rdsManagedSecret": true}}}),
+            ),
+            "spec.replicas",
+        ),
+        (
+            bad(serde_json::json!({"database": {"credentials": {"rdsManagedSecret": true}}})),
+            "empty selector would match every database",
+        ),
+        (
+            bad(serde_json::json!({"aws": {"tags": {"a": "b"}}, "database": {"credentials": {}}})),
+            "exactly one of secretRef",
+        ),
+        (
+            bad(
+                serde_json::json!({"aws": {"tags": {"a": "b"}}, "database": {"credentials": {"rdsManagedSecret": true}}, "env": [{"name": "GF_SMTP_PASSWORD", "value": "x"}]}),
+            ),
+            "valueFrom.secretKeyRef",
+        ),
+        (
+            bad(
+                serde_json::json!({"aws": {"tags": {"a": "b"}}, "database": {"engine": "oracle", "credentials": {"rdsManagedSecret": true}}}),
+            ),
+            "Unsupported value",
+        ),
+    ];
+    for (manifest, expected) in cases {
+        let (ok, out, err) = kubectl(&["apply", "-f", "-"], Some(&manifest));
+        assert!(!ok, "accepted a bad spec: {manifest}\n{out}");
+        assert!(
+            err.contains(expected),
+            "message for {manifest} lacks {expected:?}: {err}"
+        );
+    }
+    // The examples are accepted as they are.
+    for example in [
+        "examples/grafanacluster-postgres-redis-efs.yaml",
+        "examples/grafanacluster-mysql-memcached.yaml",
+    ] {
+        let (ok, _, err) = kubectl(
+            &["apply", "--dry-run=server", "-f", &repo_file(example)],
+            None,
+        );
+        assert!(ok || err.contains("namespaces"), "{example}: {err}");
+    }
+}
