@@ -22,6 +22,8 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// What the seeded AWS looks like for one tag.
 struct Seeded {
+    /// The tag value, unique per test run so leftovers of earlier runs never match.
+    tag: String,
     db_arn: String,
     db_host: String,
     file_system_id: String,
@@ -29,7 +31,9 @@ struct Seeded {
 
 /// The article's AWS side: Postgres with an RDS-managed password, Redis with in-transit
 /// encryption, EFS with mount targets in two zones, all carrying `grafana-ha.io/cluster=tag`.
-async fn seed(aws: &AwsClients, tag: &str) -> Seeded {
+async fn seed(aws: &AwsClients, prefix: &str) -> Seeded {
+    let tag = unique(prefix);
+    let tag = tag.as_str();
     let tags = [("grafana-ha.io/cluster", tag)];
     let db_arn = aws
         .create_db_instance(&format!("{tag}-db"), "postgres", &tags, true)
@@ -52,10 +56,31 @@ async fn seed(aws: &AwsClients, tag: &str) -> Seeded {
         .expect("endpoint")
         .to_string();
     Seeded {
+        tag: tag.to_string(),
         db_arn,
         db_host,
         file_system_id,
     }
+}
+
+/// `prefix-<random>`: tags and names that no other test (or earlier run) uses.
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:06x}", rand::random::<u32>() & 0xff_ffff)
+}
+
+/// The operator, watching only `ns`.
+async fn operator_for(ns: &str) -> Operator {
+    Operator::start(OperatorOptions {
+        namespace: Some(ns.to_string()),
+        ..OperatorOptions::default()
+    })
+    .await
+}
+
+/// Removes a test's namespace (best effort: a failed test leaves it for inspection).
+async fn cleanup(client: &Client, ns: &str) {
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let _ = api.delete(ns, &DeleteParams::default()).await;
 }
 
 fn cluster_manifest(
@@ -144,10 +169,10 @@ async fn article_setup_runs_ready_with_every_child_wired() {
     let (client, aws) = start().await;
     let seeded = seed(&aws, "article").await;
     let ns = namespace(&client, "article").await;
-    let operator = Operator::start(OperatorOptions::default()).await;
+    let operator = operator_for(&ns).await;
     let gc = create_cluster(
         &client,
-        cluster_manifest(&ns, "article", 3, serde_json::json!({})),
+        cluster_manifest(&ns, &seeded.tag, 3, serde_json::json!({})),
     )
     .await;
     let uid = gc.uid().expect("uid");
@@ -331,20 +356,21 @@ async fn article_setup_runs_ready_with_every_child_wired() {
     assert_eq!(
         applied(&applied_before),
         applied(&applied_after),
-        "no apply request in steady state"
+        "no apply request in steady state; before:\n{applied_before}\nafter:\n{applied_after}"
     );
     operator.stop().await;
+    cleanup(&client, &ns).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_subresource_drives_the_deployment() {
     let (client, aws) = start().await;
-    seed(&aws, "scale").await;
+    let seeded = seed(&aws, "scale").await;
     let ns = namespace(&client, "scale").await;
-    let operator = Operator::start(OperatorOptions::default()).await;
+    let operator = operator_for(&ns).await;
     create_cluster(
         &client,
-        cluster_manifest(&ns, "scale", 2, serde_json::json!({})),
+        cluster_manifest(&ns, &seeded.tag, 2, serde_json::json!({})),
     )
     .await;
     wait_condition(&client, &ns, "Ready", "True").await;
@@ -390,17 +416,18 @@ async fn scale_subresource_drives_the_deployment() {
     assert!(ok, "{err}");
     assert!(out.contains("\"replicas\":4"), "{out}");
     operator.stop().await;
+    cleanup(&client, &ns).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_on_children_is_undone() {
     let (client, aws) = start().await;
-    seed(&aws, "drift").await;
+    let seeded = seed(&aws, "drift").await;
     let ns = namespace(&client, "drift").await;
-    let operator = Operator::start(OperatorOptions::default()).await;
+    let operator = operator_for(&ns).await;
     create_cluster(
         &client,
-        cluster_manifest(&ns, "drift", 2, serde_json::json!({})),
+        cluster_manifest(&ns, &seeded.tag, 2, serde_json::json!({})),
     )
     .await;
     wait_condition(&client, &ns, "Ready", "True").await;
@@ -451,12 +478,13 @@ async fn drift_on_children_is_undone() {
     })
     .await;
     operator.stop().await;
+    cleanup(&client, &ns).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secret_data_changes_roll_pods_and_metadata_changes_do_not() {
     let (client, aws) = start().await;
-    seed(&aws, "rotate").await;
+    let seeded = seed(&aws, "rotate").await;
     let ns = namespace(&client, "rotate").await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     let user_secret: Secret = serde_json::from_value(serde_json::json!({
@@ -468,12 +496,12 @@ async fn secret_data_changes_roll_pods_and_metadata_changes_do_not() {
         .create(&PostParams::default(), &user_secret)
         .await
         .expect("user secret");
-    let operator = Operator::start(OperatorOptions::default()).await;
+    let operator = operator_for(&ns).await;
     create_cluster(
         &client,
         cluster_manifest(
             &ns,
-            "rotate",
+            &seeded.tag,
             2,
             serde_json::json!({
                 "database": {"credentials": {"secretRef": {"name": "db-user"}}},
@@ -573,12 +601,13 @@ async fn secret_data_changes_roll_pods_and_metadata_changes_do_not() {
     })
     .await;
     operator.stop().await;
+    cleanup(&client, &ns).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_the_cluster_collects_children_but_keeps_data_and_user_secrets() {
     let (client, aws) = start().await;
-    seed(&aws, "delete").await;
+    let seeded = seed(&aws, "delete").await;
     let ns = namespace(&client, "delete").await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     let token: Secret = serde_json::from_value(serde_json::json!({
@@ -590,10 +619,10 @@ async fn deleting_the_cluster_collects_children_but_keeps_data_and_user_secrets(
         .create(&PostParams::default(), &token)
         .await
         .expect("user secret");
-    let operator = Operator::start(OperatorOptions::default()).await;
+    let operator = operator_for(&ns).await;
     create_cluster(
         &client,
-        cluster_manifest(&ns, "delete", 2, serde_json::json!({"cache": {"authTokenSecretRef": {"name": "redis-auth", "key": "token"}}})),
+        cluster_manifest(&ns, &seeded.tag, 2, serde_json::json!({"cache": {"authTokenSecretRef": {"name": "redis-auth", "key": "token"}}})),
     )
     .await;
     let ready = wait_condition(&client, &ns, "Ready", "True").await;
@@ -642,6 +671,7 @@ async fn deleting_the_cluster_collects_children_but_keeps_data_and_user_secrets(
         Some("Retain")
     );
     operator.stop().await;
+    cleanup(&client, &ns).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -651,15 +681,16 @@ async fn two_clusters_with_other_tags_in_two_namespaces_stay_apart() {
     let b = seed(&aws, "team-b").await;
     let ns_a = namespace(&client, "team-a").await;
     let ns_b = namespace(&client, "team-b").await;
+    // Watching every namespace: the two clusters share one operator and one discovery cache.
     let operator = Operator::start(OperatorOptions::default()).await;
     create_cluster(
         &client,
-        cluster_manifest(&ns_a, "team-a", 2, serde_json::json!({})),
+        cluster_manifest(&ns_a, &a.tag, 2, serde_json::json!({})),
     )
     .await;
     create_cluster(
         &client,
-        cluster_manifest(&ns_b, "team-b", 3, serde_json::json!({})),
+        cluster_manifest(&ns_b, &b.tag, 3, serde_json::json!({})),
     )
     .await;
     let ga = wait_condition(&client, &ns_a, "Ready", "True").await;
@@ -703,24 +734,27 @@ async fn two_clusters_with_other_tags_in_two_namespaces_stay_apart() {
         "{text}"
     );
     operator.stop().await;
+    cleanup(&client, &ns_a).await;
+    cleanup(&client, &ns_b).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_outcomes_are_reported_as_conditions() {
     let (client, aws) = start().await;
     let ns = namespace(&client, "outcomes").await;
-    let operator = Operator::start(OperatorOptions::default()).await;
+    let operator = operator_for(&ns).await;
     // Nothing is tagged yet: NotFound.
+    let tag = unique("outcomes");
     create_cluster(
         &client,
-        cluster_manifest(&ns, "outcomes", 2, serde_json::json!({})),
+        cluster_manifest(&ns, &tag, 2, serde_json::json!({})),
     )
     .await;
     let gc = wait_condition(&client, &ns, "DatabaseResolved", "False").await;
     let (_, reason, message) = condition(&gc, "DatabaseResolved").expect("condition");
     assert_eq!(reason, "NotFound", "{message}");
     assert!(
-        message.contains("grafana-ha.io/cluster=outcomes"),
+        message.contains(&format!("grafana-ha.io/cluster={tag}")),
         "{message}"
     );
     assert_eq!(
@@ -734,7 +768,7 @@ async fn discovery_outcomes_are_reported_as_conditions() {
     );
 
     // Two databases with the tag: Ambiguous, naming both ARNs.
-    let tags = [("grafana-ha.io/cluster", "outcomes")];
+    let tags = [("grafana-ha.io/cluster", tag.as_str())];
     let one = aws
         .create_db_instance("outcomes-db-1", "postgres", &tags, true)
         .await;
@@ -770,17 +804,18 @@ async fn discovery_outcomes_are_reported_as_conditions() {
     assert!(ok);
     assert!(out.contains("DatabaseFailed"), "events: {out}");
     operator.stop().await;
+    cleanup(&client, &ns).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_outage_after_setup_keeps_the_deployment_and_reports_degraded() {
     let (client, aws) = start().await;
-    seed(&aws, "outage").await;
+    let seeded = seed(&aws, "outage").await;
     let ns = namespace(&client, "outage").await;
-    let operator = Operator::start(OperatorOptions::default()).await;
+    let operator = operator_for(&ns).await;
     create_cluster(
         &client,
-        cluster_manifest(&ns, "outage", 2, serde_json::json!({})),
+        cluster_manifest(&ns, &seeded.tag, 2, serde_json::json!({})),
     )
     .await;
     wait_condition(&client, &ns, "Ready", "True").await;
@@ -818,6 +853,7 @@ async fn aws_outage_after_setup_keeps_the_deployment_and_reports_degraded() {
     );
     wait_condition(&client, &ns, "Ready", "True").await;
     operator.stop().await;
+    cleanup(&client, &ns).await;
 }
 
 async fn gc_scale(client: &Client, ns: &str, replicas: i32) {

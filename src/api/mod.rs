@@ -80,6 +80,7 @@ pub const GROUP: &str = "grafana-ha.io";
     )
 )]
 #[x_kube(
+    validation = Rule::new("has(self.database)").message("spec.database is required: at least database.credentials"),
     validation = Rule::new("!has(self.plugins) || !has(self.plugins.accessMode) || self.plugins.accessMode != 'ReadWriteOnce' || self.replicas <= 1").message("spec.plugins.accessMode ReadWriteOnce cannot be shared by several replicas: use ReadWriteMany (EFS) or set replicas to 1"),
     validation = Rule::new("!has(self.database) || has(self.database.endpoint) || (has(self.database.tags) && size(self.database.tags) > 0) || (has(self.aws) && has(self.aws.tags) && size(self.aws.tags) > 0)").message("spec.database: set database.endpoint, or a tag selector in database.tags or aws.tags (discovery with an empty selector would match every database)"),
     validation = Rule::new("!has(self.database) || !has(self.database.credentials) || !has(self.database.credentials.rdsManagedSecret) || !self.database.credentials.rdsManagedSecret || !has(self.database.endpoint)").message("spec.database.credentials.rdsManagedSecret needs discovery (the secret ARN comes from RDS): remove database.endpoint or use credentials.secretRef"),
@@ -171,8 +172,34 @@ pub struct GrafanaClusterSpec {
     /// KEY) must come from valueFrom, never a literal value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.all(e, !has(e.value) || e.value == '' || !e.name.upperAscii().matches('(PASSWORD|SECRET|TOKEN|_KEY$|CONNSTR|_URL$)'))").message("spec.env: a secret-looking variable (PASSWORD, SECRET, TOKEN, *_KEY, CONNSTR, *_URL) must use valueFrom.secretKeyRef, not a literal value"))]
-    #[schemars(length(max = 100))]
+    #[schemars(schema_with = "bounded_env_schema")]
     pub env: Option<Vec<EnvVar>>,
+}
+
+/// The schema of `spec.env`: Kubernetes' EnvVar with bounds on the list and on names, so
+/// the API server can afford the CEL rule over it (CEL cost is estimated from the bounds).
+fn bounded_env_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut schema = generator.subschema_for::<Vec<EnvVar>>();
+    if let Some(obj) = schema.as_object_mut() {
+        obj.insert("maxItems".into(), 64.into());
+        if let Some(name) = obj
+            .get_mut("items")
+            .and_then(|i| i.get_mut("properties"))
+            .and_then(|p| p.get_mut("name"))
+            .and_then(|n| n.as_object_mut())
+        {
+            name.insert("maxLength".into(), 256.into());
+        }
+        if let Some(value) = obj
+            .get_mut("items")
+            .and_then(|i| i.get_mut("properties"))
+            .and_then(|p| p.get_mut("value"))
+            .and_then(|n| n.as_object_mut())
+        {
+            value.insert("maxLength".into(), 32768.into());
+        }
+    }
+    schema
 }
 
 /// Where and how to look for AWS resources.
@@ -241,7 +268,6 @@ pub struct DatabaseSpec {
     pub name: Option<String>,
 
     /// Where the database user and password come from.
-    #[serde(default)]
     pub credentials: DatabaseCredentials,
 
     /// TLS mode. postgres: disable, require (default), verify-ca, verify-full. mysql: true,
@@ -388,7 +414,7 @@ pub struct PluginsSpec {
     /// Plugins to install, each as a pinned id@version. A single Job per plugin set installs
     /// them into the shared volume; replicas only load them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 100), inner(length(min = 3, max = 200)))]
+    #[schemars(length(max = 32), inner(length(min = 3, max = 128)))]
     pub install: Option<Vec<String>>,
 }
 

@@ -46,7 +46,9 @@ pub fn volume(wiring: &Wiring) -> Option<PersistentVolume> {
             )])),
             access_modes: Some(vec![access_mode(wiring.storage.access_mode)]),
             persistent_volume_reclaim_policy: Some("Retain".into()),
-            storage_class_name: Some(String::new()),
+            // No class: binds only to claims asking for class "" (ours). An explicit "" would
+            // be dropped by the API server and read back as drift.
+            storage_class_name: None,
             volume_mode: Some("Filesystem".into()),
             // Encryption in transit through the EFS mount helper.
             mount_options: Some(vec!["tls".into()]),

@@ -171,6 +171,8 @@ where
         .state()
         .iter()
         .filter(|o| o.namespace().as_deref() == Some(namespace))
+        // Already going away (e.g. a claim held by pvc-protection): asking again is noise.
+        .filter(|o| o.meta().deletion_timestamp.is_none())
         .filter(|o| {
             let labels = o.labels();
             labels.get(names::CLUSTER_LABEL).map(String::as_str) == Some(cluster)
