@@ -55,9 +55,9 @@ struct RunArgs {
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
     metrics_addr: SocketAddr,
-    /// Watch only this namespace (default: all namespaces).
-    #[arg(long, env = "WATCH_NAMESPACE")]
-    namespace: Option<String>,
+    /// Watch only these namespaces, comma-separated (default: all namespaces).
+    #[arg(long = "namespaces", env = "WATCH_NAMESPACES", value_delimiter = ',')]
+    namespaces: Vec<String>,
     /// Elect a leader through a Lease so only one replica reconciles.
     #[arg(long, env = "LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
     leader_election: bool,
@@ -197,8 +197,21 @@ async fn run(args: RunArgs) -> Result<(), String> {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
         format!("{host}-{}", std::process::id())
     });
+    let namespaces: Vec<Option<String>> = {
+        let listed: Vec<String> = args
+            .namespaces
+            .iter()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect();
+        if listed.is_empty() {
+            vec![None]
+        } else {
+            listed.into_iter().map(Some).collect()
+        }
+    };
     let config = ControllerConfig {
-        namespace: args.namespace.clone(),
+        namespace: None,
         resync_interval: Duration::from_secs(args.resync_seconds.max(10)),
         instance: identity.clone(),
         ..ControllerConfig::default()
@@ -210,7 +223,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
             .leader_election_namespace
             .clone()
             .or_else(|| std::env::var("POD_NAMESPACE").ok())
-            .or_else(|| args.namespace.clone())
+            .or_else(|| namespaces.first().cloned().flatten())
             .unwrap_or_else(|| "default".into());
         let elector = LeaderElector::new(
             client.clone(),
@@ -231,18 +244,26 @@ async fn run(args: RunArgs) -> Result<(), String> {
         None
     };
     metrics.set_leader(true);
-    tracing::info!(%identity, namespace = ?args.namespace, "starting the controller");
+    tracing::info!(%identity, ?namespaces, "starting the controller");
 
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let controller = tokio::spawn(reconcile::run(
-        client,
-        discovery,
-        metrics.clone(),
-        config,
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
+    // One controller per watched namespace (or one for all), sharing the discovery cache.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut controllers = tokio::task::JoinSet::new();
+    for namespace in namespaces {
+        let mut stop = stop_rx.clone();
+        controllers.spawn(reconcile::run(
+            client.clone(),
+            discovery.clone(),
+            metrics.clone(),
+            ControllerConfig {
+                namespace,
+                ..config.clone()
+            },
+            async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            },
+        ));
+    }
     let outcome = match &elector {
         Some(elector) => tokio::select! {
             lost = elector.hold() => Err(lost.to_string()),
@@ -254,8 +275,11 @@ async fn run(args: RunArgs) -> Result<(), String> {
         }
     };
     // Stop reconciling before giving up the lease, so two leaders never overlap.
-    let _ = stop_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(20), controller).await;
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(20), async {
+        while controllers.join_next().await.is_some() {}
+    })
+    .await;
     metrics.set_leader(false);
     if let Some(elector) = &elector
         && outcome.is_ok()

@@ -1,0 +1,323 @@
+#!/usr/bin/env python3
+"""A fault-injecting HTTP reverse proxy for the local AWS (moto).
+
+moto answers every call correctly and at once; it cannot throttle, fail or stall. This
+proxy sits in front of it and, when told to, answers the next requests itself with the
+error an AWS service would send, or delays them, so the operator's retry and backoff
+paths can be tested against the real SDK. Everything else is forwarded verbatim.
+
+Standard library only, one thread per connection.
+
+Admin API (on the proxy's own port):
+  POST /__fault  {"mode": "none"|"throttle"|"error500"|"delay",
+                  "count": N,              # next N matching requests; -1 = until changed
+                  "delay_seconds": 1.5,    # for "delay"
+                  "service": "rds"}        # optional: substring of the service name
+                                           # (SigV4 credential scope) or Host header
+  GET  /__fault  -> current fault and per-service counters
+  DELETE /__fault -> mode none and counters cleared
+
+Usage: fault_proxy.py --port PORT --upstream http://127.0.0.1:MOTO_PORT
+"""
+
+import argparse
+import http.client
+import json
+import re
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# Headers that belong to one hop, never forwarded (RFC 9110 section 7.6.1).
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    # The proxy already answered "100 Continue" to the client itself.
+    "expect",
+}
+
+# Credential=AKID/20250101/us-east-1/rds/aws4_request
+SCOPE_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/,\s]+/([^/,\s]+)/aws4_request")
+
+# Wire protocol per SigV4 service name; decides the shape of an injected error.
+PROTOCOLS = {
+    "rds": "query",
+    "elasticache": "query",
+    "sts": "query",
+    "iam": "query",
+    "ec2": "ec2",
+    "elasticfilesystem": "rest-json",
+    "secretsmanager": "json",
+    "tagging": "json",
+}
+
+
+class FaultState:
+    """The current fault and the counters, shared by all handler threads."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        self.mode = "none"
+        self.remaining = 0
+        self.delay_seconds = 0.0
+        self.service = None
+        self.counters = {}
+
+    def configure(self, spec):
+        mode = spec.get("mode", "none")
+        if mode not in ("none", "throttle", "error500", "delay"):
+            raise ValueError(f"unknown mode {mode!r}")
+        count = int(spec.get("count", -1))
+        delay = float(spec.get("delay_seconds", 0.0))
+        service = spec.get("service") or None
+        if mode == "delay" and delay <= 0:
+            raise ValueError("mode delay needs delay_seconds > 0")
+        with self.lock:
+            self.mode = mode if count != 0 else "none"
+            self.remaining = count if self.mode != "none" else 0
+            self.delay_seconds = delay
+            self.service = service
+            if spec.get("reset_counters"):
+                self.counters = {}
+
+    def snapshot(self):
+        with self.lock:
+            return {
+                "mode": self.mode,
+                "remaining": self.remaining,
+                "delay_seconds": self.delay_seconds,
+                "service": self.service,
+                "counters": json.loads(json.dumps(self.counters)),
+            }
+
+    def take(self, service, host):
+        """Counts a request; returns the fault to apply to it (mode, delay) or None."""
+        with self.lock:
+            c = self.counters.setdefault(service, {"requests": 0, "faults": 0})
+            c["requests"] += 1
+            if self.mode == "none":
+                return None
+            if self.service and self.service not in service and self.service not in host:
+                return None
+            fault = (self.mode, self.delay_seconds)
+            c["faults"] += 1
+            if self.remaining > 0:
+                self.remaining -= 1
+                if self.remaining == 0:
+                    self.mode = "none"
+            return fault
+
+
+def service_of(headers):
+    """The AWS service a request is for: from the SigV4 scope, else from its headers."""
+    m = SCOPE_RE.search(headers.get("Authorization", ""))
+    if m:
+        return m.group(1)
+    target = headers.get("X-Amz-Target", "")
+    if target.startswith("secretsmanager."):
+        return "secretsmanager"
+    return "unknown"
+
+
+def protocol_of(service, content_type):
+    """The wire protocol of a request, which decides the shape of an injected error."""
+    if service in PROTOCOLS:
+        return PROTOCOLS[service]
+    # Unknown service: guess from what the client sent.
+    if "x-amz-json" in content_type:
+        return "json"
+    if "x-www-form-urlencoded" in content_type:
+        return "query"
+    return "rest-json"
+
+
+def error_response(protocol, status, code, message, fault_type):
+    """(status, headers, body) of an AWS error in the given wire protocol."""
+    request_id = str(uuid.uuid4())
+    if protocol == "query":
+        body = (
+            "<ErrorResponse>"
+            f"<Error><Type>{fault_type}</Type><Code>{code}</Code>"
+            f"<Message>{message}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+        return status, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, body
+    if protocol == "ec2":
+        body = (
+            f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message>"
+            f"</Error></Errors><RequestID>{request_id}</RequestID></Response>"
+        )
+        return status, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, body
+    if protocol == "json":
+        body = json.dumps({"__type": code, "message": message})
+        headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": request_id}
+        return status, headers, body
+    # rest-json (EFS): the SDK reads the code from x-amzn-ErrorType; EFS error bodies
+    # carry ErrorCode and Message.
+    body = json.dumps({"ErrorCode": code, "Message": message})
+    headers = {
+        "Content-Type": "application/json",
+        "x-amzn-ErrorType": code,
+        "x-amzn-RequestId": request_id,
+    }
+    return status, headers, body
+
+
+def throttle_response(protocol):
+    """What each protocol's services send when they throttle a caller."""
+    if protocol == "rest-json":
+        return error_response(protocol, 429, "ThrottlingException", "Rate exceeded", "Sender")
+    if protocol == "json":
+        return error_response(protocol, 400, "ThrottlingException", "Rate exceeded", "Sender")
+    if protocol == "ec2":
+        return error_response(protocol, 503, "RequestLimitExceeded", "Request limit exceeded.", "Sender")
+    return error_response(protocol, 400, "Throttling", "Rate exceeded", "Sender")
+
+
+def internal_error_response(protocol):
+    message = "The request processing has failed because of an unknown error (injected)."
+    return error_response(protocol, 500, "InternalFailure", message, "Receiver")
+
+
+class Handler(BaseHTTPRequestHandler):
+    # HTTP/1.1 keeps the SDK's connections alive, as a real endpoint would.
+    protocol_version = "HTTP/1.1"
+    server_version = "fault-proxy/1"
+    state: FaultState = None  # set in main()
+    upstream: urllib.parse.SplitResult = None
+
+    def log_message(self, fmt, *args):  # one line per request on stderr, with service
+        sys.stderr.write("%s %s\n" % (self.log_date_time_string(), fmt % args))
+
+    def _read_body(self):
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    # Trailer section ends with an empty line.
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, status, headers, body):
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _admin(self, body):
+        if self.command == "GET":
+            return self._send(200, {"Content-Type": "application/json"}, json.dumps(self.state.snapshot()))
+        if self.command == "DELETE":
+            with self.state.lock:
+                self.state.reset()
+            return self._send(200, {"Content-Type": "application/json"}, json.dumps(self.state.snapshot()))
+        if self.command == "POST":
+            try:
+                self.state.configure(json.loads(body or b"{}"))
+            except (ValueError, TypeError) as e:
+                return self._send(400, {"Content-Type": "application/json"}, json.dumps({"error": str(e)}))
+            return self._send(200, {"Content-Type": "application/json"}, json.dumps(self.state.snapshot()))
+        return self._send(405, {"Content-Type": "text/plain"}, "method not allowed\n")
+
+    def _handle(self):
+        body = self._read_body()
+        if self.path.split("?", 1)[0].rstrip("/") == "/__fault":
+            return self._admin(body)
+        service = service_of(self.headers)
+        protocol = protocol_of(service, self.headers.get("Content-Type", ""))
+        fault = self.state.take(service, self.headers.get("Host", ""))
+        if fault:
+            mode, delay = fault
+            self.log_message("injecting %s for %s %s (%s)", mode, self.command, self.path, service)
+            if mode == "throttle":
+                return self._send(*throttle_response(protocol))
+            if mode == "error500":
+                return self._send(*internal_error_response(protocol))
+            if mode == "delay":
+                time.sleep(delay)
+        self._forward(body)
+
+    def _forward(self, body):
+        up = self.upstream
+        conn = http.client.HTTPConnection(up.hostname, up.port or 80, timeout=120)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+            headers["Content-Length"] = str(len(body))
+            conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            for k, v in headers.items():
+                conn.putheader(k, v)
+            conn.endheaders(body if body else None)
+            resp = conn.getresponse()
+        except OSError as e:
+            conn.close()
+            return self._send(502, {"Content-Type": "text/plain"}, f"fault_proxy: upstream error: {e}\n")
+        try:
+            self.send_response(resp.status, resp.reason)
+            length = resp.getheader("Content-Length")
+            for k, v in resp.getheaders():
+                if k.lower() not in HOP_BY_HOP and k.lower() != "content-length":
+                    self.send_header(k, v)
+            if length is not None or self.command == "HEAD" or resp.status in (204, 304):
+                if length is not None:
+                    self.send_header("Content-Length", length)
+                self.end_headers()
+                if self.command != "HEAD":
+                    while chunk := resp.read(65536):
+                        self.wfile.write(chunk)
+            else:
+                # No length from upstream: stream it on as chunked transfer coding.
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                while chunk := resp.read1(65536):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.write(b"0\r\n\r\n")
+        finally:
+            conn.close()
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--upstream", required=True, help="moto's URL, e.g. http://127.0.0.1:5000")
+    args = ap.parse_args()
+    Handler.state = FaultState()
+    Handler.upstream = urllib.parse.urlsplit(args.upstream)
+    server = ThreadingHTTPServer((args.host, args.port), Handler)
+    server.daemon_threads = True
+    sys.stderr.write(f"fault_proxy listening on http://{args.host}:{args.port} -> {args.upstream}\n")
+    sys.stderr.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
