@@ -69,3 +69,37 @@ pub async fn serve(addr: SocketAddr, health: Health) -> std::io::Result<()> {
     tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
     axum::serve(listener, router(health)).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get(addr: SocketAddr, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await.expect("read");
+        out
+    }
+
+    #[tokio::test]
+    async fn serves_metrics_health_and_readiness() {
+        let metrics = Metrics::new();
+        metrics.reconcile_started();
+        let health = Health::new(metrics);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(axum::serve(listener, router(health.clone())).into_future());
+
+        assert!(get(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
+        assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 503"));
+        health.set_ready(true);
+        assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
+        let body = get(addr, "/metrics").await;
+        assert!(body.contains("grafana_ha_operator_reconciles_total 1"), "{body}");
+        assert!(body.contains("# EOF"));
+        server.abort();
+    }
+}

@@ -9,9 +9,12 @@ paths can be tested against the real SDK. Everything else is forwarded verbatim.
 Standard library only, one thread per connection.
 
 Admin API (on the proxy's own port):
-  POST /__fault  {"mode": "none"|"throttle"|"error500"|"delay",
+  POST /__fault  {"mode": "none"|"throttle"|"error500"|"delay"|"rewrite",
                   "count": N,              # next N matching requests; -1 = until changed
                   "delay_seconds": 1.5,    # for "delay"
+                  "rewrites": [[regex, replacement], ...],  # for "rewrite": applied to
+                                           # moto's response body, e.g. to show a database
+                                           # as still being created (no endpoint yet)
                   "service": "rds"}        # optional: substring of the service name
                                            # (SigV4 credential scope) or Host header
   GET  /__fault  -> current fault and per-service counters
@@ -74,12 +77,16 @@ class FaultState:
         self.remaining = 0
         self.delay_seconds = 0.0
         self.service = None
+        self.rewrites = []
         self.counters = {}
 
     def configure(self, spec):
         mode = spec.get("mode", "none")
-        if mode not in ("none", "throttle", "error500", "delay"):
+        if mode not in ("none", "throttle", "error500", "delay", "rewrite"):
             raise ValueError(f"unknown mode {mode!r}")
+        rewrites = [(re.compile(p, re.DOTALL), r) for p, r in spec.get("rewrites", [])]
+        if mode == "rewrite" and not rewrites:
+            raise ValueError("mode rewrite needs rewrites: [[regex, replacement], ...]")
         count = int(spec.get("count", -1))
         delay = float(spec.get("delay_seconds", 0.0))
         service = spec.get("service") or None
@@ -89,6 +96,7 @@ class FaultState:
             self.mode = mode if count != 0 else "none"
             self.remaining = count if self.mode != "none" else 0
             self.delay_seconds = delay
+            self.rewrites = rewrites
             self.service = service
             if spec.get("reset_counters"):
                 self.counters = {}
@@ -100,6 +108,7 @@ class FaultState:
                 "remaining": self.remaining,
                 "delay_seconds": self.delay_seconds,
                 "service": self.service,
+                "rewrites": [[p.pattern, r] for p, r in self.rewrites],
                 "counters": json.loads(json.dumps(self.counters)),
             }
 
@@ -112,7 +121,7 @@ class FaultState:
                 return None
             if self.service and self.service not in service and self.service not in host:
                 return None
-            fault = (self.mode, self.delay_seconds)
+            fault = (self.mode, self.delay_seconds if self.mode != "rewrite" else self.rewrites)
             c["faults"] += 1
             if self.remaining > 0:
                 self.remaining -= 1
@@ -259,7 +268,29 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(*internal_error_response(protocol))
             if mode == "delay":
                 time.sleep(delay)
+            if mode == "rewrite":
+                return self._forward_rewritten(body, delay)
         self._forward(body)
+
+    def _forward_rewritten(self, body, rewrites):
+        """Forwards to moto and rewrites the whole response body before answering."""
+        up = self.upstream
+        conn = http.client.HTTPConnection(up.hostname, up.port or 80, timeout=120)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+            headers["Content-Length"] = str(len(body))
+            headers["Accept-Encoding"] = "identity"
+            conn.request(self.command, self.path, body=body or None, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read().decode("utf-8", errors="replace")
+            for pattern, replacement in rewrites:
+                data = pattern.sub(replacement, data)
+            out = {k: v for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"}
+            return self._send(resp.status, out, data)
+        except OSError as e:
+            return self._send(502, {"Content-Type": "text/plain"}, f"fault_proxy: upstream error: {e}\n")
+        finally:
+            conn.close()
 
     def _forward(self, body):
         up = self.upstream

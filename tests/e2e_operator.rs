@@ -767,15 +767,55 @@ async fn discovery_outcomes_are_reported_as_conditions() {
         "nothing is built without a database"
     );
 
-    // Two databases with the tag: Ambiguous, naming both ARNs.
+    // The database exists but RDS is still creating it (no endpoint yet): NotReady, and
+    // still nothing is built. moto creates instances available at once, so the fault proxy
+    // rewrites its answer the way RDS answers during creation.
     let tags = [("grafana-ha.io/cluster", tag.as_str())];
+    support::aws::set_fault(
+        &serde_json::json!({
+            "mode": "rewrite",
+            "count": -1,
+            "service": "rds",
+            "rewrites": [
+                ["<DBInstanceStatus>available</DBInstanceStatus>", "<DBInstanceStatus>creating</DBInstanceStatus>"],
+                ["<Endpoint>.*?</Endpoint>", ""],
+            ],
+        })
+        .to_string(),
+    );
     let one = aws
-        .create_db_instance("outcomes-db-1", "postgres", &tags, true)
+        .create_db_instance(&format!("{tag}-db-1"), "postgres", &tags, true)
         .await;
-    let two = aws
-        .create_db_instance("outcomes-db-2", "postgres", &tags, true)
+    aws.create_replication_group(&format!("{tag}-cache"), "redis", &tags, false)
         .await;
+    let fs = aws.create_file_system(&format!("{tag}-fs"), &tags).await;
+    aws.create_mount_target(&fs, "us-east-1a").await;
     let gcs: Api<GrafanaCluster> = Api::namespaced(client.clone(), &ns);
+    let message = wait_for("DatabaseResolved=NotReady", WAIT, || async {
+        let gc = gcs.get("grafana").await.ok()?;
+        let (_, reason, message) = condition(&gc, "DatabaseResolved")?;
+        (reason == "NotReady").then_some(message)
+    })
+    .await;
+    assert!(
+        message.contains(&one) && message.contains("creating"),
+        "{message}"
+    );
+    assert!(
+        deploy.get_opt("grafana").await.expect("get").is_none(),
+        "nothing is built before the endpoint exists"
+    );
+
+    // Creation finishes: the cluster comes up.
+    support::aws::clear_fault();
+    wait_condition(&client, &ns, "Ready", "True").await;
+
+    // A second database with the tag: Ambiguous, naming both ARNs; the running cluster
+    // keeps its database and reports Degraded rather than picking one.
+    let before = env_map(&deploy.get("grafana").await.expect("d"));
+    let two = aws
+        .create_db_instance(&format!("{tag}-db-2"), "postgres", &tags, true)
+        .await;
     let message = wait_for("DatabaseResolved=Ambiguous", WAIT, || async {
         let gc = gcs.get("grafana").await.ok()?;
         let (_, reason, message) = condition(&gc, "DatabaseResolved")?;
@@ -785,6 +825,16 @@ async fn discovery_outcomes_are_reported_as_conditions() {
     assert!(
         message.contains(&one) && message.contains(&two),
         "{message}"
+    );
+    let gc = wait_condition(&client, &ns, "Degraded", "True").await;
+    assert_eq!(
+        condition(&gc, "Degraded").map(|c| c.1).as_deref(),
+        Some("UsingLastKnownConfiguration")
+    );
+    assert_eq!(
+        env_map(&deploy.get("grafana").await.expect("d")),
+        before,
+        "the wiring did not move"
     );
 
     // Events say what failed.
