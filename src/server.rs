@@ -89,7 +89,9 @@ mod tests {
         let metrics = Metrics::new();
         metrics.reconcile_started();
         let health = Health::new(metrics);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let server = tokio::spawn(axum::serve(listener, router(health.clone())).into_future());
 
@@ -98,7 +100,10 @@ mod tests {
         health.set_ready(true);
         assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
         let body = get(addr, "/metrics").await;
-        assert!(body.contains("grafana_ha_operator_reconciles_total 1"), "{body}");
+        assert!(
+            body.contains("grafana_ha_operator_reconciles_total 1"),
+            "{body}"
+        );
         assert!(body.contains("# EOF"));
         server.abort();
     }
