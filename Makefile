@@ -15,7 +15,7 @@ CARGO ?= cargo
 STATE_DIR ?= .testbed
 VENV_PYTHON := .venv/bin/python
 
-.PHONY: help tools venv testbed-up testbed-down crds lint lint-testbed unit e2e \
+.PHONY: help tools venv testbed-up testbed-down crds lint lint-testbed unit e2e bench \
 	fault-proxy-test test demo clean-testbed
 
 help: ## list the targets
@@ -70,3 +70,7 @@ demo: tools venv ## test bed in $(STATE_DIR) + seeded AWS + operator + example; 
 
 clean-testbed: testbed-down ## stop the bed and remove $(STATE_DIR)
 	rm -rf $(STATE_DIR)
+
+bench: tools venv ## scale benchmark: many GrafanaClusters, foreign Secrets; prints figures
+	$(CARGO) test --release --no-run --test bench_scale
+	testbed/with-testbed.sh $(CARGO) test --release --test bench_scale -- --ignored --nocapture

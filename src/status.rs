@@ -379,14 +379,23 @@ pub fn condition_events(previous: &[Condition], current: &[Condition]) -> Vec<Co
                 .any(|p| p.type_ == c.type_ && p.status == c.status && p.reason == c.reason)
         })
         .filter_map(|c| {
+            let was_degraded = previous
+                .iter()
+                .any(|p| p.type_ == DEGRADED && p.status == "True");
             let good = match c.type_.as_str() {
+                // "Recovered" only means something after a Degraded.
+                DEGRADED if c.status == "False" && !was_degraded => return None,
                 DEGRADED => c.status == "False",
                 // Rollouts come and go; Ready and Degraded already tell their outcome.
                 PROGRESSING => return None,
                 _ => c.status == "True",
             };
+            // Not ready because a rollout or the plugin install is under way is progress,
+            // not a problem worth a Warning.
+            let progress =
+                c.type_ == READY && matches!(c.reason.as_str(), "RollingOut" | "InstallingPlugins");
             Some(ConditionEvent {
-                warning: !good,
+                warning: !good && !progress,
                 reason: event_reason(&c.type_, good),
                 note: if c.message.is_empty() {
                     c.reason.clone()
@@ -681,6 +690,58 @@ mod tests {
             events
                 .iter()
                 .any(|e| e.reason == "DatabaseFailed" && e.warning && e.note.contains("arn:1")),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn first_rollout_is_not_a_warning_and_recovery_needs_a_degradation() {
+        let gc = fixtures::article();
+        let r = resolve(&gc, &fixtures::observed());
+        let rolling = compute(
+            &gc,
+            &StatusInputs {
+                resolution: Some(&r),
+                rollout: Some(Rollout::default()),
+                plugins_job: Some(JobState::Running),
+                ..Default::default()
+            },
+            now(),
+        );
+        let events = condition_events(&[], &rolling.conditions);
+        assert!(events.iter().all(|e| !e.warning), "{events:?}");
+        assert!(
+            !events.iter().any(|e| e.reason == "Recovered"),
+            "{events:?}"
+        );
+
+        let mut obs = fixtures::observed();
+        obs.cache = Some(Discovered::Lookup(crate::facts::Lookup::NotFound {
+            candidates: 0,
+        }));
+        let r2 = resolve(&gc, &obs);
+        let broken = compute(
+            &gc,
+            &StatusInputs {
+                resolution: Some(&r2),
+                ..Default::default()
+            },
+            now(),
+        );
+        let events = condition_events(&rolling.conditions, &broken.conditions);
+        assert!(
+            events.iter().any(|e| e.reason == "Degraded" && e.warning),
+            "{events:?}"
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| e.reason == "CacheFailed" && e.warning),
+            "{events:?}"
+        );
+        let events = condition_events(&broken.conditions, &rolling.conditions);
+        assert!(
+            events.iter().any(|e| e.reason == "Recovered" && !e.warning),
             "{events:?}"
         );
     }

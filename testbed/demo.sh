@@ -61,11 +61,15 @@ tb_log "installing the CRDs"
 kubectl apply -f "$REPO_ROOT/crds/"
 kubectl wait --for=condition=Established crd --all --timeout=60s
 
-tb_log "building the operator (cargo build --release)"
-(cd "$REPO_ROOT" && cargo build --release)
+# A debug build: it shares the test suite's build cache, so a demo after `make test` (or
+# the other way round) compiles only the operator itself.
+tb_log "building the operator (cargo build)"
+(cd "$REPO_ROOT" && cargo build --bin grafana-ha-operator)
 tb_log "starting the operator; log: $STATE_DIR/logs/operator.log"
+# The metrics port is picked free like the bed's own ports.
+METRICS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # Kept in this process group on purpose: Ctrl-C reaches it too.
-(cd "$REPO_ROOT" && exec cargo run --quiet --release -- run) >"$STATE_DIR/logs/operator.log" 2>&1 &
+(cd "$REPO_ROOT" && exec cargo run --quiet --bin grafana-ha-operator -- run --metrics-addr "127.0.0.1:$METRICS_PORT") >"$STATE_DIR/logs/operator.log" 2>&1 &
 OPERATOR_PID=$!
 
 kubectl create namespace "$NS" --dry-run=client -o yaml | kubectl apply -f -
@@ -89,14 +93,17 @@ kubectl get deploy,svc,pvc,pv,pdb,secret -n "$NS"
 echo
 # Names and sources of the containers' environment, never the values.
 for d in $(kubectl get deploy -n "$NS" -o name); do
-  echo "===== env wiring of $d (name -> valueFrom; empty = literal value, not shown)"
-  kubectl get "$d" -n "$NS" -o jsonpath='{range .spec.template.spec.containers[*]}{"container "}{.name}{"\n"}{range .env[*]}{"  "}{.name}{" -> "}{.valueFrom}{"\n"}{end}{range .envFrom[*]}{"  envFrom "}{.secretRef.name}{.configMapRef.name}{"\n"}{end}{end}'
+  # Literal values are shown: the operator never puts a secret in one (secrets come
+  # through valueFrom.secretKeyRef, printed as the Secret and key, not the value).
+  echo "===== env wiring of $d"
+  kubectl get "$d" -n "$NS" -o go-template='{{range .spec.template.spec.containers}}container {{.name}}{{"\n"}}{{range .env}}  {{.name}}{{if .value}} = {{.value}}{{end}}{{with .valueFrom}}{{with .secretKeyRef}} <- Secret {{.name}} key {{.key}}{{end}}{{with .fieldRef}} <- {{.fieldPath}}{{end}}{{end}}{{"\n"}}{{end}}{{end}}'
 done
 
 echo
 echo "KUBECONFIG=$KUBECONFIG"
 echo "In another shell: . $STATE_DIR/env && kubectl get gfc,pods -n $NS"
 echo "Operator log: $STATE_DIR/logs/operator.log"
+echo "Operator metrics: curl -s http://127.0.0.1:$METRICS_PORT/metrics"
 if ((!ready)) && [[ ! -t 0 ]]; then
   exit 1
 fi
