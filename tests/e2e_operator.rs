@@ -921,8 +921,16 @@ async fn gc_scale(client: &Client, ns: &str, replicas: i32) {
 async fn crd_explains_itself_and_rejects_bad_specs_at_apply() {
     let client = client().await;
     install_crd(&client).await;
-    let (ok, out, err) = kubectl(&["explain", "gfc.spec.database"], None);
-    assert!(ok, "kubectl explain failed: {err}");
+    // Discovery publishes a just-established CRD a moment later: wait for it.
+    let out = wait_for(
+        "kubectl explain gfc.spec.database",
+        Duration::from_secs(20),
+        || async {
+            let (ok, out, _) = kubectl(&["explain", "gfc.spec.database"], None);
+            ok.then_some(out)
+        },
+    )
+    .await;
     assert!(
         out.contains("rdsManagedSecret") || out.contains("credentials"),
         "{out}"

@@ -43,7 +43,11 @@ pub fn repo_file(path: &str) -> String {
 pub fn kubectl(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     use std::io::Write;
     let mut cmd = Command::new("kubectl");
-    cmd.args(args)
+    // A discovery cache of this process's own: kubectl's default one is keyed by host and
+    // port, and a port reused from an earlier test bed would serve that bed's API list.
+    let cache = std::env::temp_dir().join(format!("kubectl-cache-{}", std::process::id()));
+    cmd.arg(format!("--cache-dir={}", cache.display()))
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .stdin(if stdin.is_some() {
