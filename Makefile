@@ -61,7 +61,7 @@ fault-proxy-test: venv ## self-test of testbed/fault_proxy.py against moto with 
 # The tests are compiled first, so the bed does not idle through the build.
 e2e: tools venv ## integration tests in tests/ against a fresh test bed
 	$(CARGO) test --no-run --test '*'
-	testbed/with-testbed.sh $(CARGO) test --test '*' -- --test-threads=1
+	testbed/with-testbed.sh $(CARGO) test --no-fail-fast --test '*' -- --test-threads=1
 
 test: tools venv lint unit fault-proxy-test e2e ## all of the above, stopping at the first failure
 
