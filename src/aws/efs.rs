@@ -11,8 +11,8 @@ use aws_sdk_efs::types::{
     AccessPointDescription, FileSystemDescription, LifeCycleState, MountTargetDescription, Tag,
 };
 
+use crate::aws::all_pages;
 use crate::aws::error::AwsError;
-use crate::aws::{MAX_PAGES, observe};
 use crate::facts::{Lookup, StorageFacts, Tags, tags_match};
 use crate::metrics::Metrics;
 
@@ -277,29 +277,17 @@ pub async fn fetch_inventory(
     metrics: &Metrics,
     page_size: i32,
 ) -> Result<EfsInventory, AwsError> {
-    let mut file_systems = Vec::new();
-    let mut marker: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let request = client
+    let listed: Vec<FileSystemDescription> = all_pages!(
+        metrics,
+        DESCRIBE_FILE_SYSTEMS,
+        client
             .describe_file_systems()
-            .max_items(page_size.min(EFS_MAX_PAGE))
-            .set_marker(marker.take());
-        let page = observe(
-            metrics,
-            SERVICE,
-            DESCRIBE_FILE_SYSTEMS,
-            request.send().await,
-        )?;
-        file_systems.extend(page.file_systems().iter().filter_map(file_system_entry));
-        match page.next_marker().filter(|m| !m.is_empty()) {
-            Some(next) => marker = Some(next.to_string()),
-            None => {
-                tracing::debug!(file_systems = file_systems.len(), "refreshed EFS inventory");
-                return Ok(EfsInventory { file_systems });
-            }
-        }
-    }
-    Err(too_many_pages(DESCRIBE_FILE_SYSTEMS))
+            .max_items(page_size.min(EFS_MAX_PAGE)),
+        file_systems
+    )?;
+    let file_systems: Vec<FileSystemEntry> = listed.iter().filter_map(file_system_entry).collect();
+    tracing::debug!(file_systems = file_systems.len(), "refreshed EFS inventory");
+    Ok(EfsInventory { file_systems })
 }
 
 /// Mount targets and access points of one file system.
@@ -325,27 +313,15 @@ async fn list_mount_targets(
     metrics: &Metrics,
     file_system_id: &str,
 ) -> Result<Vec<MountTargetDescription>, AwsError> {
-    let mut all = Vec::new();
-    let mut marker: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let request = client
+    all_pages!(
+        metrics,
+        DESCRIBE_MOUNT_TARGETS,
+        client
             .describe_mount_targets()
             .file_system_id(file_system_id)
-            .max_items(EFS_MAX_PAGE)
-            .set_marker(marker.take());
-        let page = observe(
-            metrics,
-            SERVICE,
-            DESCRIBE_MOUNT_TARGETS,
-            request.send().await,
-        )?;
-        all.extend_from_slice(page.mount_targets());
-        match page.next_marker().filter(|m| !m.is_empty()) {
-            Some(next) => marker = Some(next.to_string()),
-            None => return Ok(all),
-        }
-    }
-    Err(too_many_pages(DESCRIBE_MOUNT_TARGETS))
+            .max_items(EFS_MAX_PAGE),
+        mount_targets
+    )
 }
 
 async fn list_access_points(
@@ -353,34 +329,14 @@ async fn list_access_points(
     metrics: &Metrics,
     file_system_id: &str,
 ) -> Result<Vec<AccessPointDescription>, AwsError> {
-    let mut all = Vec::new();
-    let mut token: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let request = client
+    all_pages!(
+        metrics,
+        DESCRIBE_ACCESS_POINTS,
+        client
             .describe_access_points()
             .file_system_id(file_system_id)
-            .max_results(EFS_MAX_PAGE)
-            .set_next_token(token.take());
-        let page = observe(
-            metrics,
-            SERVICE,
-            DESCRIBE_ACCESS_POINTS,
-            request.send().await,
-        )?;
-        all.extend_from_slice(page.access_points());
-        match page.next_token().filter(|t| !t.is_empty()) {
-            Some(next) => token = Some(next.to_string()),
-            None => return Ok(all),
-        }
-    }
-    Err(too_many_pages(DESCRIBE_ACCESS_POINTS))
-}
-
-fn too_many_pages(operation: &'static str) -> AwsError {
-    AwsError::malformed(
-        SERVICE,
-        operation,
-        format!("still returning a marker after {MAX_PAGES} pages"),
+            .max_results(EFS_MAX_PAGE),
+        access_points
     )
 }
 

@@ -11,7 +11,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::api::CacheEngine;
 use crate::aws::error::{AwsError, AwsErrorKind};
-use crate::aws::{MAX_PAGES, observe};
+use crate::aws::{all_pages, observe};
 use crate::facts::{CacheFacts, CacheKind, Lookup, Tags, tags_match};
 use crate::metrics::Metrics;
 
@@ -269,30 +269,12 @@ async fn list_replication_groups(
     metrics: &Metrics,
     page_size: i32,
 ) -> Result<Vec<ReplicationGroup>, AwsError> {
-    let mut all = Vec::new();
-    let mut marker: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let request = client
-            .describe_replication_groups()
-            .max_records(page_size)
-            .set_marker(marker.take());
-        let page = observe(
-            metrics,
-            SERVICE,
-            DESCRIBE_REPLICATION_GROUPS,
-            request.send().await,
-        )?;
-        all.extend_from_slice(page.replication_groups());
-        match page.marker().filter(|m| !m.is_empty()) {
-            Some(next) => marker = Some(next.to_string()),
-            None => return Ok(all),
-        }
-    }
-    Err(AwsError::malformed(
-        SERVICE,
+    all_pages!(
+        metrics,
         DESCRIBE_REPLICATION_GROUPS,
-        format!("still returning a Marker after {MAX_PAGES} pages"),
-    ))
+        client.describe_replication_groups().max_records(page_size),
+        replication_groups
+    )
 }
 
 async fn list_cache_clusters(
@@ -300,32 +282,16 @@ async fn list_cache_clusters(
     metrics: &Metrics,
     page_size: i32,
 ) -> Result<Vec<CacheCluster>, AwsError> {
-    let mut all = Vec::new();
-    let mut marker: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let request = client
+    all_pages!(
+        metrics,
+        DESCRIBE_CACHE_CLUSTERS,
+        client
             .describe_cache_clusters()
             .show_cache_node_info(true)
             .show_cache_clusters_not_in_replication_groups(true)
-            .max_records(page_size)
-            .set_marker(marker.take());
-        let page = observe(
-            metrics,
-            SERVICE,
-            DESCRIBE_CACHE_CLUSTERS,
-            request.send().await,
-        )?;
-        all.extend_from_slice(page.cache_clusters());
-        match page.marker().filter(|m| !m.is_empty()) {
-            Some(next) => marker = Some(next.to_string()),
-            None => return Ok(all),
-        }
-    }
-    Err(AwsError::malformed(
-        SERVICE,
-        DESCRIBE_CACHE_CLUSTERS,
-        format!("still returning a Marker after {MAX_PAGES} pages"),
-    ))
+            .max_records(page_size),
+        cache_clusters
+    )
 }
 
 #[cfg(test)]

@@ -30,9 +30,27 @@ use cache::TtlCache;
 pub use efs::FileSystemQuery;
 pub use error::{AwsError, AwsErrorKind};
 
-/// A listing that still returns a marker after this many pages is broken (or the account
-/// is far bigger than a tag scan is fit for): stop instead of looping forever.
-pub(crate) const MAX_PAGES: usize = 1000;
+/// Drains one of the SDK's paginators into a Vec of the items `$items` returns per page,
+/// recording every page's call in the metrics. The SDK's paginator follows the Marker or
+/// NextToken and stops when the service repeats a token, so a broken listing cannot loop.
+macro_rules! all_pages {
+    ($metrics:expr, $operation:expr, $request:expr, $items:ident) => {{
+        let mut pages = $request.into_paginator().send();
+        let mut all = Vec::new();
+        let mut result = Ok(());
+        while let Some(page) = pages.next().await {
+            match crate::aws::observe($metrics, SERVICE, $operation, page) {
+                Ok(page) => all.extend_from_slice(page.$items()),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        result.map(|()| all)
+    }};
+}
+pub(crate) use all_pages;
 
 /// How discovery caches.
 #[derive(Clone, Debug)]

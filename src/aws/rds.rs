@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use aws_sdk_rds::types::{DbCluster, DbInstance, Tag};
 
 use crate::api::DatabaseEngine;
+use crate::aws::all_pages;
 use crate::aws::error::AwsError;
-use crate::aws::{MAX_PAGES, observe};
 use crate::facts::{DatabaseFacts, DatabaseKind, Lookup, Tags, tags_match};
 use crate::metrics::Metrics;
 
@@ -282,30 +282,12 @@ async fn list_db_instances(
     metrics: &Metrics,
     page_size: i32,
 ) -> Result<Vec<DbInstance>, AwsError> {
-    let mut all = Vec::new();
-    let mut marker: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let request = client
-            .describe_db_instances()
-            .max_records(page_size)
-            .set_marker(marker.take());
-        let page = observe(
-            metrics,
-            SERVICE,
-            DESCRIBE_DB_INSTANCES,
-            request.send().await,
-        )?;
-        all.extend_from_slice(page.db_instances());
-        match page.marker().filter(|m| !m.is_empty()) {
-            Some(next) => marker = Some(next.to_string()),
-            None => return Ok(all),
-        }
-    }
-    Err(AwsError::malformed(
-        SERVICE,
+    all_pages!(
+        metrics,
         DESCRIBE_DB_INSTANCES,
-        format!("still returning a Marker after {MAX_PAGES} pages"),
-    ))
+        client.describe_db_instances().max_records(page_size),
+        db_instances
+    )
 }
 
 async fn list_db_clusters(
@@ -313,25 +295,12 @@ async fn list_db_clusters(
     metrics: &Metrics,
     page_size: i32,
 ) -> Result<Vec<DbCluster>, AwsError> {
-    let mut all = Vec::new();
-    let mut marker: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let request = client
-            .describe_db_clusters()
-            .max_records(page_size)
-            .set_marker(marker.take());
-        let page = observe(metrics, SERVICE, DESCRIBE_DB_CLUSTERS, request.send().await)?;
-        all.extend_from_slice(page.db_clusters());
-        match page.marker().filter(|m| !m.is_empty()) {
-            Some(next) => marker = Some(next.to_string()),
-            None => return Ok(all),
-        }
-    }
-    Err(AwsError::malformed(
-        SERVICE,
+    all_pages!(
+        metrics,
         DESCRIBE_DB_CLUSTERS,
-        format!("still returning a Marker after {MAX_PAGES} pages"),
-    ))
+        client.describe_db_clusters().max_records(page_size),
+        db_clusters
+    )
 }
 
 #[cfg(test)]
