@@ -77,6 +77,30 @@ async fn operator_for(ns: &str) -> Operator {
     .await
 }
 
+/// One test's world: AWS seeded for a fresh tag, a namespace, the operator watching it and
+/// a GrafanaCluster that has become Ready.
+struct ReadyCluster {
+    client: Client,
+    seeded: Seeded,
+    ns: String,
+    operator: Operator,
+}
+
+async fn ready_cluster(prefix: &str, replicas: i32, extra: serde_json::Value) -> ReadyCluster {
+    let (client, aws) = start().await;
+    let seeded = seed(&aws, prefix).await;
+    let ns = namespace(&client, prefix).await;
+    let operator = operator_for(&ns).await;
+    create_cluster(&client, cluster_manifest(&ns, &seeded.tag, replicas, extra)).await;
+    wait_condition(&client, &ns, "Ready", "True").await;
+    ReadyCluster {
+        client,
+        seeded,
+        ns,
+        operator,
+    }
+}
+
 /// Removes a test's namespace (best effort: a failed test leaves it for inspection).
 async fn cleanup(client: &Client, ns: &str) {
     let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
@@ -166,18 +190,14 @@ async fn start() -> (Client, AwsClients) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn article_setup_runs_ready_with_every_child_wired() {
-    let (client, aws) = start().await;
-    let seeded = seed(&aws, "article").await;
-    let ns = namespace(&client, "article").await;
-    let operator = operator_for(&ns).await;
-    let gc = create_cluster(
-        &client,
-        cluster_manifest(&ns, &seeded.tag, 3, serde_json::json!({})),
-    )
-    .await;
-    let uid = gc.uid().expect("uid");
-
+    let ReadyCluster {
+        client,
+        seeded,
+        ns,
+        operator,
+    } = ready_cluster("article", 3, serde_json::json!({})).await;
     let ready = wait_condition(&client, &ns, "Ready", "True").await;
+    let uid = ready.uid().expect("uid");
     let status = ready.status.clone().expect("status");
     assert_eq!(status.ready_replicas, Some(3));
     assert_eq!(status.observed_generation, ready.metadata.generation);
@@ -364,16 +384,12 @@ async fn article_setup_runs_ready_with_every_child_wired() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_subresource_drives_the_deployment() {
-    let (client, aws) = start().await;
-    let seeded = seed(&aws, "scale").await;
-    let ns = namespace(&client, "scale").await;
-    let operator = operator_for(&ns).await;
-    create_cluster(
-        &client,
-        cluster_manifest(&ns, &seeded.tag, 2, serde_json::json!({})),
-    )
-    .await;
-    wait_condition(&client, &ns, "Ready", "True").await;
+    let ReadyCluster {
+        client,
+        ns,
+        operator,
+        ..
+    } = ready_cluster("scale", 2, serde_json::json!({})).await;
 
     let (ok, out, err) = kubectl(&["-n", &ns, "scale", "gfc/grafana", "--replicas=4"], None);
     assert!(ok, "kubectl scale failed: {out}{err}");
@@ -421,16 +437,12 @@ async fn scale_subresource_drives_the_deployment() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_on_children_is_undone() {
-    let (client, aws) = start().await;
-    let seeded = seed(&aws, "drift").await;
-    let ns = namespace(&client, "drift").await;
-    let operator = operator_for(&ns).await;
-    create_cluster(
-        &client,
-        cluster_manifest(&ns, &seeded.tag, 2, serde_json::json!({})),
-    )
-    .await;
-    wait_condition(&client, &ns, "Ready", "True").await;
+    let ReadyCluster {
+        client,
+        ns,
+        operator,
+        ..
+    } = ready_cluster("drift", 2, serde_json::json!({})).await;
 
     // Someone edits the Deployment's env and replicas by hand.
     let deploy: Api<Deployment> = Api::namespaced(client.clone(), &ns);
@@ -859,16 +871,12 @@ async fn discovery_outcomes_are_reported_as_conditions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_outage_after_setup_keeps_the_deployment_and_reports_degraded() {
-    let (client, aws) = start().await;
-    let seeded = seed(&aws, "outage").await;
-    let ns = namespace(&client, "outage").await;
-    let operator = operator_for(&ns).await;
-    create_cluster(
-        &client,
-        cluster_manifest(&ns, &seeded.tag, 2, serde_json::json!({})),
-    )
-    .await;
-    wait_condition(&client, &ns, "Ready", "True").await;
+    let ReadyCluster {
+        client,
+        ns,
+        operator,
+        ..
+    } = ready_cluster("outage", 2, serde_json::json!({})).await;
     let deploy: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     let before = deploy.get("grafana").await.expect("d");
 
