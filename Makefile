@@ -1,7 +1,8 @@
 # grafana-ha-operator: build, lint, tests and a local demo on a real (local) control
 # plane. See testbed/README.md for what the test bed is made of.
 #
-#   make test   everything CI runs: tools, venv, lint, unit, fault-proxy self-test, e2e
+#   make test   everything CI runs: tools, venv, lint, unit, fault-proxy self-test, e2e,
+#               chart-test, and the Dockerfile's release build (image-check)
 #   make demo   local control plane + moto, the operator, and the example GrafanaCluster
 
 SHELL := bash
@@ -34,12 +35,13 @@ testbed-up: tools venv ## start the test bed in $(STATE_DIR) (then: . $(STATE_DI
 testbed-down: ## stop the test bed in $(STATE_DIR)
 	testbed/down.sh $(STATE_DIR)
 
-crds: ## regenerate crds/grafanacluster.yaml from the Rust types
+crds: tools ## regenerate crds/grafanacluster.yaml from the Rust types (and deploy/'s copies)
 	mkdir -p crds
 	$(CARGO) run --quiet -- crd > crds/grafanacluster.yaml.tmp
 	mv crds/grafanacluster.yaml.tmp crds/grafanacluster.yaml
+	deploy/generate.sh
 
-lint: lint-testbed ## rustfmt, clippy (warnings are errors), shellcheck, python syntax
+lint: lint-testbed lint-deploy ## rustfmt, clippy (warnings are errors), shellcheck, python syntax, deploy/ drift
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
@@ -63,7 +65,7 @@ e2e: tools venv ## integration tests in tests/ against a fresh test bed
 	$(CARGO) test --no-run --test '*'
 	testbed/with-testbed.sh $(CARGO) test --no-fail-fast --test '*' -- --test-threads=1
 
-test: tools venv lint unit fault-proxy-test e2e ## all of the above, stopping at the first failure
+test: tools venv lint unit fault-proxy-test e2e chart-test image-check ## all of the above, stopping at the first failure
 
 demo: tools venv ## test bed in $(STATE_DIR) + seeded AWS + operator + example; Ctrl-C stops it all
 	testbed/demo.sh $(STATE_DIR)
@@ -74,3 +76,43 @@ clean-testbed: testbed-down ## stop the bed and remove $(STATE_DIR)
 bench: tools venv ## scale benchmark: many GrafanaClusters, foreign Secrets; prints figures
 	$(CARGO) test --release --no-run --test bench_scale
 	testbed/with-testbed.sh $(CARGO) test --release --test bench_scale -- --ignored --nocapture
+
+# --- shipping: the image, the Helm chart and the plain manifests in deploy/ ----------------
+
+.PHONY: lint-deploy manifests image-check chart-test
+
+# Drift checks: the chart's copy of the CRD and deploy/manifests/ against a fresh render
+# (with the pinned helm, hence tools), the Dockerfile against image-check; shellcheck and
+# syntax checks of their scripts.
+lint-deploy: tools
+	@if command -v shellcheck >/dev/null; then \
+		shellcheck -x deploy/*.sh testbed/chart/*.sh; \
+	else \
+		echo "shellcheck not installed; skipping shell lint of deploy/ (apt-get install shellcheck)"; \
+	fi
+	python3 -m py_compile testbed/chart/chart_tool.py
+	@# One file per luac call: Debian's luac5.4 5.4.4 aborts (double free) on several.
+	@if command -v luac5.4 >/dev/null; then \
+		for f in deploy/argocd/grafanacluster-health.lua testbed/chart/argocd_health_test.lua; do \
+			luac5.4 -p "$$f"; \
+		done; \
+	else \
+		echo "lua5.4 not installed; skipping the Lua syntax check (apt-get install lua5.4)"; \
+	fi
+	deploy/check-dockerfile.sh
+	deploy/generate.sh --check
+
+manifests: ## regenerate deploy/manifests/, deploy/kustomization.yaml and the chart's CRD copy
+	deploy/generate.sh
+
+# No container engine here: build the release binary with the Dockerfile's own command
+# (deploy/check-dockerfile.sh keeps the two equal) and show what the image would ship.
+image-check: ## build the release binary exactly as the Dockerfile does; print its size
+	deploy/check-dockerfile.sh
+	$(CARGO) build --release --locked
+	@bin="$${CARGO_TARGET_DIR:-target}/release/grafana-ha-operator"; \
+		ls -l "$$bin"; du -h "$$bin"
+
+chart-test: tools venv ## Helm chart, plain manifests, RBAC, leader election, Argo CD health on a fresh bed
+	$(CARGO) build --bin grafana-ha-operator
+	testbed/with-testbed.sh testbed/chart/chart-test.sh "$${CARGO_TARGET_DIR:-target}/debug/grafana-ha-operator"

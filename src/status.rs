@@ -16,6 +16,10 @@ pub const CACHE_RESOLVED: &str = "CacheResolved";
 pub const STORAGE_RESOLVED: &str = "StorageResolved";
 pub const PROGRESSING: &str = "Progressing";
 pub const DEGRADED: &str = "Degraded";
+/// kstatus' abnormal-true conditions: Flux and kstatus-based tools read these (and
+/// observedGeneration), not Ready.
+pub const RECONCILING: &str = "Reconciling";
+pub const STALLED: &str = "Stalled";
 
 /// How far the Grafana Deployment's rollout has come.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -156,6 +160,22 @@ pub fn compute(
                 status: false,
                 reason: "InvalidSpec".into(),
                 message: "fix the spec to continue".into(),
+            },
+        ));
+        states.push(condition(
+            RECONCILING,
+            &ConditionState {
+                status: false,
+                reason: "InvalidSpec".into(),
+                message: "nothing to do until the spec changes".into(),
+            },
+        ));
+        states.push(condition(
+            STALLED,
+            &ConditionState {
+                status: true,
+                reason: "InvalidSpec".into(),
+                message: invalid.clone(),
             },
         ));
         status.conditions = merge_conditions(&previous.conditions, states, generation, now);
@@ -302,9 +322,65 @@ pub fn compute(
         }
     };
 
+    // kstatus: Reconciling while the cluster is moving towards the spec (a rollout, the
+    // plugin install, a resource AWS is still creating); Stalled when it cannot get there
+    // without someone acting.
+    let waiting_on_aws = [
+        &resolution.database.condition,
+        &resolution.cache.condition,
+        &resolution.storage.condition,
+    ]
+    .iter()
+    .any(|c| !c.status && c.reason == "NotReady");
+    let stalled = !ready.status && degraded.status && !waiting_on_aws;
+    let reconciling = if progressing.status || (waiting_on_aws && !ready.status) {
+        ConditionState {
+            status: true,
+            reason: if progressing.status {
+                progressing.reason.clone()
+            } else {
+                "WaitingForAws".into()
+            },
+            message: if progressing.status {
+                progressing.message.clone()
+            } else {
+                format!("waiting for {}", unresolved.join(", "))
+            },
+        }
+    } else {
+        ConditionState {
+            status: false,
+            reason: if ready.status {
+                "Available".into()
+            } else {
+                degraded.reason.clone()
+            },
+            message: if ready.status {
+                "up to date".into()
+            } else {
+                degraded.message.clone()
+            },
+        }
+    };
+    let stalled = ConditionState {
+        status: stalled,
+        reason: if stalled {
+            degraded.reason.clone()
+        } else {
+            "AsExpected".into()
+        },
+        message: if stalled {
+            degraded.message.clone()
+        } else {
+            "no problem found".into()
+        },
+    };
+
     states.push(condition(READY, &ready));
     states.push(condition(PROGRESSING, &progressing));
     states.push(condition(DEGRADED, &degraded));
+    states.push(condition(RECONCILING, &reconciling));
+    states.push(condition(STALLED, &stalled));
     status.conditions = merge_conditions(&previous.conditions, states, generation, now);
     status
 }
@@ -386,8 +462,9 @@ pub fn condition_events(previous: &[Condition], current: &[Condition]) -> Vec<Co
                 // "Recovered" only means something after a Degraded.
                 DEGRADED if c.status == "False" && !was_degraded => return None,
                 DEGRADED => c.status == "False",
-                // Rollouts come and go; Ready and Degraded already tell their outcome.
-                PROGRESSING => return None,
+                // Rollouts come and go; Ready and Degraded already tell their outcome, and
+                // the kstatus conditions mirror them.
+                PROGRESSING | RECONCILING | STALLED => return None,
                 _ => c.status == "True",
             };
             // Not ready because a rollout or the plugin install is under way is progress,
@@ -487,9 +564,14 @@ mod tests {
                 CACHE_RESOLVED,
                 STORAGE_RESOLVED,
                 PROGRESSING,
-                DEGRADED
+                DEGRADED,
+                RECONCILING,
+                STALLED
             ]
         );
+        // kstatus: Current.
+        assert_eq!(cond(&s, RECONCILING).status, "False");
+        assert_eq!(cond(&s, STALLED).status, "False");
     }
 
     #[test]
@@ -744,5 +826,73 @@ mod tests {
             events.iter().any(|e| e.reason == "Recovered" && !e.warning),
             "{events:?}"
         );
+    }
+
+    #[test]
+    fn kstatus_conditions_follow_the_lifecycle() {
+        let gc = fixtures::article();
+        let r = resolve(&gc, &fixtures::observed());
+        let rolling = compute(
+            &gc,
+            &StatusInputs {
+                resolution: Some(&r),
+                rollout: Some(Rollout::default()),
+                plugins_job: Some(JobState::Succeeded),
+                ..Default::default()
+            },
+            now(),
+        );
+        assert_eq!(cond(&rolling, RECONCILING).status, "True");
+        assert_eq!(cond(&rolling, STALLED).status, "False");
+
+        let mut obs = fixtures::observed();
+        obs.database = Some(Discovered::Lookup(crate::facts::Lookup::NotReady {
+            arn: "arn:db".into(),
+            state: "creating".into(),
+        }));
+        let r = resolve(&gc, &obs);
+        let creating = compute(
+            &gc,
+            &StatusInputs {
+                resolution: Some(&r),
+                ..Default::default()
+            },
+            now(),
+        );
+        assert_eq!(
+            cond(&creating, RECONCILING).status,
+            "True",
+            "waiting for AWS to finish is progress"
+        );
+        assert_eq!(cond(&creating, STALLED).status, "False");
+
+        obs.database = Some(Discovered::Lookup(crate::facts::Lookup::Ambiguous {
+            arns: vec!["a".into(), "b".into()],
+        }));
+        let r = resolve(&gc, &obs);
+        let stuck = compute(
+            &gc,
+            &StatusInputs {
+                resolution: Some(&r),
+                ..Default::default()
+            },
+            now(),
+        );
+        assert_eq!(
+            cond(&stuck, STALLED).status,
+            "True",
+            "an ambiguous selector needs a person"
+        );
+        assert_eq!(cond(&stuck, RECONCILING).status, "False");
+
+        let invalid = compute(
+            &gc,
+            &StatusInputs {
+                invalid: Some("bad".into()),
+                ..Default::default()
+            },
+            now(),
+        );
+        assert_eq!(cond(&invalid, STALLED).reason, "InvalidSpec");
     }
 }

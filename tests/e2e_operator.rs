@@ -437,12 +437,41 @@ async fn scale_subresource_drives_the_deployment() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_on_children_is_undone() {
-    let ReadyCluster {
-        client,
-        ns,
-        operator,
-        ..
-    } = ready_cluster("drift", 2, serde_json::json!({})).await;
+    let (client, aws) = start().await;
+    let seeded = seed(&aws, "drift").await;
+    let ns = namespace(&client, "drift").await;
+    // No periodic resync during the test: only watch events can bring the children back.
+    let operator = Operator::start(OperatorOptions {
+        namespace: Some(ns.clone()),
+        resync: Duration::from_secs(600),
+        ..OperatorOptions::default()
+    })
+    .await;
+    create_cluster(
+        &client,
+        cluster_manifest(&ns, &seeded.tag, 2, serde_json::json!({})),
+    )
+    .await;
+    wait_condition(&client, &ns, "Ready", "True").await;
+
+    // Let the first rollout settle, so that nothing but the deletion can wake the operator.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // A deleted Service and PDB come back through the watch (no resync runs in this test).
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    services
+        .delete("grafana", &DeleteParams::default())
+        .await
+        .expect("delete svc");
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), &ns);
+    pdbs.delete("grafana", &DeleteParams::default())
+        .await
+        .expect("delete pdb");
+    wait_for("the Service and PDB to be recreated", WAIT, || async {
+        services.get_opt("grafana").await.ok()??;
+        pdbs.get_opt("grafana").await.ok()??;
+        Some(())
+    })
+    .await;
 
     // Someone edits the Deployment's env and replicas by hand.
     let deploy: Api<Deployment> = Api::namespaced(client.clone(), &ns);
@@ -473,22 +502,6 @@ async fn drift_on_children_is_undone() {
     })
     .await;
 
-    // A deleted Service and PDB come back.
-    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
-    services
-        .delete("grafana", &DeleteParams::default())
-        .await
-        .expect("delete svc");
-    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), &ns);
-    pdbs.delete("grafana", &DeleteParams::default())
-        .await
-        .expect("delete pdb");
-    wait_for("the Service and PDB to be recreated", WAIT, || async {
-        services.get_opt("grafana").await.ok()??;
-        pdbs.get_opt("grafana").await.ok()??;
-        Some(())
-    })
-    .await;
     operator.stop().await;
     cleanup(&client, &ns).await;
 }

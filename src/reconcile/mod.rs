@@ -549,7 +549,8 @@ where
 }
 
 /// A label-scoped, cached watch of one child kind: the store for reconciles, and the
-/// stream that triggers the owner.
+/// stream that triggers the owner. Deletions trigger too (touched, not just applied
+/// objects): a deleted child is recreated at once, not at the next resync.
 fn child_watch<K>(
     api: Api<K>,
 ) -> (
@@ -572,7 +573,7 @@ where
         // managedFields are the bulk of a stored object and are never read here.
         .modify(|o: &mut K| o.managed_fields_mut().clear())
         .reflect(writer)
-        .applied_objects();
+        .touched_objects();
     (store, stream)
 }
 
@@ -627,7 +628,7 @@ pub async fn run(
     };
     let user_secrets = watcher(secret_meta, watcher::Config::default())
         .default_backoff()
-        .applied_objects();
+        .touched_objects();
     let referencing = move |secret: PartialObjectMeta<Secret>| {
         let name = secret.name_any();
         let namespace = secret.namespace();

@@ -145,6 +145,8 @@ pub struct OperatorOptions {
     /// Send AWS calls through the fault proxy (so tests can inject faults).
     pub through_fault_proxy: bool,
     pub discovery_refresh: Duration,
+    /// How often healthy clusters are re-checked without an event.
+    pub resync: Duration,
 }
 
 impl Default for OperatorOptions {
@@ -153,6 +155,7 @@ impl Default for OperatorOptions {
             namespace: None,
             through_fault_proxy: true,
             discovery_refresh: Duration::from_secs(2),
+            resync: Duration::from_secs(3),
         }
     }
 }
@@ -185,7 +188,7 @@ impl Operator {
         .await;
         let config = ControllerConfig {
             namespace: options.namespace,
-            resync_interval: Duration::from_secs(3),
+            resync_interval: options.resync,
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(3),
             instance: "e2e".into(),
