@@ -1036,3 +1036,76 @@ async fn crd_explains_itself_and_rejects_bad_specs_at_apply() {
         assert!(ok || err.contains("namespaces"), "{example}: {err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_plugin_set_is_installed_once_and_the_old_installer_removed() {
+    let ReadyCluster {
+        client,
+        ns,
+        operator,
+        ..
+    } = ready_cluster("plugins", 2, serde_json::json!({})).await;
+    let gcs: Api<GrafanaCluster> = Api::namespaced(client.clone(), &ns);
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(client.clone(), &ns);
+    let deploy: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let first = gcs
+        .get("grafana")
+        .await
+        .expect("gc")
+        .status
+        .and_then(|s| s.plugins)
+        .expect("plugins status");
+    assert!(first.installed);
+    let plugins_hash = |d: &Deployment| {
+        d.spec
+            .as_ref()
+            .and_then(|s| s.template.metadata.as_ref())
+            .and_then(|m| m.annotations.as_ref())
+            .and_then(|a| a.get("grafana-ha.io/plugins-hash").cloned())
+    };
+    assert_eq!(
+        plugins_hash(&deploy.get("grafana").await.expect("d")),
+        Some(first.hash.clone())
+    );
+
+    gcs.patch(
+        "grafana",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"plugins": {"install": ["grafana-clock-panel@2.1.8", "grafana-piechart-panel@1.6.4"]}}})),
+    )
+    .await
+    .expect("new plugin set");
+    let second = wait_for("the new plugin set to be installed", WAIT, || async {
+        let p = gcs.get("grafana").await.ok()?.status?.plugins?;
+        (p.hash != first.hash && p.installed).then_some(p)
+    })
+    .await;
+    // One installer for the new set, passing both plugins; the old one is gone.
+    let job = jobs.get(&second.job_name).await.expect("new installer");
+    let command = job
+        .spec
+        .and_then(|s| s.template.spec)
+        .map(|p| p.containers[0].command.clone().unwrap_or_default())
+        .unwrap_or_default();
+    assert!(
+        command.iter().any(|c| c == "grafana-piechart-panel@1.6.4"),
+        "{command:?}"
+    );
+    wait_for("the old installer to be removed", WAIT, || async {
+        jobs.get_opt(&first.job_name)
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    // The replicas roll onto the new set, and the cluster is Ready again.
+    wait_for("the pods to load the new set", WAIT, || async {
+        (plugins_hash(&deploy.get("grafana").await.ok()?) == Some(second.hash.clone()))
+            .then_some(())
+    })
+    .await;
+    wait_condition(&client, &ns, "Ready", "True").await;
+    operator.stop().await;
+    cleanup(&client, &ns).await;
+}
