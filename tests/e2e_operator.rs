@@ -1109,3 +1109,76 @@ async fn a_new_plugin_set_is_installed_once_and_the_old_installer_removed() {
     operator.stop().await;
     cleanup(&client, &ns).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_file_system_moves_to_a_new_claim_and_keeps_the_old_volume() {
+    let (client, aws) = start().await;
+    let seeded = seed(&aws, "switch").await;
+    let ns = namespace(&client, "switch").await;
+    let operator = operator_for(&ns).await;
+    create_cluster(
+        &client,
+        cluster_manifest(&ns, &seeded.tag, 2, serde_json::json!({})),
+    )
+    .await;
+    let before = wait_condition(&client, &ns, "Ready", "True").await;
+    let old = before.status.and_then(|s| s.storage).expect("storage");
+
+    // A second, untagged file system, named by id.
+    let other = aws.create_file_system(&unique("switch-other"), &[]).await;
+    aws.create_mount_target(&other, "us-east-1a").await;
+    let gcs: Api<GrafanaCluster> = Api::namespaced(client.clone(), &ns);
+    gcs.patch(
+        "grafana",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"plugins": {"efs": {"fileSystemId": other}}}})),
+    )
+    .await
+    .expect("switch");
+    let new = wait_for(
+        "the cluster to move to the other file system",
+        WAIT,
+        || async {
+            let s = gcs.get("grafana").await.ok()?.status?.storage?;
+            (s.file_system_id.as_deref() == Some(other.as_str())).then_some(s)
+        },
+    )
+    .await;
+    assert_ne!(new.claim_name, old.claim_name);
+    wait_condition(&client, &ns, "Ready", "True").await;
+    let deploy: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let d = deploy.get("grafana").await.expect("d");
+    let claim = d
+        .spec
+        .and_then(|s| s.template.spec)
+        .and_then(|p| p.volumes)
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|v| v.persistent_volume_claim.map(|c| c.claim_name));
+    assert_eq!(claim.as_deref(), Some(new.claim_name.as_str()));
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
+    wait_for(
+        "the old claim to be removed once no pod uses it",
+        WAIT,
+        || async {
+            let c = claims.get_opt(&old.claim_name).await.ok()?;
+            (c.is_none() || c.is_some_and(|c| c.metadata.deletion_timestamp.is_some()))
+                .then_some(())
+        },
+    )
+    .await;
+    let pvs: Api<PersistentVolume> = Api::all(client.clone());
+    let old_pv = pvs
+        .get(old.volume_name.as_deref().expect("old pv"))
+        .await
+        .expect("the old volume is kept");
+    assert_eq!(
+        old_pv
+            .spec
+            .and_then(|s| s.persistent_volume_reclaim_policy)
+            .as_deref(),
+        Some("Retain")
+    );
+    operator.stop().await;
+    cleanup(&client, &ns).await;
+}
