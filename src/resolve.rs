@@ -153,6 +153,8 @@ pub struct Resolution {
     pub database: Resolved<DatabaseTarget>,
     pub cache: Resolved<CacheTarget>,
     pub storage: Resolved<StorageTarget>,
+    /// Why the admin credentials Secret cannot be used, when it cannot.
+    pub admin_problem: Option<String>,
     /// Present when every component has a target (current or last good) and no referenced
     /// Secret is missing: the cluster can be (re)built.
     pub wiring: Option<Wiring>,
@@ -272,6 +274,7 @@ pub fn resolve(gc: &GrafanaCluster, observed: &Observed) -> Resolution {
         database,
         cache,
         storage,
+        admin_problem: observed.secret_problems.admin.clone(),
         wiring,
     }
 }

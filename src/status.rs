@@ -204,15 +204,18 @@ pub fn compute(
         status.image = status.image.or_else(|| Some(image(&gc.spec)));
     }
 
-    let unresolved: Vec<&str> = [
+    let mut unresolved: Vec<String> = [
         (DATABASE_RESOLVED, &resolution.database.condition),
         (CACHE_RESOLVED, &resolution.cache.condition),
         (STORAGE_RESOLVED, &resolution.storage.condition),
     ]
     .iter()
     .filter(|(_, c)| !c.status)
-    .map(|(t, _)| *t)
+    .map(|(t, _)| t.to_string())
     .collect();
+    if let Some(problem) = &resolution.admin_problem {
+        unresolved.push(format!("the admin credentials ({problem})"));
+    }
 
     let rollout = inputs.rollout.clone();
     let complete = rollout.as_ref().is_some_and(|r| r.complete(desired));
@@ -894,5 +897,32 @@ mod tests {
             now(),
         );
         assert_eq!(cond(&invalid, STALLED).reason, "InvalidSpec");
+    }
+
+    #[test]
+    fn a_missing_admin_secret_is_named() {
+        let gc = fixtures::article();
+        let mut obs = fixtures::observed();
+        obs.secret_problems.admin = Some("Secret obs/admin does not exist".into());
+        let r = resolve(&gc, &obs);
+        assert!(r.wiring.is_none());
+        let s = compute(
+            &gc,
+            &StatusInputs {
+                resolution: Some(&r),
+                ..Default::default()
+            },
+            now(),
+        );
+        assert_eq!(cond(&s, READY).status, "False");
+        assert!(
+            cond(&s, READY)
+                .message
+                .contains("Secret obs/admin does not exist"),
+            "{:?}",
+            cond(&s, READY)
+        );
+        assert_eq!(cond(&s, DEGRADED).status, "True");
+        assert_eq!(cond(&s, STALLED).status, "True");
     }
 }
