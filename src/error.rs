@@ -1,14 +1,9 @@
 //! Errors of the reconcile path, each with a metric label.
 
-use crate::aws::AwsError;
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
-
-    #[error("{0}")]
-    Aws(#[from] AwsError),
 
     #[error("serializing {what}: {source}")]
     Serialize {
@@ -16,9 +11,6 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
-
-    #[error("invalid GrafanaCluster: {0}")]
-    Invalid(String),
 
     #[error("{0}")]
     Config(String),
@@ -32,9 +24,7 @@ impl Error {
             Error::Kube(kube::Error::Api(e)) if e.code == 403 => "kube_forbidden",
             Error::Kube(kube::Error::Api(e)) if e.code == 422 => "kube_invalid",
             Error::Kube(_) => "kube",
-            Error::Aws(_) => "aws",
             Error::Serialize { .. } => "serialize",
-            Error::Invalid(_) => "invalid_spec",
             Error::Config(_) => "config",
         }
     }

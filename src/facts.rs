@@ -47,19 +47,6 @@ pub enum Lookup<T> {
     Unsupported { arn: String, reason: String },
 }
 
-impl<T> Lookup<T> {
-    /// Applies `f` to the found value.
-    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Lookup<U> {
-        match self {
-            Lookup::Found(t) => Lookup::Found(f(t)),
-            Lookup::NotFound { candidates } => Lookup::NotFound { candidates },
-            Lookup::Ambiguous { arns } => Lookup::Ambiguous { arns },
-            Lookup::NotReady { arn, state } => Lookup::NotReady { arn, state },
-            Lookup::Unsupported { arn, reason } => Lookup::Unsupported { arn, reason },
-        }
-    }
-}
-
 /// Whether an RDS endpoint belongs to a DB instance or to a cluster (Aurora, Multi-AZ cluster).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DatabaseKind {

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client};
 
 use crate::api::GrafanaCluster;
@@ -86,32 +87,41 @@ pub async fn discover(gc: &GrafanaCluster, discovery: &Discovery) -> Observed {
 }
 
 /// Reads the RDS-managed master credentials when the spec asks for them and discovery found
-/// the database's secret. An error is returned as text for the condition.
-pub async fn managed_credentials(
+/// the database's secret, into `inputs`. When Secrets Manager cannot be read, an existing
+/// copy (seen by [`read_secrets`]) keeps serving; without one, the database cannot be wired.
+pub async fn read_managed_credentials(
     gc: &GrafanaCluster,
-    observed: &Observed,
     discovery: &Discovery,
-) -> Option<Result<crate::facts::ManagedCredentials, String>> {
+    observed: &mut Observed,
+    inputs: &mut SecretInputs,
+) {
     let wants = gc
         .spec
         .database
         .as_ref()
         .and_then(|d| d.credentials.rds_managed_secret)
         .unwrap_or(false);
-    if !wants {
-        return None;
-    }
     let Some(Discovered::Lookup(Lookup::Found(db))) = &observed.database else {
-        return None;
+        return;
     };
-    let arn = db.managed_secret_arn.as_deref()?;
+    let Some(arn) = db.managed_secret_arn.clone().filter(|_| wants) else {
+        return;
+    };
     let region = gc.spec.aws.as_ref().and_then(|a| a.region.as_deref());
-    Some(
-        discovery
-            .managed_credentials(region, arn)
-            .await
-            .map_err(|e| e.to_string()),
-    )
+    match discovery.managed_credentials(region, &arn).await {
+        Ok(creds) => inputs.managed_credentials = Some(creds),
+        Err(e) => {
+            let name = gc.metadata.name.clone().unwrap_or_default();
+            let copy = format!("{}/password", names::db_credentials_secret(&name));
+            if observed.secret_digests.contains_key(&copy) {
+                tracing::warn!(cluster = %name, error = %e, "keeping the last copy of the RDS-managed credentials");
+            } else {
+                observed.secret_problems.database = Some(format!(
+                    "cannot read the RDS-managed master user secret: {e}"
+                ));
+            }
+        }
+    }
 }
 
 /// A Secret the pods read, and which of its keys.
@@ -209,9 +219,13 @@ pub fn referenced_user_secrets(gc: &GrafanaCluster) -> Vec<String> {
 /// Reads every Secret the pods will reference: records the digest of each referenced key
 /// (for the pod-template hash), the problems that would keep pods from starting, and the
 /// Redis AUTH token the connection-string Secret needs.
+/// `cached` is the controller's label-scoped Secret cache: the operator's own Secrets are
+/// read from it, so a reconcile asks the API server only for the user's Secrets (and for an
+/// operator Secret the cache has not seen yet).
 pub async fn read_secrets(
     gc: &GrafanaCluster,
     client: &Client,
+    cached: Option<&Store<Secret>>,
     observed: &mut Observed,
     inputs: &mut SecretInputs,
 ) -> Result<(), kube::Error> {
@@ -224,7 +238,14 @@ pub async fn read_secrets(
         .and_then(|c| c.auth_token_secret_ref.clone());
     let mut digests = BTreeMap::new();
     for secret_use in secret_uses(gc) {
-        let secret = api.get_opt(&secret_use.name).await?;
+        let from_cache = cached
+            .filter(|_| secret_use.operator_made)
+            .and_then(|store| store.get(&ObjectRef::new(&secret_use.name).within(&namespace)))
+            .map(|s| s.as_ref().clone());
+        let secret = match from_cache {
+            Some(secret) => Some(secret),
+            None => api.get_opt(&secret_use.name).await?,
+        };
         let problem = match &secret {
             None if secret_use.operator_made => None,
             None => Some(format!(

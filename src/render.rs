@@ -68,17 +68,9 @@ pub async fn render(
     let mut observed = observe::discover(gc, discovery).await;
     let mut inputs = SecretInputs::default();
     if let Some(client) = client {
-        observe::read_secrets(gc, client, &mut observed, &mut inputs).await?;
+        observe::read_secrets(gc, client, None, &mut observed, &mut inputs).await?;
     }
-    match observe::managed_credentials(gc, &observed, discovery).await {
-        Some(Ok(creds)) => inputs.managed_credentials = Some(creds),
-        Some(Err(message)) => {
-            observed.secret_problems.database = Some(format!(
-                "cannot read the RDS-managed master user secret: {message}"
-            ))
-        }
-        None => {}
-    }
+    observe::read_managed_credentials(gc, discovery, &mut observed, &mut inputs).await;
     let resolution = resolve::resolve(gc, &observed);
     let mut header = String::from("# Rendered by grafana-ha-operator render\n");
     for (what, c) in [

@@ -40,7 +40,7 @@ use crate::observe;
 use crate::resolve::{self, Resolution, Wiring};
 use crate::status::{self, JobState, Rollout, StatusInputs};
 
-use apply::{Applied, apply, create_once, delete_if_present, owned_names};
+use apply::{apply, create_once, delete_if_present, owned_names};
 
 /// How the controller runs.
 #[derive(Clone, Debug)]
@@ -211,21 +211,15 @@ async fn reconcile_cluster(gc: &GrafanaCluster, ctx: &Context) -> Result<Outcome
     };
     ensure_generated_secrets(gc, &owner, ctx).await?;
     let mut inputs = SecretInputs::default();
-    observe::read_secrets(gc, &ctx.client, &mut observed, &mut inputs).await?;
-    match observe::managed_credentials(gc, &observed, &ctx.discovery).await {
-        Some(Ok(creds)) => inputs.managed_credentials = Some(creds),
-        Some(Err(message)) => {
-            let copy = format!("{}/password", names::db_credentials_secret(&name));
-            if observed.secret_digests.contains_key(&copy) {
-                tracing::warn!(cluster = %name, error = %message, "keeping the last copy of the RDS-managed credentials");
-            } else {
-                observed.secret_problems.database = Some(format!(
-                    "cannot read the RDS-managed master user secret: {message}"
-                ));
-            }
-        }
-        None => {}
-    }
+    observe::read_secrets(
+        gc,
+        &ctx.client,
+        Some(&ctx.stores.secrets),
+        &mut observed,
+        &mut inputs,
+    )
+    .await?;
+    observe::read_managed_credentials(gc, &ctx.discovery, &mut observed, &mut inputs).await;
 
     let resolution = resolve::resolve(gc, &observed);
     let mut apply_error = None;
@@ -415,9 +409,9 @@ async fn apply_children(
     if let Some(pdb) = pdb {
         apply(&ctx.api(ns), &stores.budgets, pdb, m).await?;
     }
-    let deployment = match apply(&ctx.api(ns), &stores.deployments, deployment, m).await? {
-        Applied::Written(d) | Applied::Unchanged(d) => d,
-    };
+    let deployment = apply(&ctx.api(ns), &stores.deployments, deployment, m)
+        .await?
+        .into_inner();
     Ok(AppliedChildren {
         deployment,
         plugins_job: job_state,
