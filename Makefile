@@ -16,13 +16,16 @@ CARGO ?= cargo
 STATE_DIR ?= .testbed
 VENV_PYTHON := .venv/bin/python
 
-.PHONY: help tools venv testbed-up testbed-down crds lint lint-testbed unit e2e bench \
+.PHONY: help system-deps tools venv testbed-up testbed-down crds lint lint-testbed unit e2e bench \
 	fault-proxy-test test demo clean-testbed
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-tools: ## build etcd, kube-*, kubectl, kwok, helm into the cache (once per version)
+system-deps: ## install the Debian packages the tests need (lua, shellcheck, openssl...) when missing
+	testbed/system-deps.sh
+
+tools: system-deps ## build etcd, kube-*, kubectl, kwok, helm into the cache (once per version)
 	testbed/build-tools.sh
 
 venv: ## create .venv with moto and boto3 at the pinned versions

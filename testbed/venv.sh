@@ -20,6 +20,10 @@ fi
 
 PYTHON=${PYTHON:-python3}
 command -v "$PYTHON" >/dev/null || tb_die "$PYTHON not found"
+# A python3 that is not Debian's (pyenv) may lack venv/ensurepip where Debian's has them.
+if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null && /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  PYTHON=/usr/bin/python3
+fi
 if [[ ! -x $VENV_DIR/bin/python ]]; then
   tb_log "creating venv $VENV_DIR with $("$PYTHON" --version)"
   "$PYTHON" -m venv "$VENV_DIR" ||
