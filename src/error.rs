@@ -1,4 +1,52 @@
-//! Errors of the reconcile path, each with a metric label.
+//! Errors of the reconcile path, each with a class that becomes the metric label.
+
+/// The class of a failure, as the `reason` label of the error metric. Kubernetes API errors
+/// keep their HTTP status class, so a 403 (RBAC), a 409 (conflict) and a 422 (invalid
+/// object) are told apart on a dashboard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    KubeForbidden,
+    KubeNotFound,
+    KubeConflict,
+    KubeInvalid,
+    KubeTooManyRequests,
+    KubeClientError,
+    KubeServerError,
+    /// No HTTP answer: connection, TLS, timeout, decoding.
+    KubeTransport,
+    Serialize,
+    Config,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::KubeForbidden => "kube_forbidden",
+            ErrorClass::KubeNotFound => "kube_not_found",
+            ErrorClass::KubeConflict => "kube_conflict",
+            ErrorClass::KubeInvalid => "kube_invalid",
+            ErrorClass::KubeTooManyRequests => "kube_too_many_requests",
+            ErrorClass::KubeClientError => "kube_client_error",
+            ErrorClass::KubeServerError => "kube_server_error",
+            ErrorClass::KubeTransport => "kube_transport",
+            ErrorClass::Serialize => "serialize",
+            ErrorClass::Config => "config",
+        }
+    }
+
+    /// The class of an HTTP status code from the API server.
+    pub fn of_status(code: u16) -> ErrorClass {
+        match code {
+            403 => ErrorClass::KubeForbidden,
+            404 => ErrorClass::KubeNotFound,
+            409 => ErrorClass::KubeConflict,
+            422 => ErrorClass::KubeInvalid,
+            429 => ErrorClass::KubeTooManyRequests,
+            500..=599 => ErrorClass::KubeServerError,
+            _ => ErrorClass::KubeClientError,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -17,17 +65,36 @@ pub enum Error {
 }
 
 impl Error {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::Kube(kube::Error::Api(e)) => ErrorClass::of_status(e.code),
+            Error::Kube(_) => ErrorClass::KubeTransport,
+            Error::Serialize { .. } => ErrorClass::Serialize,
+            Error::Config(_) => ErrorClass::Config,
+        }
+    }
+
     /// Low-cardinality label for the reconcile error metric.
     pub fn metric_label(&self) -> &'static str {
-        match self {
-            Error::Kube(kube::Error::Api(e)) if e.code == 409 => "kube_conflict",
-            Error::Kube(kube::Error::Api(e)) if e.code == 403 => "kube_forbidden",
-            Error::Kube(kube::Error::Api(e)) if e.code == 422 => "kube_invalid",
-            Error::Kube(_) => "kube",
-            Error::Serialize { .. } => "serialize",
-            Error::Config(_) => "config",
-        }
+        self.class().as_str()
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_status_classes_are_kept() {
+        assert_eq!(ErrorClass::of_status(403), ErrorClass::KubeForbidden);
+        assert_eq!(ErrorClass::of_status(409), ErrorClass::KubeConflict);
+        assert_eq!(ErrorClass::of_status(422), ErrorClass::KubeInvalid);
+        assert_eq!(ErrorClass::of_status(503), ErrorClass::KubeServerError);
+        assert_eq!(ErrorClass::of_status(400), ErrorClass::KubeClientError);
+        let status = kube::core::Status::failure("denied", "Forbidden").with_code(403);
+        let e = Error::Kube(kube::Error::Api(Box::new(status)));
+        assert_eq!(e.metric_label(), "kube_forbidden");
+    }
+}

@@ -113,24 +113,74 @@ pub fn selector_labels(cluster: &str) -> BTreeMap<String, String> {
             cluster.to_string(),
         ),
         (
-            "app.kubernetes.io/component".to_string(),
-            "server".to_string(),
+            COMPONENT_LABEL.to_string(),
+            Component::Server.as_str().to_string(),
         ),
     ])
 }
 
+/// Label naming which part of a cluster an object is.
+pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+/// Label on the cluster-scoped static volume naming its cluster's namespace.
+pub const NAMESPACE_LABEL: &str = "grafana-ha.io/namespace";
+/// Label on installer Jobs naming their plugin set.
+pub const PLUGIN_SET_LABEL: &str = "grafana-ha.io/plugin-set";
+
+/// The part of a GrafanaCluster an object belongs to: the `app.kubernetes.io/component`
+/// label of every child, and what the retention rules of cleanup look at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Component {
+    Server,
+    Alerting,
+    PluginsStorage,
+    PluginsInstaller,
+    DatabaseCredentials,
+    CacheConnection,
+    AdminCredentials,
+    SecretKey,
+}
+
+impl Component {
+    pub const ALL: [Component; 8] = [
+        Component::Server,
+        Component::Alerting,
+        Component::PluginsStorage,
+        Component::PluginsInstaller,
+        Component::DatabaseCredentials,
+        Component::CacheConnection,
+        Component::AdminCredentials,
+        Component::SecretKey,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Component::Server => "server",
+            Component::Alerting => "alerting",
+            Component::PluginsStorage => "plugins-storage",
+            Component::PluginsInstaller => "plugins-installer",
+            Component::DatabaseCredentials => "database-credentials",
+            Component::CacheConnection => "cache-connection",
+            Component::AdminCredentials => "admin-credentials",
+            Component::SecretKey => "secret-key",
+        }
+    }
+
+    /// The component an object's labels name, if any.
+    pub fn of_labels(labels: &BTreeMap<String, String>) -> Option<Component> {
+        let value = labels.get(COMPONENT_LABEL)?;
+        Component::ALL.into_iter().find(|c| c.as_str() == value)
+    }
+}
+
 /// Labels on every object the operator creates for `cluster`.
-pub fn common_labels(cluster: &str, component: &str) -> BTreeMap<String, String> {
+pub fn common_labels(cluster: &str, component: Component) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("app.kubernetes.io/name".to_string(), "grafana".to_string()),
         (
             "app.kubernetes.io/instance".to_string(),
             cluster.to_string(),
         ),
-        (
-            "app.kubernetes.io/component".to_string(),
-            component.to_string(),
-        ),
+        (COMPONENT_LABEL.to_string(), component.as_str().to_string()),
         (
             "app.kubernetes.io/managed-by".to_string(),
             MANAGED_BY.to_string(),
@@ -178,7 +228,7 @@ mod tests {
 
     #[test]
     fn selector_is_a_subset_of_common_labels() {
-        let common = common_labels("g", "server");
+        let common = common_labels("g", Component::Server);
         for (k, v) in selector_labels("g") {
             assert_eq!(common.get(&k), Some(&v));
         }

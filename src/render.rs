@@ -1,21 +1,19 @@
 //! `render`: the child objects the controller would apply for a GrafanaCluster file, as
-//! multi-document YAML. It takes the controller's own path (discover -> validate -> resolve
-//! -> build), so a preview cannot differ from what is applied. Secret values never reach
-//! the output.
+//! multi-document YAML, in apply order. It takes the controller's own path ([`gather`] ->
+//! [`pipeline::plan`]) and prints [`Children::into_ordered`], the iterator the applier
+//! walks, so a preview cannot differ from what is applied. Secret values never reach the
+//! output.
 
 use std::fmt::Write as _;
 
-use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use serde::Serialize;
 
-use crate::api::{GrafanaCluster, validation};
+use crate::api::GrafanaCluster;
 use crate::aws::Discovery;
-use crate::build::{self, Children, Owner, SecretInputs};
-use crate::facts::SecretValue;
-use crate::observe;
-use crate::resolve;
+use crate::build::{Child, Children, secrets};
+use crate::gather::{self, Gathered, Sources};
+use crate::pipeline::{self, Planned};
 
 /// Why rendering failed; `exit_code` tells the shell.
 #[derive(Debug, thiserror::Error)]
@@ -55,128 +53,87 @@ pub fn parse(manifest: &str) -> Result<GrafanaCluster, RenderError> {
 }
 
 /// Renders the children of `gc`. With a client, referenced Secrets are read (their digests
-/// set the pod-template hash, exactly as in the controller); without one they are left out.
+/// set the pod-template hash, exactly as in the controller); without one they are not.
 pub async fn render(
     gc: &GrafanaCluster,
     discovery: &Discovery,
     client: Option<&Client>,
 ) -> Result<String, RenderError> {
-    let violations = validation::validate(gc);
-    if !violations.is_empty() {
-        return Err(RenderError::Invalid(validation::describe(&violations)));
+    if let Some(invalid) = pipeline::validate(gc) {
+        return Err(RenderError::Invalid(invalid));
     }
-    let mut observed = observe::discover(gc, discovery).await;
-    let mut inputs = SecretInputs::default();
-    if let Some(client) = client {
-        observe::read_secrets(gc, client, None, &mut observed, &mut inputs).await?;
-    }
-    observe::read_managed_credentials(gc, discovery, &mut observed, &mut inputs).await;
-    let resolution = resolve::resolve(gc, &observed);
+    let sources = Sources {
+        discovery,
+        client,
+        secret_cache: None,
+    };
+    let gathered = gather::gather(gc, sources).await?;
+    render_gathered(gc, &gathered)
+}
+
+/// The pure half of [`render`]: the output for what was gathered.
+pub fn render_gathered(gc: &GrafanaCluster, gathered: &Gathered) -> Result<String, RenderError> {
+    let Planned {
+        resolution,
+        children,
+    } = pipeline::plan(gc, gathered);
     let mut header = String::from("# Rendered by grafana-ha-operator render\n");
-    for (what, c) in [
-        ("database", &resolution.database.condition),
-        ("cache", &resolution.cache.condition),
-        ("storage", &resolution.storage.condition),
-    ] {
+    for (what, c) in ["database", "cache", "storage"]
+        .into_iter()
+        .zip(resolution.conditions().map(|(_, c)| c))
+    {
         let _ = writeln!(header, "# {what}: {} ({})", c.message, c.reason);
     }
-    let Some(wiring) = &resolution.wiring else {
-        let reasons: Vec<String> = [
-            ("database", &resolution.database.condition),
-            ("cache", &resolution.cache.condition),
-            ("storage", &resolution.storage.condition),
-        ]
-        .iter()
-        .filter(|(_, c)| !c.status)
-        .map(|(w, c)| format!("  {w}: {} ({})", c.message, c.reason))
-        .collect();
-        let reasons = if reasons.is_empty() {
-            observed
-                .secret_problems
-                .admin
-                .clone()
-                .map(|p| format!("  admin: {p}"))
-                .unwrap_or_default()
-        } else {
-            reasons.join("\n")
-        };
-        return Err(RenderError::Unresolved(reasons));
+    let Some(children) = children else {
+        return Err(RenderError::Unresolved(unresolved(&resolution)));
     };
     if gc.metadata.uid.is_none() {
         header.push_str(
             "# ownerReferences are set once the GrafanaCluster exists (it has no uid yet)\n",
         );
     }
-    if client.is_none() {
-        header.push_str("# without --kubeconfig: referenced Secrets were not read (the secrets hash and the Redis connection Secret are left out)\n");
+    if !gathered.secrets.read {
+        header.push_str("# without --kubeconfig: referenced Secrets were not read (the secrets hash leaves them out; the Redis password shows as <redacted>)\n");
     }
     header.push_str("# Secret values are redacted\n");
-
-    let children = build::build_all(&gc.spec, wiring, &inputs);
-    let owner = Owner::of(wiring);
-    let mut docs = Vec::new();
-    let Children {
-        db_credentials,
-        cache_secret,
-        volume,
-        claim,
-        plugins_job,
-        deployment,
-        service,
-        alerting_service,
-        pdb,
-    } = children;
-    let wants_admin = gc
-        .spec
-        .admin_credentials
-        .as_ref()
-        .and_then(|a| a.secret_ref.as_ref())
-        .is_none();
-    let placeholder = SecretValue::new("");
-    if wants_admin {
-        docs.push(yaml(&redact(build::secrets::generated_admin(
-            &owner,
-            &placeholder,
-        )))?);
-    }
-    docs.push(yaml(&redact(build::secrets::generated_secret_key(
-        &owner,
-        &placeholder,
-    )))?);
-    for secret in [db_credentials, cache_secret].into_iter().flatten() {
-        docs.push(yaml(&redact(secret))?);
-    }
-    if let Some(v) = volume {
-        docs.push(yaml(&v)?);
-    }
-    docs.push(yaml(&claim)?);
-    if let Some(j) = plugins_job {
-        docs.push(yaml(&j)?);
-    }
-    docs.push(yaml(&service)?);
-    if let Some(s) = alerting_service {
-        docs.push(yaml(&s)?);
-    }
-    if let Some(p) = pdb {
-        docs.push(yaml(&p)?);
-    }
-    docs.push(yaml(&deployment)?);
+    let docs = documents(children)?;
     Ok(format!("{header}---\n{}", docs.join("---\n")))
 }
 
-/// Keeps a Secret's keys and drops its values.
-fn redact(mut secret: Secret) -> Secret {
-    if let Some(data) = secret.data.as_mut() {
-        for value in data.values_mut() {
-            *value = ByteString(Vec::new());
-        }
+fn unresolved(resolution: &crate::resolve::Resolution) -> String {
+    let reasons: Vec<String> = ["database", "cache", "storage"]
+        .into_iter()
+        .zip(resolution.conditions().map(|(_, c)| c))
+        .filter(|(_, c)| !c.status)
+        .map(|(w, c)| format!("  {w}: {} ({})", c.message, c.reason))
+        .collect();
+    if reasons.is_empty() {
+        resolution
+            .admin_problem
+            .clone()
+            .map(|p| format!("  admin: {p}"))
+            .unwrap_or_default()
+    } else {
+        reasons.join("\n")
     }
-    secret
-        .metadata
-        .annotations
-        .get_or_insert_with(Default::default)
-        .insert("grafana-ha.io/render".into(), "values redacted".into());
-    secret
+}
+
+/// One YAML document per child, in apply order. No wildcard: a new kind of child must be
+/// rendered here.
+fn documents(children: Children) -> Result<Vec<String>, RenderError> {
+    children
+        .into_ordered()
+        .into_iter()
+        .map(|child| match child {
+            Child::GeneratedSecret(s) | Child::Secret(s) => yaml(&secrets::redacted(s)),
+            Child::Volume(v) => yaml(&v),
+            Child::Claim(c) => yaml(&c),
+            Child::InstallerJob(j) => yaml(&j),
+            Child::Service(s) => yaml(&s),
+            Child::DisruptionBudget(p) => yaml(&p),
+            Child::Deployment(d) => yaml(&d),
+        })
+        .collect()
 }
 
 fn yaml<T: Serialize>(value: &T) -> Result<String, RenderError> {
@@ -184,40 +141,4 @@ fn yaml<T: Serialize>(value: &T) -> Result<String, RenderError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parse_defaults_the_namespace_and_requires_a_name() {
-        let gc = parse("apiVersion: grafana-ha.io/v1alpha1\nkind: GrafanaCluster\nmetadata:\n  name: g\nspec: {}\n")
-            .expect("parses");
-        assert_eq!(gc.metadata.namespace.as_deref(), Some("default"));
-        assert_eq!(gc.spec.replicas, 2, "CRD default applies");
-        let err = parse(
-            "apiVersion: grafana-ha.io/v1alpha1\nkind: GrafanaCluster\nmetadata: {}\nspec: {}\n",
-        )
-        .expect_err("no name");
-        assert_eq!(err.exit_code(), 2);
-        assert!(parse("spec: [").is_err());
-    }
-
-    #[test]
-    fn redaction_keeps_keys_only() {
-        let owner = Owner {
-            name: "g".into(),
-            namespace: "ns".into(),
-            uid: None,
-        };
-        let s = redact(build::secrets::generated_admin(
-            &owner,
-            &SecretValue::new("hunter2"),
-        ));
-        let out = yaml(&s).expect("yaml");
-        assert!(!out.contains("hunter2"));
-        assert!(
-            !out.contains("aHVudGVyMg"),
-            "base64 of the value must not appear"
-        );
-        assert!(out.contains("password"));
-    }
-}
+mod tests;

@@ -62,26 +62,7 @@ fn cel_rules() -> &'static CelRules {
     })
 }
 
-/// Environment variables the operator sets itself; a user value would silently break the
-/// wiring (or leak a secret into a literal), so extra env may not name them.
-pub fn is_managed_env_name(name: &str) -> bool {
-    const PREFIXES: &[&str] = &[
-        "GF_DATABASE_",
-        "GF_REMOTE_CACHE_",
-        "GF_SECURITY_SECRET_KEY",
-        "GF_SECURITY_ADMIN_",
-        "GF_UNIFIED_ALERTING_HA_",
-        "GF_PATHS_PLUGINS",
-        "GF_PLUGINS_PREINSTALL",
-        "GF_SERVER_DOMAIN",
-        "GF_SERVER_ROOT_URL",
-        "GF_AUTH_BASIC_ENABLED",
-        "GF_AUTH_ANONYMOUS_ENABLED",
-        "GF_SESSION_",
-        "GF_INSTALL_PLUGINS",
-    ];
-    name == "POD_IP" || PREFIXES.iter().any(|p| name.starts_with(p))
-}
+pub use crate::settings::is_managed_env_name;
 
 /// Every reason `gc` would be refused, empty when it is valid.
 pub fn validate(gc: &GrafanaCluster) -> Vec<Violation> {

@@ -2,31 +2,23 @@
 
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::child_meta;
-use crate::api::GrafanaClusterSpec;
-use crate::names;
-use crate::resolve::Wiring;
+use super::meta::child_meta;
+use crate::names::{self, Component};
+use crate::resolve::{DisruptionBudget, Plan};
 
-/// Default: at most one replica down for voluntary disruptions. It never blocks a drain of
-/// a single-replica cluster (maxUnavailable 1 lets that one pod go).
-pub fn pdb(spec: &GrafanaClusterSpec, wiring: &Wiring) -> Option<PodDisruptionBudget> {
-    let settings = spec.pod_disruption_budget.clone().unwrap_or_default();
-    if !settings.enabled.unwrap_or(true) {
-        return None;
-    }
-    let (min_available, max_unavailable) = match (settings.min_available, settings.max_unavailable)
-    {
-        (Some(min), None) => (Some(min), None),
-        (None, Some(max)) => (None, Some(max)),
-        _ => (None, Some(IntOrString::Int(1))),
+/// The budget the plan asks for, if any.
+pub fn pdb(plan: &Plan) -> Option<PodDisruptionBudget> {
+    let (min_available, max_unavailable) = match plan.disruption_budget.clone()? {
+        DisruptionBudget::MinAvailable(min) => (Some(min), None),
+        DisruptionBudget::MaxUnavailable(max) => (None, Some(max)),
     };
+    let name = &plan.cluster.name;
     Some(PodDisruptionBudget {
-        metadata: child_meta(wiring, names::pdb(&wiring.name), "server"),
+        metadata: child_meta(&plan.cluster, names::pdb(name), Component::Server),
         spec: Some(PodDisruptionBudgetSpec {
             selector: Some(LabelSelector {
-                match_labels: Some(names::selector_labels(&wiring.name)),
+                match_labels: Some(names::selector_labels(name)),
                 ..LabelSelector::default()
             }),
             min_available,
@@ -39,16 +31,14 @@ pub fn pdb(spec: &GrafanaClusterSpec, wiring: &Wiring) -> Option<PodDisruptionBu
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
     use super::*;
-    use crate::build::fixtures;
+    use crate::fixtures;
 
     #[test]
     fn defaults_to_max_unavailable_one() {
-        let gc = fixtures::article();
-        let spec = pdb(&gc.spec, &fixtures::wiring())
-            .expect("pdb")
-            .spec
-            .expect("spec");
+        let spec = pdb(&fixtures::plan()).expect("pdb").spec.expect("spec");
         assert_eq!(spec.max_unavailable, Some(IntOrString::Int(1)));
         assert!(spec.min_available.is_none());
     }
@@ -60,7 +50,7 @@ mod tests {
             min_available: Some(IntOrString::String("50%".into())),
             ..Default::default()
         });
-        let spec = pdb(&gc.spec, &fixtures::wiring())
+        let spec = pdb(&fixtures::plan_of(&gc))
             .expect("pdb")
             .spec
             .expect("spec");
@@ -70,6 +60,6 @@ mod tests {
             enabled: Some(false),
             ..Default::default()
         });
-        assert!(pdb(&gc.spec, &fixtures::wiring()).is_none());
+        assert!(pdb(&fixtures::plan_of(&gc)).is_none());
     }
 }

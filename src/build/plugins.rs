@@ -8,14 +8,13 @@ use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::child_meta;
-use super::deployment::{
-    container_security_context, plugins_mount, plugins_volume, pod_security_context, tmp_mount,
-    tmp_volume,
+use super::env::literal;
+use super::meta::child_meta;
+use super::pod::{
+    container_security_context, plugins_mount, plugins_volume, pod_security_context, scratch,
 };
-use crate::api::GrafanaClusterSpec;
-use crate::names;
-use crate::resolve::{PluginSet, Wiring};
+use crate::names::{self, Component};
+use crate::resolve::{Plan, PluginSet};
 
 /// The script the installer runs; plugins arrive as positional arguments (validated as
 /// `id@version`), never spliced into the script text.
@@ -44,11 +43,11 @@ pub fn wait_command(set: &PluginSet) -> Vec<String> {
     ]
 }
 
-/// The installer Job for the wiring's plugin set.
-pub fn job(spec: &GrafanaClusterSpec, wiring: &Wiring) -> Option<Job> {
-    let set = wiring.plugins.as_ref()?;
-    let mut labels = names::common_labels(&wiring.name, "plugins-installer");
-    labels.insert("grafana-ha.io/plugin-set".into(), set.hash.clone());
+/// The installer Job for the plan's plugin set.
+pub fn job(plan: &Plan) -> Option<Job> {
+    let set = plan.plugins.as_ref()?;
+    let mut labels = names::common_labels(&plan.cluster.name, Component::PluginsInstaller);
+    labels.insert(names::PLUGIN_SET_LABEL.into(), set.hash.clone());
     let mut command = vec![
         "sh".to_string(),
         "-c".to_string(),
@@ -57,11 +56,16 @@ pub fn job(spec: &GrafanaClusterSpec, wiring: &Wiring) -> Option<Job> {
     ];
     command.extend(set.plugins.iter().cloned());
     let env = vec![
-        super::deployment::literal_env("PLUGINS_DIR", names::PLUGINS_PATH),
-        super::deployment::literal_env("MARKER_DIR", names::PLUGINS_MARKER_DIR),
-        super::deployment::literal_env("PLUGIN_SET_HASH", &set.hash),
+        literal("PLUGINS_DIR", names::PLUGINS_PATH),
+        literal("MARKER_DIR", names::PLUGINS_MARKER_DIR),
+        literal("PLUGIN_SET_HASH", &set.hash),
     ];
-    let mut metadata = child_meta(wiring, set.job_name.clone(), "plugins-installer");
+    let (tmp, tmp_mount) = scratch("tmp", "/tmp");
+    let mut metadata = child_meta(
+        &plan.cluster,
+        set.job_name.clone(),
+        Component::PluginsInstaller,
+    );
     metadata.labels = Some(labels.clone());
     Some(Job {
         metadata,
@@ -76,18 +80,18 @@ pub fn job(spec: &GrafanaClusterSpec, wiring: &Wiring) -> Option<Job> {
                 spec: Some(PodSpec {
                     restart_policy: Some("OnFailure".into()),
                     security_context: Some(pod_security_context()),
-                    node_selector: spec.node_selector.clone(),
-                    tolerations: spec.tolerations.clone(),
+                    node_selector: plan.pod.node_selector.clone(),
+                    tolerations: plan.pod.tolerations.clone(),
                     containers: vec![k8s_openapi::api::core::v1::Container {
                         name: "install-plugins".into(),
-                        image: Some(wiring.image.clone()),
+                        image: Some(plan.image.clone()),
                         command: Some(command),
                         env: Some(env),
                         security_context: Some(container_security_context()),
-                        volume_mounts: Some(vec![plugins_mount(), tmp_mount()]),
+                        volume_mounts: Some(vec![plugins_mount(), tmp_mount]),
                         ..Default::default()
                     }],
-                    volumes: Some(vec![plugins_volume(wiring), tmp_volume()]),
+                    volumes: Some(vec![plugins_volume(plan), tmp]),
                     ..PodSpec::default()
                 }),
             },
@@ -100,13 +104,12 @@ pub fn job(spec: &GrafanaClusterSpec, wiring: &Wiring) -> Option<Job> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build::fixtures;
+    use crate::fixtures;
 
     #[test]
     fn one_job_per_plugin_set_passing_plugins_as_arguments() {
-        let gc = fixtures::article();
-        let w = fixtures::wiring();
-        let job = job(&gc.spec, &w).expect("job");
+        let w = fixtures::plan();
+        let job = job(&w).expect("job");
         let set = w.plugins.as_ref().expect("set");
         assert_eq!(job.metadata.name.as_deref(), Some(set.job_name.as_str()));
         let pod = job.spec.expect("spec").template.spec.expect("pod");
@@ -135,13 +138,12 @@ mod tests {
             "database": {"credentials": {"rdsManagedSecret": true}},
             "cache": {"authTokenSecretRef": {"name": "redis-auth", "key": "token"}},
         }));
-        let w = fixtures::wiring_of(&gc);
-        assert!(job(&gc.spec, &w).is_none());
+        assert!(job(&fixtures::plan_of(&gc)).is_none());
     }
 
     #[test]
     fn init_wait_names_the_marker() {
-        let w = fixtures::wiring();
+        let w = fixtures::plan();
         let set = w.plugins.as_ref().expect("set");
         assert!(wait_command(set)[2].contains(&format!(
             "/var/lib/grafana/plugins/.grafana-ha/{}",

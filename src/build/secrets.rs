@@ -1,21 +1,36 @@
 //! Secrets the operator writes: the copy of the RDS-managed credentials, the Redis
-//! connection string, and the generated-once admin password and signing key.
+//! connection string, and the generated-once admin password and signing key; and the
+//! digests of Secret data that roll the pods.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
 
-use super::Owner;
-use crate::api::CacheEngine;
-use crate::facts::{ManagedCredentials, SecretValue};
+use super::meta::child_meta;
+use crate::facts::SecretValue;
 use crate::hash::sha256_hex;
-use crate::names;
-use crate::resolve::Wiring;
+use crate::names::{self, Component};
+use crate::resolve::{
+    AdminCredentials, CacheConnection, ClusterRef, DatabaseCredentials, Generated, Plan,
+};
 
-fn secret(owner: &Owner, name: String, component: &str, data: BTreeMap<String, String>) -> Secret {
+/// Annotation on the credentials copy naming the Secrets Manager secret it copies.
+pub const SOURCE_SECRET_ANNOTATION: &str = "grafana-ha.io/source-secret-arn";
+/// Annotation on the signing key saying why it outlives the cluster.
+pub const RETAIN_ANNOTATION: &str = "grafana-ha.io/retain";
+/// What `render` shows instead of a secret inside a value that is otherwise shown.
+pub const REDACTED: &str = "<redacted>";
+
+fn secret(
+    cluster: &ClusterRef,
+    name: String,
+    component: Component,
+    data: BTreeMap<String, String>,
+) -> Secret {
     Secret {
-        metadata: owner.child_meta(name, component),
+        metadata: child_meta(cluster, name, component),
         type_: Some("Opaque".into()),
         string_data: None,
         data: Some(
@@ -28,38 +43,52 @@ fn secret(owner: &Owner, name: String, component: &str, data: BTreeMap<String, S
 }
 
 /// The operator-owned copy of the RDS-managed master credentials, refreshed on rotation.
-pub fn db_credentials(wiring: &Wiring, creds: &ManagedCredentials) -> Secret {
+/// Absent unless the credentials are RDS-managed and were read now (the existing copy then
+/// keeps serving).
+pub fn db_credentials(plan: &Plan) -> Option<Secret> {
+    let DatabaseCredentials::RdsManaged {
+        copy,
+        current: Some(creds),
+    } = &plan.database.credentials
+    else {
+        return None;
+    };
     let mut s = secret(
-        &Owner::of(wiring),
-        names::db_credentials_secret(&wiring.name),
-        "database-credentials",
+        &plan.cluster,
+        copy.secret.clone(),
+        Component::DatabaseCredentials,
         BTreeMap::from([
-            ("username".to_string(), creds.username.clone()),
-            ("password".to_string(), creds.password.expose().to_string()),
+            (copy.username_key.clone(), creds.username.clone()),
+            (
+                copy.password_key.clone(),
+                creds.password.expose().to_string(),
+            ),
         ]),
     );
     s.metadata.annotations = Some(BTreeMap::from([(
-        "grafana-ha.io/source-secret-arn".to_string(),
+        SOURCE_SECRET_ANNOTATION.to_string(),
         creds.secret_arn.clone(),
     )]));
-    s
+    Some(s)
 }
 
 /// The Redis connection string for `GF_REMOTE_CACHE_CONNSTR`. It carries the AUTH token, so
 /// it lives in a Secret and reaches the pods through secretKeyRef, never as a literal.
-/// Absent without Redis, or when a token is required but could not be read.
-pub fn cache_connection(wiring: &Wiring, token: Option<&SecretValue>) -> Option<Secret> {
-    let cache = wiring.cache.as_ref()?;
-    if cache.status.engine != CacheEngine::Redis {
+/// Absent without Redis. When the token was not read (render without a kubeconfig) the
+/// password is [`REDACTED`].
+pub fn cache_connection(plan: &Plan) -> Option<Secret> {
+    let cache = plan.cache.as_ref()?;
+    let CacheConnection::Redis { secret: name, auth } = &cache.connection else {
         return None;
-    }
-    if cache.auth_token.is_some() && token.is_none() {
-        return None;
-    }
+    };
+    let placeholder = SecretValue::new(REDACTED);
+    let token = auth
+        .as_ref()
+        .map(|a| a.token.as_ref().unwrap_or(&placeholder));
     Some(secret(
-        &Owner::of(wiring),
-        names::cache_secret(&wiring.name),
-        "cache-connection",
+        &plan.cluster,
+        name.clone(),
+        Component::CacheConnection,
         BTreeMap::from([(
             names::CACHE_CONNSTR_KEY.to_string(),
             redis_connstr(
@@ -72,7 +101,14 @@ pub fn cache_connection(wiring: &Wiring, token: Option<&SecretValue>) -> Option<
     ))
 }
 
-/// Grafana's Redis connection string: comma-separated `key=value` pairs. The caller makes
+/// True when the connection Secret holds the real token (or needs none).
+fn cache_connection_complete(plan: &Plan) -> bool {
+    !plan.cache.as_ref().is_some_and(|c| {
+        matches!(&c.connection, CacheConnection::Redis { auth: Some(a), .. } if a.token.is_none())
+    })
+}
+
+/// Grafana's Redis connection string: comma-separated `key=value` pairs. The gatherer makes
 /// sure the token holds no comma (Grafana splits on it).
 pub fn redis_connstr(host: &str, port: i32, token: Option<&SecretValue>, tls: bool) -> String {
     let mut parts = vec![format!("addr={host}:{port}")];
@@ -85,124 +121,129 @@ pub fn redis_connstr(host: &str, port: i32, token: Option<&SecretValue>, tls: bo
     parts.join(",")
 }
 
-/// The generated admin credentials Secret (created once, never rewritten).
-pub fn generated_admin(owner: &Owner, password: &SecretValue) -> Secret {
-    secret(
-        owner,
-        names::admin_secret(&owner.name),
-        "admin-credentials",
-        BTreeMap::from([
-            ("username".to_string(), "admin".to_string()),
-            ("password".to_string(), password.expose().to_string()),
-        ]),
-    )
+/// The Secrets generated once: the admin credentials (unless the user gives them) and the
+/// signing key.
+pub fn generated(plan: &Plan) -> Vec<Secret> {
+    let mut out = Vec::new();
+    if let AdminCredentials::Generated(admin) = &plan.admin {
+        out.push(secret(
+            &plan.cluster,
+            admin.secret.clone(),
+            Component::AdminCredentials,
+            BTreeMap::from([
+                ("username".to_string(), "admin".to_string()),
+                ("password".to_string(), admin.value.expose().to_string()),
+            ]),
+        ));
+    }
+    out.push(signing_key(plan));
+    out
 }
 
-/// The shared signing key Secret (created once, never rewritten). It has no owner
-/// reference on purpose: the key encrypts data-source secrets stored in the database, which
-/// outlives the GrafanaCluster; deleting the key with the cluster would make that data
-/// unreadable to a re-created one.
-pub fn generated_secret_key(owner: &Owner, key: &SecretValue) -> Secret {
+/// The shared signing key Secret. It has no owner reference on purpose: the key encrypts
+/// data-source secrets stored in the database, which outlives the GrafanaCluster; deleting
+/// the key with the cluster would make that data unreadable to a re-created one.
+fn signing_key(plan: &Plan) -> Secret {
+    let key = &plan.signing_key;
     let mut s = secret(
-        owner,
-        names::secret_key_secret(&owner.name),
-        "secret-key",
-        BTreeMap::from([(names::SECRET_KEY_KEY.to_string(), key.expose().to_string())]),
+        &plan.cluster,
+        key.secret.clone(),
+        Component::SecretKey,
+        BTreeMap::from([(
+            names::SECRET_KEY_KEY.to_string(),
+            key.value.expose().to_string(),
+        )]),
     );
     s.metadata.owner_references = None;
     s.metadata.annotations = Some(BTreeMap::from([(
-        "grafana-ha.io/retain".to_string(),
+        RETAIN_ANNOTATION.to_string(),
         "kept when the GrafanaCluster is deleted: it encrypts secrets stored in the database"
             .to_string(),
     )]));
     s
 }
 
-/// Digest of one Secret value, keyed `secret/key`, as it enters the pod-template hash.
-pub fn digest_entry(secret: &str, key: &str, value: &[u8]) -> (String, String) {
-    (format!("{secret}/{key}"), sha256_hex(value))
-}
-
-/// Digests of every key of a Secret the operator builds.
+/// Digests of every key of a Secret, keyed `secret/key`, as they enter the pod-template hash.
 pub fn digests_of(secret: &Secret) -> BTreeMap<String, String> {
     let name = secret.metadata.name.clone().unwrap_or_default();
     secret
         .data
         .iter()
         .flatten()
-        .map(|(k, v)| digest_entry(&name, k, &v.0))
+        .map(|(k, v)| (format!("{name}/{k}"), sha256_hex(&v.0)))
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::build::fixtures;
-
-    fn value(s: &Secret, key: &str) -> String {
-        String::from_utf8(s.data.as_ref().expect("data")[key].0.clone()).expect("utf8")
+/// The digests the pod template is hashed over: what was read from the cluster, overridden
+/// by the Secrets built now (so a rotated password rolls the pods in the same reconcile that
+/// writes it), plus the generated Secrets this round creates.
+pub fn pod_digests(
+    plan: &Plan,
+    generated: &[Secret],
+    built: &[Secret],
+) -> BTreeMap<String, String> {
+    let mut digests = plan.secret_digests.clone();
+    let created_now = |name: &str| {
+        let is = |g: &Generated| g.new && g.secret == name;
+        is(&plan.signing_key) || matches!(&plan.admin, AdminCredentials::Generated(a) if is(a))
+    };
+    for secret in generated {
+        if created_now(&secret.metadata.name.clone().unwrap_or_default()) {
+            digests.extend(digests_of(secret));
+        }
     }
-
-    #[test]
-    fn managed_credentials_are_copied_with_owner() {
-        let w = fixtures::wiring();
-        let s = db_credentials(
-            &w,
-            &ManagedCredentials {
-                secret_arn: "arn:sm".into(),
-                username: "admin".into(),
-                password: SecretValue::new("P@55w0rd!"),
-            },
-        );
-        assert_eq!(s.metadata.name.as_deref(), Some("grafana-db-credentials"));
-        assert_eq!(value(&s, "password"), "P@55w0rd!");
-        assert_eq!(value(&s, "username"), "admin");
-        let owner = &s.metadata.owner_references.as_ref().expect("owner")[0];
-        assert_eq!(owner.uid, "uid-1");
-        assert_eq!(owner.controller, Some(true));
+    let complete = cache_connection_complete(plan);
+    for secret in built {
+        let is_cache = secret.metadata.name.as_deref()
+            == Some(names::cache_secret(&plan.cluster.name).as_str());
+        if complete || !is_cache {
+            digests.extend(digests_of(secret));
+        }
     }
-
-    #[test]
-    fn redis_connstr_carries_token_and_tls() {
-        let token = SecretValue::new("tok");
-        assert_eq!(
-            redis_connstr("h", 6379, Some(&token), true),
-            "addr=h:6379,password=tok,db=0,pool_size=100,ssl=true"
-        );
-        assert_eq!(
-            redis_connstr("h", 6380, None, false),
-            "addr=h:6380,db=0,pool_size=100,ssl=false"
-        );
-    }
-
-    #[test]
-    fn cache_secret_waits_for_a_required_token() {
-        let w = fixtures::wiring();
-        assert!(cache_connection(&w, None).is_none());
-        let s = cache_connection(&w, Some(&SecretValue::new("tok"))).expect("secret");
-        assert!(value(&s, "connstr").contains("password=tok"));
-        assert!(value(&s, "connstr").contains("ssl=true"));
-    }
-
-    #[test]
-    fn signing_key_outlives_the_cluster() {
-        let w = fixtures::wiring();
-        let owner = Owner::of(&w);
-        let s = generated_secret_key(&owner, &SecretValue::new("k"));
-        assert!(s.metadata.owner_references.is_none());
-        assert_eq!(value(&s, "secret_key"), "k");
-        let a = generated_admin(&owner, &SecretValue::new("p"));
-        assert!(a.metadata.owner_references.is_some());
-    }
-
-    #[test]
-    fn digests_change_with_data_only() {
-        let w = fixtures::wiring();
-        let a = cache_connection(&w, Some(&SecretValue::new("one"))).expect("a");
-        let mut b = cache_connection(&w, Some(&SecretValue::new("one"))).expect("b");
-        b.metadata.annotations = Some(BTreeMap::from([("x".to_string(), "y".to_string())]));
-        assert_eq!(digests_of(&a), digests_of(&b));
-        let c = cache_connection(&w, Some(&SecretValue::new("two"))).expect("c");
-        assert_ne!(digests_of(&a), digests_of(&c));
-    }
+    digests
 }
+
+/// The Secret as `render` prints it: keys kept, values dropped; in the Redis connection
+/// string only the password is hidden, so the address, TLS and db stay readable.
+pub fn redacted(mut secret: Secret) -> Secret {
+    let is_connection = Component::of_labels(secret.labels()) == Some(Component::CacheConnection);
+    if let Some(data) = secret.data.as_mut() {
+        for (key, value) in data.iter_mut() {
+            if is_connection && key == names::CACHE_CONNSTR_KEY {
+                // Shown as text, so the address, TLS and db can be read in the preview.
+                let shown = redact_connstr(&String::from_utf8_lossy(&value.0));
+                secret
+                    .string_data
+                    .get_or_insert_with(Default::default)
+                    .insert(key.clone(), shown);
+            }
+            *value = ByteString(Vec::new());
+        }
+    }
+    if let Some(shown) = &secret.string_data {
+        let data = secret.data.get_or_insert_with(Default::default);
+        for key in shown.keys() {
+            data.remove(key);
+        }
+    }
+    secret
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert("grafana-ha.io/render".into(), "values redacted".into());
+    secret
+}
+
+fn redact_connstr(connstr: &str) -> String {
+    connstr
+        .split(',')
+        .map(|part| match part.split_once('=') {
+            Some(("password", _)) => format!("password={REDACTED}"),
+            _ => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests;

@@ -3,18 +3,18 @@
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::child_meta;
-use crate::api::AlertingHa;
-use crate::names;
-use crate::resolve::Wiring;
+use super::meta::child_meta;
+use crate::names::{self, Component};
+use crate::resolve::{AlertingPlan, Plan};
 
 /// ClusterIP Service in front of the replicas, port 80 -> 3000.
-pub fn http(wiring: &Wiring) -> Service {
+pub fn http(plan: &Plan) -> Service {
+    let name = &plan.cluster.name;
     Service {
-        metadata: child_meta(wiring, names::service(&wiring.name), "server"),
+        metadata: child_meta(&plan.cluster, names::service(name), Component::Server),
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".into()),
-            selector: Some(names::selector_labels(&wiring.name)),
+            selector: Some(names::selector_labels(name)),
             ports: Some(vec![ServicePort {
                 name: Some("http".into()),
                 port: 80,
@@ -30,10 +30,10 @@ pub fn http(wiring: &Wiring) -> Service {
 
 /// Headless Service through which the replicas find each other for alerting gossip. It
 /// publishes not-ready pods: peers must meet before they pass readiness.
-pub fn alerting(wiring: &Wiring) -> Option<Service> {
-    if wiring.alerting != AlertingHa::Gossip {
+pub fn alerting(plan: &Plan) -> Option<Service> {
+    let AlertingPlan::Gossip { service, .. } = &plan.alerting else {
         return None;
-    }
+    };
     let port = |name: &str, protocol: &str| ServicePort {
         name: Some(name.into()),
         port: names::GOSSIP_PORT,
@@ -42,11 +42,11 @@ pub fn alerting(wiring: &Wiring) -> Option<Service> {
         ..ServicePort::default()
     };
     Some(Service {
-        metadata: child_meta(wiring, names::alerting_service(&wiring.name), "alerting"),
+        metadata: child_meta(&plan.cluster, service.clone(), Component::Alerting),
         spec: Some(ServiceSpec {
             cluster_ip: Some("None".into()),
             publish_not_ready_addresses: Some(true),
-            selector: Some(names::selector_labels(&wiring.name)),
+            selector: Some(names::selector_labels(&plan.cluster.name)),
             ports: Some(vec![port("gossip-tcp", "TCP"), port("gossip-udp", "UDP")]),
             ..ServiceSpec::default()
         }),
@@ -57,11 +57,11 @@ pub fn alerting(wiring: &Wiring) -> Option<Service> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build::fixtures;
+    use crate::fixtures;
 
     #[test]
     fn http_service_targets_the_server_pods() {
-        let w = fixtures::wiring();
+        let w = fixtures::plan();
         let spec = http(&w).spec.expect("spec");
         assert_eq!(spec.selector, Some(names::selector_labels("grafana")));
         assert_eq!(spec.ports.expect("ports")[0].port, 80);
@@ -69,7 +69,7 @@ mod tests {
 
     #[test]
     fn gossip_service_is_headless_on_9094_tcp_and_udp() {
-        let w = fixtures::wiring();
+        let w = fixtures::plan();
         let svc = alerting(&w).expect("svc");
         assert_eq!(svc.metadata.name.as_deref(), Some("grafana-alerting"));
         let spec = svc.spec.expect("spec");
@@ -88,8 +88,8 @@ mod tests {
 
     #[test]
     fn no_gossip_service_without_gossip() {
-        let mut w = fixtures::wiring();
-        w.alerting = AlertingHa::Off;
+        let mut w = fixtures::plan();
+        w.alerting = AlertingPlan::Off;
         assert!(alerting(&w).is_none());
     }
 }

@@ -9,10 +9,10 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::child_meta;
+use super::meta::child_meta;
 use crate::api::PluginsAccessMode;
-use crate::names;
-use crate::resolve::Wiring;
+use crate::names::{self, Component};
+use crate::resolve::Plan;
 
 /// The EFS CSI driver.
 pub const EFS_CSI_DRIVER: &str = "efs.csi.aws.com";
@@ -27,11 +27,14 @@ fn access_mode(mode: PluginsAccessMode) -> String {
 
 /// The static EFS PersistentVolume. Cluster-scoped, so it carries no owner reference; its
 /// reclaim policy is Retain: deleting a GrafanaCluster never deletes plugin data on EFS.
-pub fn volume(wiring: &Wiring) -> Option<PersistentVolume> {
-    let handle = wiring.storage.volume_handle.clone()?;
-    let name = wiring.storage.status.volume_name.clone()?;
-    let mut labels = names::common_labels(&wiring.name, "plugins-storage");
-    labels.insert("grafana-ha.io/namespace".into(), wiring.namespace.clone());
+pub fn volume(plan: &Plan) -> Option<PersistentVolume> {
+    let handle = plan.storage.volume_handle.clone()?;
+    let name = plan.storage.status.volume_name.clone()?;
+    let mut labels = names::common_labels(&plan.cluster.name, Component::PluginsStorage);
+    labels.insert(
+        names::NAMESPACE_LABEL.into(),
+        plan.cluster.namespace.clone(),
+    );
     Some(PersistentVolume {
         metadata: ObjectMeta {
             name: Some(name),
@@ -42,9 +45,9 @@ pub fn volume(wiring: &Wiring) -> Option<PersistentVolume> {
             // EFS ignores capacity; the API requires one.
             capacity: Some(BTreeMap::from([(
                 "storage".to_string(),
-                Quantity(wiring.storage.size.clone()),
+                Quantity(plan.storage.size.clone()),
             )])),
-            access_modes: Some(vec![access_mode(wiring.storage.access_mode)]),
+            access_modes: Some(vec![access_mode(plan.storage.access_mode)]),
             persistent_volume_reclaim_policy: Some("Retain".into()),
             // No class: binds only to claims asking for class "" (ours). An explicit "" would
             // be dropped by the API server and read back as drift.
@@ -53,8 +56,8 @@ pub fn volume(wiring: &Wiring) -> Option<PersistentVolume> {
             // Encryption in transit through the EFS mount helper.
             mount_options: Some(vec!["tls".into()]),
             claim_ref: Some(ObjectReference {
-                namespace: Some(wiring.namespace.clone()),
-                name: Some(wiring.storage.status.claim_name.clone()),
+                namespace: Some(plan.cluster.namespace.clone()),
+                name: Some(plan.storage.status.claim_name.clone()),
                 ..ObjectReference::default()
             }),
             csi: Some(CSIPersistentVolumeSource {
@@ -69,15 +72,19 @@ pub fn volume(wiring: &Wiring) -> Option<PersistentVolume> {
 }
 
 /// The plugins claim every replica mounts.
-pub fn claim(wiring: &Wiring) -> PersistentVolumeClaim {
-    let storage = &wiring.storage;
+pub fn claim(plan: &Plan) -> PersistentVolumeClaim {
+    let storage = &plan.storage;
     let (class, volume_name) = match &storage.status.storage_class_name {
         Some(class) => (class.clone(), None),
         // Static binding: an empty class keeps a default StorageClass away.
         None => (String::new(), storage.status.volume_name.clone()),
     };
     PersistentVolumeClaim {
-        metadata: child_meta(wiring, storage.status.claim_name.clone(), "plugins-storage"),
+        metadata: child_meta(
+            &plan.cluster,
+            storage.status.claim_name.clone(),
+            Component::PluginsStorage,
+        ),
         spec: Some(PersistentVolumeClaimSpec {
             access_modes: Some(vec![access_mode(storage.access_mode)]),
             storage_class_name: Some(class),
@@ -98,11 +105,11 @@ pub fn claim(wiring: &Wiring) -> PersistentVolumeClaim {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build::fixtures;
+    use crate::fixtures;
 
     #[test]
     fn efs_volume_is_static_rwx_retained_and_bound() {
-        let w = fixtures::wiring();
+        let w = fixtures::plan();
         let pv = volume(&w).expect("pv");
         let spec = pv.spec.as_ref().expect("spec");
         assert_eq!(
@@ -129,15 +136,13 @@ mod tests {
 
     #[test]
     fn access_point_goes_into_the_handle() {
-        let mut obs = fixtures::observed();
-        if let Some(crate::resolve::Discovered::Lookup(crate::facts::Lookup::Found(f))) =
-            &mut obs.storage
-        {
-            f.access_point_id = Some("fsap-0123456789abcdef0".into());
-        }
-        let w = crate::resolve::resolve(&fixtures::article(), &obs)
-            .wiring
-            .expect("wiring");
+        let mut gathered = fixtures::gathered();
+        let mut fs = fixtures::file_system();
+        fs.access_point_id = Some("fsap-0123456789abcdef0".into());
+        gathered.storage = fixtures::found(fs);
+        let w = crate::resolve::resolve(&fixtures::article(), &gathered)
+            .plan
+            .expect("plan");
         let pv = volume(&w).expect("pv");
         assert_eq!(
             pv.spec.expect("spec").csi.expect("csi").volume_handle,
@@ -153,7 +158,7 @@ mod tests {
             "cache": {"enabled": false},
             "plugins": {"storageClassName": "aws-efs", "size": "5Gi"},
         }));
-        let w = fixtures::wiring_of(&gc);
+        let w = fixtures::plan_of(&gc);
         assert!(volume(&w).is_none());
         let spec = claim(&w).spec.expect("spec");
         assert_eq!(spec.storage_class_name.as_deref(), Some("aws-efs"));

@@ -1,6 +1,7 @@
 //! The one place that writes children: server-side apply with one field manager, skipped
 //! when the live object already says what we would say (a steady-state reconcile writes
-//! nothing), create-once for generated Secrets, and cleanup of superseded children.
+//! nothing), create-once for generated Secrets and installer Jobs, in the order of
+//! [`Children::into_ordered`].
 
 use std::fmt::Debug;
 
@@ -12,10 +13,19 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::PersistentVolume;
+
+use super::context::Context;
+use super::report::publish;
+use crate::api::GrafanaCluster;
+use crate::build::{Child, Children};
 use crate::error::{Error, Result};
 use crate::hash::sha256_hex;
 use crate::metrics::Metrics;
-use crate::names;
+use crate::names::{self, Component};
+use crate::status::{EventReason, JobState};
 
 /// Annotation with the digest of what the operator last applied: a removed field changes
 /// it, so a steady-state skip never hides a removal.
@@ -156,35 +166,87 @@ where
     }
 }
 
-/// Names of the operator's objects of one kind, for one cluster, in one namespace, from a
-/// label-scoped store.
-pub fn owned_names<K>(
-    store: &Store<K>,
-    namespace: &str,
-    cluster: &str,
-    component: &str,
-) -> Vec<String>
-where
-    K: Resource<DynamicType = ()> + Clone,
-{
-    let mut names: Vec<String> = store
-        .state()
-        .iter()
-        .filter(|o| o.namespace().as_deref() == Some(namespace))
-        // Already going away (e.g. a claim held by pvc-protection): asking again is noise.
-        .filter(|o| o.meta().deletion_timestamp.is_none())
-        .filter(|o| {
-            let labels = o.labels();
-            labels.get(names::CLUSTER_LABEL).map(String::as_str) == Some(cluster)
-                && labels
-                    .get("app.kubernetes.io/component")
-                    .map(String::as_str)
-                    == Some(component)
-        })
-        .map(|o| o.name_any())
-        .collect();
-    names.sort();
-    names
+/// What the status reads from the children just written.
+pub struct AppliedChildren {
+    pub deployment: Deployment,
+    pub installer: Option<JobState>,
+}
+
+/// Applies every child in order. No wildcard: a new kind of child must be applied here.
+pub async fn apply_children(
+    ctx: &Context,
+    gc: &GrafanaCluster,
+    children: Children,
+) -> Result<AppliedChildren> {
+    let ns = gc.namespace().unwrap_or_default();
+    let (m, stores) = (&ctx.metrics, &ctx.stores);
+    let mut deployment = None;
+    let mut installer = None;
+    for child in children.into_ordered() {
+        match child {
+            Child::GeneratedSecret(secret) => {
+                let reason = match Component::of_labels(secret.labels()) {
+                    Some(Component::SecretKey) => EventReason::SecretKeyGenerated,
+                    _ => EventReason::AdminPasswordGenerated,
+                };
+                let name = secret.name_any();
+                if create_once(&ctx.api(&ns), &stores.secrets, secret, m).await? {
+                    let note = match reason {
+                        EventReason::SecretKeyGenerated => {
+                            format!("generated the shared signing key in Secret {name}")
+                        }
+                        _ => format!("generated the admin password in Secret {name}"),
+                    };
+                    publish(ctx, gc, false, reason, note).await;
+                }
+            }
+            Child::Secret(s) => {
+                apply(&ctx.api(&ns), &stores.secrets, s, m).await?;
+            }
+            Child::Volume(v) => {
+                let api: Api<PersistentVolume> = Api::all(ctx.client.clone());
+                apply(&api, &stores.volumes, v, m).await?;
+            }
+            Child::Claim(c) => {
+                apply(&ctx.api(&ns), &stores.claims, c, m).await?;
+            }
+            Child::InstallerJob(job) => {
+                installer = Some(JobState::of(&create_job(ctx, &ns, job).await?));
+            }
+            Child::Service(s) => {
+                apply(&ctx.api(&ns), &stores.services, s, m).await?;
+            }
+            Child::DisruptionBudget(p) => {
+                apply(&ctx.api(&ns), &stores.budgets, p, m).await?;
+            }
+            Child::Deployment(d) => {
+                deployment = Some(apply(&ctx.api(&ns), &stores.deployments, d, m).await?);
+            }
+        }
+    }
+    let deployment = deployment
+        .map(Applied::into_inner)
+        .ok_or_else(|| Error::Config("the children have no Deployment".into()))?;
+    Ok(AppliedChildren {
+        deployment,
+        installer,
+    })
+}
+
+/// A Job is a one-shot with an immutable template: create it when missing, never re-apply
+/// a finished one.
+async fn create_job(ctx: &Context, ns: &str, job: Job) -> Result<Job> {
+    let api: Api<Job> = ctx.api(ns);
+    let live = match ctx.stores.jobs.get(&ObjectRef::from_obj(&job)) {
+        Some(live) => Some(live.as_ref().clone()),
+        None => api.get_opt(&job.name_any()).await?,
+    };
+    match live {
+        Some(live) => Ok(live),
+        None => Ok(apply(&api, &ctx.stores.jobs, job, &ctx.metrics)
+            .await?
+            .into_inner()),
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,124 @@
+//! The set of children of one GrafanaCluster, and the one order in which they are applied
+//! and rendered.
+//!
+//! [`Children::into_ordered`] destructures the set without `..` and every consumer (the
+//! applier, `render`, cleanup's desired set) matches [`Child`] without a wildcard: a new
+//! kind of child that is built but not applied or not rendered does not compile.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::ResourceExt;
+
+/// Every object the operator writes for one GrafanaCluster.
+#[derive(Clone, Debug)]
+pub struct Children {
+    /// Generated once and never rewritten: the admin password (unless the user gives one)
+    /// and the signing key.
+    pub generated: Vec<Secret>,
+    /// The operator's Secrets, rewritten when their source changes: the copy of the
+    /// RDS-managed credentials and the Redis connection string.
+    pub secrets: Vec<Secret>,
+    /// Static EFS volume (absent with a StorageClass).
+    pub volume: Option<PersistentVolume>,
+    pub claim: PersistentVolumeClaim,
+    /// Installs the plugin set once (absent without plugins).
+    pub installer: Option<Job>,
+    /// The HTTP Service and, with gossip, the headless alerting Service.
+    pub services: Vec<Service>,
+    pub disruption_budget: Option<PodDisruptionBudget>,
+    pub deployment: Deployment,
+}
+
+/// One child, tagged with how it is written.
+// A handful of these exist per reconcile and move once; boxing the large variants would
+// buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+pub enum Child {
+    /// Created when missing, never rewritten.
+    GeneratedSecret(Secret),
+    Secret(Secret),
+    Volume(PersistentVolume),
+    Claim(PersistentVolumeClaim),
+    /// A one-shot with an immutable template: created when missing, never re-applied.
+    InstallerJob(Job),
+    Service(Service),
+    DisruptionBudget(PodDisruptionBudget),
+    Deployment(Deployment),
+}
+
+/// The Kubernetes kinds of children.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ChildKind {
+    Secret,
+    PersistentVolume,
+    PersistentVolumeClaim,
+    Job,
+    Service,
+    PodDisruptionBudget,
+    Deployment,
+}
+
+impl Child {
+    pub fn kind(&self) -> ChildKind {
+        match self {
+            Child::GeneratedSecret(_) | Child::Secret(_) => ChildKind::Secret,
+            Child::Volume(_) => ChildKind::PersistentVolume,
+            Child::Claim(_) => ChildKind::PersistentVolumeClaim,
+            Child::InstallerJob(_) => ChildKind::Job,
+            Child::Service(_) => ChildKind::Service,
+            Child::DisruptionBudget(_) => ChildKind::PodDisruptionBudget,
+            Child::Deployment(_) => ChildKind::Deployment,
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Child::GeneratedSecret(o) | Child::Secret(o) => o.name_any(),
+            Child::Volume(o) => o.name_any(),
+            Child::Claim(o) => o.name_any(),
+            Child::InstallerJob(o) => o.name_any(),
+            Child::Service(o) => o.name_any(),
+            Child::DisruptionBudget(o) => o.name_any(),
+            Child::Deployment(o) => o.name_any(),
+        }
+    }
+}
+
+impl Children {
+    /// The children in apply order: Secrets first (the pods reference them), then the
+    /// volume before its claim, the installer that fills the claim, the Services and the
+    /// budget, and the Deployment last, once everything it references exists.
+    pub fn into_ordered(self) -> Vec<Child> {
+        let Children {
+            generated,
+            secrets,
+            volume,
+            claim,
+            installer,
+            services,
+            disruption_budget,
+            deployment,
+        } = self;
+        let mut out: Vec<Child> = generated.into_iter().map(Child::GeneratedSecret).collect();
+        out.extend(secrets.into_iter().map(Child::Secret));
+        out.extend(volume.map(Child::Volume));
+        out.push(Child::Claim(claim));
+        out.extend(installer.map(Child::InstallerJob));
+        out.extend(services.into_iter().map(Child::Service));
+        out.extend(disruption_budget.map(Child::DisruptionBudget));
+        out.push(Child::Deployment(deployment));
+        out
+    }
+
+    /// (kind, name) of every child: what cleanup keeps.
+    pub fn names(&self) -> Vec<(ChildKind, String)> {
+        self.clone()
+            .into_ordered()
+            .iter()
+            .map(|c| (c.kind(), c.name()))
+            .collect()
+    }
+}

@@ -1,0 +1,363 @@
+//! Gather: the I/O before the pure middle. Asks AWS about every component the spec does not
+//! give explicitly, reads the Secrets the pods will reference (when a Kubernetes client is
+//! at hand) and the RDS-managed credentials, and returns it all as plain data
+//! ([`Gathered`]). The controller and `render` both call [`gather`], so a preview takes
+//! exactly the controller's path.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Client};
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+use crate::api::GrafanaCluster;
+use crate::aws::{AwsError, AwsErrorKind, Discovery, FileSystemQuery};
+use crate::facts::{
+    CacheFacts, DatabaseFacts, Lookup, ManagedCredentials, SecretValue, StorageFacts,
+};
+use crate::hash::sha256_hex;
+use crate::resolve::{
+    Discovered, SecretUse, SecretUser, cache_enabled, merged_selector, references,
+};
+use crate::status::Reason;
+
+/// The operator's own Secrets, as the gatherer reports which of them exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OperatorSecret {
+    DatabaseCredentials,
+    CacheConnection,
+    AdminCredentials,
+    SigningKey,
+}
+
+/// Referenced Secrets that are missing or lack a key, per part of Grafana.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecretProblems {
+    pub database: Option<String>,
+    pub cache: Option<String>,
+    pub admin: Option<String>,
+}
+
+/// What reading the RDS-managed master secret gave.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum ManagedSecretRead {
+    /// Not wanted, or the database was not found now.
+    #[default]
+    NotAsked,
+    Read(ManagedCredentials),
+    /// Secrets Manager could not be read; why (never a secret value).
+    Unavailable(String),
+}
+
+/// Fresh random values for the Secrets the operator generates; used only to create one that
+/// does not exist.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FreshValues {
+    pub admin_password: SecretValue,
+    pub signing_key: SecretValue,
+}
+
+impl FreshValues {
+    pub fn random() -> FreshValues {
+        FreshValues {
+            admin_password: random_secret(32),
+            signing_key: random_secret(48),
+        }
+    }
+}
+
+fn random_secret(len: usize) -> SecretValue {
+    SecretValue::new(
+        rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(len)
+            .map(char::from)
+            .collect::<String>(),
+    )
+}
+
+/// What was read of the Secrets the pods reference.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SecretReads {
+    /// False when there was no Kubernetes client (render without a kubeconfig): nothing
+    /// below comes from the cluster.
+    pub read: bool,
+    /// Digests of the data of every referenced key found, keyed `secret/key`.
+    pub digests: BTreeMap<String, String>,
+    pub problems: SecretProblems,
+    /// The operator's own Secrets that exist.
+    pub existing: BTreeSet<OperatorSecret>,
+    /// The Redis AUTH token, trimmed.
+    pub cache_auth_token: Option<SecretValue>,
+    pub managed: ManagedSecretRead,
+    pub fresh: FreshValues,
+}
+
+impl SecretReads {
+    /// Nothing read (no client).
+    pub fn unread(fresh: FreshValues) -> SecretReads {
+        SecretReads {
+            read: false,
+            digests: BTreeMap::new(),
+            problems: SecretProblems::default(),
+            existing: BTreeSet::new(),
+            cache_auth_token: None,
+            managed: ManagedSecretRead::NotAsked,
+            fresh,
+        }
+    }
+}
+
+/// Everything the pure middle needs about one GrafanaCluster from the outside world.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gathered {
+    /// None when spec.database.endpoint skips discovery.
+    pub database: Option<Discovered<DatabaseFacts>>,
+    /// None when the cache is disabled or spec.cache.endpoint skips discovery.
+    pub cache: Option<Discovered<CacheFacts>>,
+    /// None when spec.plugins.storageClassName provisions dynamically.
+    pub storage: Option<Discovered<StorageFacts>>,
+    pub secrets: SecretReads,
+}
+
+/// Where the gatherer reads from.
+#[derive(Clone, Copy)]
+pub struct Sources<'a> {
+    pub discovery: &'a Discovery,
+    /// Absent for `render` without a kubeconfig.
+    pub client: Option<&'a Client>,
+    /// The controller's label-scoped cache of the operator's own Secrets: read from it, a
+    /// reconcile asks the API server only for the user's Secrets.
+    pub secret_cache: Option<&'a Store<Secret>>,
+}
+
+/// The condition reason for an AWS call that failed.
+pub fn aws_reason(error: &AwsError) -> Reason {
+    match error.kind() {
+        AwsErrorKind::Throttled { .. } => Reason::AwsThrottled,
+        AwsErrorKind::ServerError { .. } | AwsErrorKind::Transport { .. } => Reason::AwsUnavailable,
+        AwsErrorKind::Timeout { .. } => Reason::AwsTimeout,
+        AwsErrorKind::AccessDenied { .. } => Reason::AwsAccessDenied,
+        AwsErrorKind::Client { .. } => Reason::AwsError,
+        AwsErrorKind::Malformed { .. } => Reason::AwsMalformedResponse,
+    }
+}
+
+fn discovered<T>(result: Result<Lookup<T>, AwsError>) -> Discovered<T> {
+    match result {
+        Ok(lookup) => Discovered::Lookup(lookup),
+        Err(e) => {
+            tracing::warn!(error = %e, "AWS discovery failed");
+            Discovered::Failed {
+                reason: aws_reason(&e),
+                message: e.to_string(),
+            }
+        }
+    }
+}
+
+/// Gathers everything about `gc`. Fails only when the Kubernetes API fails; AWS failures
+/// are facts ([`Discovered::Failed`]) the middle reports.
+pub async fn gather(gc: &GrafanaCluster, sources: Sources<'_>) -> Result<Gathered, kube::Error> {
+    let (database, cache, storage) = discover(gc, sources.discovery).await;
+    let fresh = FreshValues::random();
+    let mut secrets = match sources.client {
+        Some(client) => read_secrets(gc, client, sources.secret_cache, fresh).await?,
+        None => SecretReads::unread(fresh),
+    };
+    secrets.managed = read_managed_credentials(gc, sources.discovery, database.as_ref()).await;
+    Ok(Gathered {
+        database,
+        cache,
+        storage,
+        secrets,
+    })
+}
+
+type Discoveries = (
+    Option<Discovered<DatabaseFacts>>,
+    Option<Discovered<CacheFacts>>,
+    Option<Discovered<StorageFacts>>,
+);
+
+/// Asks AWS about every component of `gc` that is not given explicitly, concurrently.
+async fn discover(gc: &GrafanaCluster, discovery: &Discovery) -> Discoveries {
+    let spec = &gc.spec;
+    let region = spec.aws.as_ref().and_then(|a| a.region.as_deref());
+    let db_spec = spec.database.clone().unwrap_or_default();
+    let cache_spec = spec.cache.clone().unwrap_or_default();
+    let plugins = spec.plugins.clone().unwrap_or_default();
+    let efs = plugins.efs.clone().unwrap_or_default();
+
+    let db_selector = merged_selector(spec, db_spec.tags.as_ref());
+    let cache_selector = merged_selector(spec, cache_spec.tags.as_ref());
+    let efs_selector = merged_selector(spec, efs.tags.as_ref());
+
+    let database = async {
+        if db_spec.endpoint.is_some() {
+            return None;
+        }
+        Some(discovered(
+            discovery.find_database(region, &db_selector).await,
+        ))
+    };
+    let cache = async {
+        if !cache_enabled(spec) || cache_spec.endpoint.is_some() {
+            return None;
+        }
+        Some(discovered(
+            discovery.find_cache(region, &cache_selector).await,
+        ))
+    };
+    let storage = async {
+        if plugins.storage_class_name.is_some() {
+            return None;
+        }
+        let access_point_id = efs.access_point_id.as_deref();
+        let query = match efs.file_system_id.as_deref() {
+            Some(file_system_id) => FileSystemQuery::Id {
+                file_system_id,
+                access_point_id,
+            },
+            None => FileSystemQuery::Tags {
+                selector: &efs_selector,
+                access_point_id,
+            },
+        };
+        Some(discovered(discovery.find_file_system(region, query).await))
+    };
+    tokio::join!(database, cache, storage)
+}
+
+/// Reads the RDS-managed master credentials when the spec asks for them and discovery found
+/// the database's secret.
+async fn read_managed_credentials(
+    gc: &GrafanaCluster,
+    discovery: &Discovery,
+    database: Option<&Discovered<DatabaseFacts>>,
+) -> ManagedSecretRead {
+    if !crate::resolve::wants_managed_secret(&gc.spec) {
+        return ManagedSecretRead::NotAsked;
+    }
+    let Some(Discovered::Lookup(Lookup::Found(db))) = database else {
+        return ManagedSecretRead::NotAsked;
+    };
+    let Some(arn) = db.managed_secret_arn.as_deref() else {
+        return ManagedSecretRead::NotAsked;
+    };
+    let region = gc.spec.aws.as_ref().and_then(|a| a.region.as_deref());
+    match discovery.managed_credentials(region, arn).await {
+        Ok(creds) => ManagedSecretRead::Read(creds),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the RDS-managed credentials failed");
+            ManagedSecretRead::Unavailable(e.to_string())
+        }
+    }
+}
+
+/// Reads every Secret the pods will reference: the digest of each referenced key (for the
+/// pod-template hash), the problems that would keep pods from starting, which of the
+/// operator's own Secrets exist, and the Redis AUTH token the connection string needs.
+async fn read_secrets(
+    gc: &GrafanaCluster,
+    client: &Client,
+    cached: Option<&Store<Secret>>,
+    fresh: FreshValues,
+) -> Result<SecretReads, kube::Error> {
+    let namespace = gc.metadata.namespace.clone().unwrap_or_default();
+    let cluster = gc.metadata.name.clone().unwrap_or_default();
+    let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let token_ref = gc
+        .spec
+        .cache
+        .as_ref()
+        .filter(|_| cache_enabled(&gc.spec))
+        .and_then(|c| c.auth_token_secret_ref.clone());
+    let mut reads = SecretReads::unread(fresh);
+    reads.read = true;
+    for secret_use in references(&cluster, &gc.spec) {
+        let from_cache = cached
+            .filter(|_| secret_use.made_by.is_some())
+            .and_then(|store| store.get(&ObjectRef::new(&secret_use.name).within(&namespace)))
+            .map(|s| s.as_ref().clone());
+        let secret = match from_cache {
+            Some(secret) => Some(secret),
+            None => api.get_opt(&secret_use.name).await?,
+        };
+        let data = match (&secret, secret_use.made_by) {
+            (None, Some(_)) => continue,
+            (None, None) => {
+                let problem = format!("Secret {namespace}/{} does not exist", secret_use.name);
+                record_problem(&mut reads.problems, secret_use.user, problem);
+                continue;
+            }
+            (Some(secret), made_by) => {
+                if let Some(made_by) = made_by {
+                    reads.existing.insert(made_by);
+                }
+                secret.data.clone().unwrap_or_default()
+            }
+        };
+        for key in &secret_use.keys {
+            if let Some(value) = data.get(key) {
+                reads
+                    .digests
+                    .insert(format!("{}/{key}", secret_use.name), sha256_hex(&value.0));
+            }
+        }
+        if let Some(token) = &token_ref
+            && token.name == secret_use.name
+            && let Some(value) = data.get(&token.key)
+        {
+            let text = String::from_utf8_lossy(&value.0).trim_end().to_string();
+            if text.contains(',') {
+                let problem = format!(
+                    "the Redis AUTH token in Secret {namespace}/{} key {} contains a comma, which Grafana's connection string cannot carry",
+                    token.name, token.key
+                );
+                record_problem(&mut reads.problems, SecretUser::Cache, problem);
+            } else {
+                reads.cache_auth_token = Some(SecretValue::new(text));
+            }
+        }
+        if let Some(problem) = missing_keys(&namespace, &secret_use, &data) {
+            record_problem(&mut reads.problems, secret_use.user, problem);
+        }
+    }
+    Ok(reads)
+}
+
+/// The user's Secret lacks a referenced key (the operator's own are rewritten anyway).
+fn missing_keys(
+    namespace: &str,
+    secret_use: &SecretUse,
+    data: &BTreeMap<String, k8s_openapi::ByteString>,
+) -> Option<String> {
+    if secret_use.made_by.is_some() {
+        return None;
+    }
+    let missing: Vec<_> = secret_use
+        .keys
+        .iter()
+        .filter(|k| !data.contains_key(*k))
+        .cloned()
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "Secret {namespace}/{} has no key {}",
+            secret_use.name,
+            missing.join(", ")
+        )
+    })
+}
+
+fn record_problem(problems: &mut SecretProblems, user: SecretUser, problem: String) {
+    let slot = match user {
+        SecretUser::Database => &mut problems.database,
+        SecretUser::Cache => &mut problems.cache,
+        SecretUser::Admin => &mut problems.admin,
+    };
+    slot.get_or_insert(problem);
+}

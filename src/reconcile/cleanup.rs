@@ -1,0 +1,243 @@
+//! Removal of superseded children, generic over kinds: everything that carries the
+//! cluster's labels and that this round did not produce is deleted, unless a named
+//! [`Retention`] rule keeps it.
+
+use std::collections::BTreeSet;
+use std::fmt::Debug;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::runtime::reflector::Store;
+use kube::{Api, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+use super::apply::delete_if_present;
+use super::context::Context;
+use crate::build::ChildKind;
+use crate::error::Result;
+use crate::names::{self, Component};
+use crate::resolve::ClusterRef;
+use crate::status::JobState;
+
+/// Why a child that this round did not produce is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retention {
+    /// The signing key encrypts secrets stored in the database: never deleted.
+    SigningKey,
+    /// The generated admin password may be the only record of the password Grafana stored
+    /// when it first created the admin user: kept when the user switches to their own.
+    GeneratedAdminPassword,
+    /// A Secret the planned pods still read (e.g. the RDS credentials copy while Secrets
+    /// Manager cannot be read, which is then not rebuilt this round).
+    ReferencedByPods,
+    /// Static EFS volumes are Retain: the plugin data on EFS outlives every claim.
+    StaticVolume,
+    /// An older plugins claim stays until the rollout has moved every replica off it.
+    PluginsClaimInUse,
+    /// Older installer Jobs stay while an install is running.
+    InstallerRunning,
+}
+
+/// What the retention rules look at.
+pub struct RoundFacts {
+    /// (kind, name) of every child this round produced.
+    pub produced: BTreeSet<(ChildKind, String)>,
+    /// Secrets the planned pods read.
+    pub referenced_secrets: BTreeSet<String>,
+    pub rollout_complete: bool,
+    pub installer: Option<JobState>,
+}
+
+/// The rule that keeps an unproduced child, if any.
+pub fn retention(
+    kind: ChildKind,
+    name: &str,
+    component: Option<Component>,
+    round: &RoundFacts,
+) -> Option<Retention> {
+    match (kind, component) {
+        (ChildKind::Secret, Some(Component::SecretKey)) => Some(Retention::SigningKey),
+        (ChildKind::Secret, Some(Component::AdminCredentials)) => {
+            Some(Retention::GeneratedAdminPassword)
+        }
+        (ChildKind::Secret, _) if round.referenced_secrets.contains(name) => {
+            Some(Retention::ReferencedByPods)
+        }
+        (ChildKind::PersistentVolume, _) => Some(Retention::StaticVolume),
+        (ChildKind::PersistentVolumeClaim, _) if !round.rollout_complete => {
+            Some(Retention::PluginsClaimInUse)
+        }
+        (ChildKind::Job, _) if round.installer == Some(JobState::Running) => {
+            Some(Retention::InstallerRunning)
+        }
+        _ => None,
+    }
+}
+
+/// Deletes every child of `cluster` of every kind that this round did not produce and no
+/// rule retains.
+pub async fn remove_superseded(
+    ctx: &Context,
+    cluster: &ClusterRef,
+    round: &RoundFacts,
+) -> Result<()> {
+    let s = &ctx.stores;
+    let ns = cluster.namespace.as_str();
+    sweep::<Secret>(
+        ctx,
+        ctx.api(ns),
+        &s.secrets,
+        ChildKind::Secret,
+        cluster,
+        round,
+    )
+    .await?;
+    sweep::<PersistentVolume>(
+        ctx,
+        Api::all(ctx.client.clone()),
+        &s.volumes,
+        ChildKind::PersistentVolume,
+        cluster,
+        round,
+    )
+    .await?;
+    sweep::<PersistentVolumeClaim>(
+        ctx,
+        ctx.api(ns),
+        &s.claims,
+        ChildKind::PersistentVolumeClaim,
+        cluster,
+        round,
+    )
+    .await?;
+    sweep::<Job>(ctx, ctx.api(ns), &s.jobs, ChildKind::Job, cluster, round).await?;
+    sweep::<Service>(
+        ctx,
+        ctx.api(ns),
+        &s.services,
+        ChildKind::Service,
+        cluster,
+        round,
+    )
+    .await?;
+    sweep::<PodDisruptionBudget>(
+        ctx,
+        ctx.api(ns),
+        &s.budgets,
+        ChildKind::PodDisruptionBudget,
+        cluster,
+        round,
+    )
+    .await?;
+    sweep::<Deployment>(
+        ctx,
+        ctx.api(ns),
+        &s.deployments,
+        ChildKind::Deployment,
+        cluster,
+        round,
+    )
+    .await
+}
+
+/// True when `object` is a child of `cluster`: its label names the cluster, and it is in
+/// the cluster's namespace (or, cluster-scoped, labelled with it).
+fn belongs_to<K: Resource>(object: &K, cluster: &ClusterRef) -> bool {
+    let labels = object.labels();
+    let namespace = object
+        .meta()
+        .namespace
+        .as_ref()
+        .or_else(|| labels.get(names::NAMESPACE_LABEL));
+    labels.get(names::CLUSTER_LABEL) == Some(&cluster.name) && namespace == Some(&cluster.namespace)
+}
+
+async fn sweep<K>(
+    ctx: &Context,
+    api: Api<K>,
+    store: &Store<K>,
+    kind: ChildKind,
+    cluster: &ClusterRef,
+    round: &RoundFacts,
+) -> Result<()>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    let mut unproduced: Vec<(String, Option<Component>)> = store
+        .state()
+        .iter()
+        .filter(|o| belongs_to(o.as_ref(), cluster))
+        // Already going away (e.g. a claim held by pvc-protection): asking again is noise.
+        .filter(|o| o.meta().deletion_timestamp.is_none())
+        .map(|o| (o.name_any(), Component::of_labels(o.labels())))
+        .filter(|(name, _)| !round.produced.contains(&(kind, name.clone())))
+        .collect();
+    unproduced.sort();
+    for (name, component) in unproduced {
+        match retention(kind, &name, component, round) {
+            Some(rule) => tracing::debug!(?kind, %name, ?rule, "kept a superseded child"),
+            None => delete_if_present(&api, &name, &ctx.metrics).await?,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round() -> RoundFacts {
+        RoundFacts {
+            produced: BTreeSet::new(),
+            referenced_secrets: BTreeSet::from(["grafana-db-credentials".to_string()]),
+            rollout_complete: true,
+            installer: Some(JobState::Succeeded),
+        }
+    }
+
+    #[test]
+    fn signing_key_and_generated_admin_are_never_removed() {
+        let r = round();
+        let secret = |c| retention(ChildKind::Secret, "x", Some(c), &r);
+        assert_eq!(secret(Component::SecretKey), Some(Retention::SigningKey));
+        assert_eq!(
+            secret(Component::AdminCredentials),
+            Some(Retention::GeneratedAdminPassword)
+        );
+        assert_eq!(secret(Component::CacheConnection), None);
+    }
+
+    #[test]
+    fn a_secret_the_pods_read_is_kept() {
+        let r = round();
+        assert_eq!(
+            retention(
+                ChildKind::Secret,
+                "grafana-db-credentials",
+                Some(Component::DatabaseCredentials),
+                &r
+            ),
+            Some(Retention::ReferencedByPods)
+        );
+    }
+
+    #[test]
+    fn claims_wait_for_the_rollout_and_jobs_for_the_install() {
+        let mut r = round();
+        let claim = |r: &RoundFacts| retention(ChildKind::PersistentVolumeClaim, "c", None, r);
+        let job = |r: &RoundFacts| retention(ChildKind::Job, "j", None, r);
+        assert_eq!(claim(&r), None);
+        assert_eq!(job(&r), None);
+        r.rollout_complete = false;
+        r.installer = Some(JobState::Running);
+        assert_eq!(claim(&r), Some(Retention::PluginsClaimInUse));
+        assert_eq!(job(&r), Some(Retention::InstallerRunning));
+        assert_eq!(
+            retention(ChildKind::PersistentVolume, "pv", None, &r),
+            Some(Retention::StaticVolume)
+        );
+        assert_eq!(retention(ChildKind::Service, "s", None, &r), None);
+    }
+}

@@ -1,0 +1,113 @@
+//! What every reconcile shares: the clients, the caches of the operator's own children,
+//! the configuration and the per-cluster failure count behind the backoff.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::Store;
+use kube::{Api, Client, Resource};
+
+use crate::aws::Discovery;
+use crate::metrics::Metrics;
+
+/// How the controller runs.
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    /// Watch only this namespace (None: all namespaces).
+    pub namespace: Option<String>,
+    /// Re-check a healthy cluster this often, so AWS-side changes are picked up.
+    pub resync_interval: Duration,
+    /// First retry delay after a failure; doubles per consecutive failure.
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// Identity in Events (reportingInstance).
+    pub instance: String,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        ControllerConfig {
+            namespace: None,
+            resync_interval: Duration::from_secs(300),
+            retry_base: Duration::from_secs(5),
+            retry_max: Duration::from_secs(300),
+            instance: std::env::var("POD_NAME").unwrap_or_else(|_| "grafana-ha-operator".into()),
+        }
+    }
+}
+
+/// Caches of the operator's own children, scoped by its label.
+#[derive(Clone)]
+pub struct Stores {
+    pub deployments: Store<Deployment>,
+    pub jobs: Store<Job>,
+    pub secrets: Store<Secret>,
+    pub services: Store<Service>,
+    pub claims: Store<PersistentVolumeClaim>,
+    pub volumes: Store<PersistentVolume>,
+    pub budgets: Store<PodDisruptionBudget>,
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub discovery: Discovery,
+    pub metrics: Metrics,
+    pub recorder: Recorder,
+    pub config: ControllerConfig,
+    pub stores: Stores,
+    /// Consecutive failures per cluster, for backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        discovery: Discovery,
+        metrics: Metrics,
+        recorder: Recorder,
+        config: ControllerConfig,
+        stores: Stores,
+    ) -> Context {
+        Context {
+            client,
+            discovery,
+            metrics,
+            recorder,
+            config,
+            stores,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn api<K>(&self, namespace: &str) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    /// The delay before the next reconcile of `key`: the resync interval after a success
+    /// (and the failure count resets), exponential backoff after consecutive failures.
+    pub fn backoff(&self, key: &str, failed: bool) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        if !failed {
+            failures.remove(key);
+            return self.config.resync_interval;
+        }
+        let n = failures.entry(key.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        let delay = self
+            .config
+            .retry_base
+            .saturating_mul(2u32.saturating_pow(n.saturating_sub(1).min(16)));
+        delay.min(self.config.retry_max)
+    }
+}

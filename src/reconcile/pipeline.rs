@@ -1,0 +1,133 @@
+//! One reconcile round of one GrafanaCluster: validate -> gather -> plan (the pure middle
+//! shared with `render`) -> apply -> remove what is superseded -> report.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
+
+use super::apply::apply_children;
+use super::cleanup::{RoundFacts, remove_superseded};
+use super::context::Context;
+use super::report::write_status;
+use super::{Outcome, RetryCause};
+use crate::api::GrafanaCluster;
+use crate::build::Children;
+use crate::error::{Error, Result};
+use crate::gather::{self, Sources};
+use crate::names;
+use crate::pipeline::{self, Planned};
+use crate::resolve::{Plan, Resolution};
+use crate::status::{self, ConditionType, JobState, Rollout, StatusInputs};
+
+pub async fn reconcile_cluster(gc: &GrafanaCluster, ctx: &Context) -> Result<Outcome> {
+    if gc.metadata.deletion_timestamp.is_some() {
+        // Owner references let the garbage collector remove the children.
+        return Ok(Outcome::Deleting);
+    }
+    if let Some(message) = pipeline::validate(gc) {
+        tracing::warn!(cluster = %gc.name_any(), %message, "spec refused");
+        let inputs = StatusInputs {
+            invalid: Some(message),
+            ..StatusInputs::default()
+        };
+        write_status(gc, ctx, status::compute(gc, &inputs, Timestamp::now())).await?;
+        return Ok(Outcome::InvalidSpec);
+    }
+    let sources = Sources {
+        discovery: &ctx.discovery,
+        client: Some(&ctx.client),
+        secret_cache: Some(&ctx.stores.secrets),
+    };
+    let gathered = gather::gather(gc, sources).await?;
+    let Planned {
+        resolution,
+        children,
+    } = pipeline::plan(gc, &gathered);
+    let written = match (&resolution.plan, children) {
+        (Some(plan), Some(children)) => Some(write(ctx, gc, plan, children).await),
+        _ => None,
+    };
+    let (rollout, installer, apply_error) = match written {
+        Some(Ok((rollout, installer))) => (Some(rollout), installer, None),
+        Some(Err(e)) => (live_rollout(ctx, gc), None, Some(e)),
+        None => (live_rollout(ctx, gc), None, None),
+    };
+    let inputs = StatusInputs {
+        invalid: None,
+        resolution: Some(&resolution),
+        rollout,
+        plugins_job: installer,
+        apply_error: apply_error.as_ref().map(Error::to_string),
+    };
+    let status = status::compute(gc, &inputs, Timestamp::now());
+    let ready = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == ConditionType::Ready.as_str() && c.status == "True");
+    write_status(gc, ctx, status).await?;
+    Ok(outcome(&resolution, apply_error.as_ref(), ready))
+}
+
+/// Applies the children, then removes what they superseded.
+async fn write(
+    ctx: &Context,
+    gc: &GrafanaCluster,
+    plan: &Plan,
+    children: Children,
+) -> Result<(Rollout, Option<JobState>)> {
+    let produced: BTreeSet<_> = children.names().into_iter().collect();
+    let applied = apply_children(ctx, gc, children).await.inspect_err(
+        |e| tracing::warn!(cluster = %plan.cluster.name, error = %e, "applying children failed"),
+    )?;
+    let rollout = Rollout::of(&applied.deployment);
+    let round = RoundFacts {
+        produced,
+        referenced_secrets: crate::resolve::references(&plan.cluster.name, &gc.spec)
+            .into_iter()
+            .map(|u| u.name)
+            .collect(),
+        rollout_complete: rollout.complete(plan.replicas),
+        installer: applied.installer,
+    };
+    if let Err(e) = remove_superseded(ctx, &plan.cluster, &round).await {
+        // Leftovers are retried next round; they never block the status.
+        tracing::warn!(cluster = %plan.cluster.name, error = %e, "removing superseded children failed");
+    }
+    Ok((rollout, applied.installer))
+}
+
+/// The rollout of the Deployment as cached, when nothing was applied this round.
+fn live_rollout(ctx: &Context, gc: &GrafanaCluster) -> Option<Rollout> {
+    let key = ObjectRef::new(&names::deployment(&gc.name_any()))
+        .within(&gc.namespace().unwrap_or_default());
+    ctx.stores.deployments.get(&key).map(|d| Rollout::of(&d))
+}
+
+/// What to do next, from what happened.
+pub fn outcome(resolution: &Resolution, apply_error: Option<&Error>, ready: bool) -> Outcome {
+    if let Some(e) = apply_error {
+        return Outcome::Retry(RetryCause::Apply(e.class()));
+    }
+    if resolution.stale() {
+        return Outcome::Retry(RetryCause::Aws);
+    }
+    if resolution.plan.is_none() {
+        let aws = resolution
+            .conditions()
+            .iter()
+            .any(|(_, c)| !c.status && c.reason.is_aws_failure());
+        return Outcome::Retry(if aws {
+            RetryCause::Aws
+        } else {
+            RetryCause::Unresolved
+        });
+    }
+    if ready {
+        Outcome::Synced
+    } else {
+        // Rollout in progress: the Deployment's watch events bring us back.
+        Outcome::RollingOut
+    }
+}

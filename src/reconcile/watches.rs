@@ -1,0 +1,210 @@
+//! The controller and what triggers a reconcile.
+//!
+//! Memory stays flat in the number of clusters and of foreign objects: children are watched
+//! through the operator's own label only, and user Secrets through a metadata-only watch
+//! that is never cached (an event just maps to the clusters that reference the Secret; the
+//! Secret's data is read on demand). GrafanaClusters are read through a
+//! [`DeserializeGuard`], so one object the operator cannot parse is reported and skipped
+//! instead of stopping the watch for every cluster.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::core::{DeserializeGuard, PartialObjectMeta};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+use super::context::{Context, ControllerConfig, Stores};
+use crate::api::GrafanaCluster;
+use crate::aws::Discovery;
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::names;
+use crate::resolve::referenced_user_secrets;
+
+/// A GrafanaCluster as the watch delivers it: parsed, or the error with its metadata.
+type Guarded = DeserializeGuard<GrafanaCluster>;
+
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// A label-scoped, cached watch of one child kind: the store for reconciles, and the
+/// stream that triggers the owner. Deletions trigger too (touched, not just applied
+/// objects): a deleted child is recreated at once, not at the next resync.
+fn child_watch<K>(
+    api: Api<K>,
+) -> (
+    Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let config = watcher::Config::default().labels(&names::managed_selector());
+    let stream = watcher(api, config)
+        .default_backoff()
+        // managedFields are the bulk of a stored object and are never read here.
+        .modify(|o: &mut K| o.managed_fields_mut().clear())
+        .reflect(writer)
+        .touched_objects();
+    (store, stream)
+}
+
+/// Reconciles a parsed GrafanaCluster; reports one that could not be parsed.
+async fn reconcile_guarded(gc: Arc<Guarded>, ctx: Arc<Context>) -> Result<Action> {
+    match &gc.0 {
+        Ok(parsed) => super::reconcile(Arc::new(parsed.clone()), ctx).await,
+        Err(invalid) => {
+            tracing::warn!(
+                cluster = %gc.name_any(),
+                namespace = ?gc.namespace(),
+                error = %invalid.error,
+                "cannot parse the GrafanaCluster; skipping it until it changes"
+            );
+            ctx.metrics.reconcile_failed("invalid_object");
+            let event = Event {
+                type_: EventType::Warning,
+                reason: "InvalidObject".into(),
+                note: Some(format!(
+                    "the operator cannot read this object: {}",
+                    invalid.error
+                )),
+                action: "Reconcile".into(),
+                secondary: None,
+            };
+            if let Err(e) = ctx.recorder.publish(&event, &gc.object_ref(&())).await {
+                tracing::debug!(error = %e, "recording an Event failed");
+            }
+            Ok(Action::await_change())
+        }
+    }
+}
+
+fn error_policy(gc: Arc<Guarded>, error: &Error, ctx: Arc<Context>) -> Action {
+    match &gc.0 {
+        Ok(parsed) => super::error_policy(Arc::new(parsed.clone()), error, ctx),
+        Err(_) => Action::await_change(),
+    }
+}
+
+/// Builds the shared context and runs the controller until shutdown.
+pub async fn run(
+    client: Client,
+    discovery: Discovery,
+    metrics: Metrics,
+    config: ControllerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let ns = config.namespace.as_deref();
+    let (deployments, deployment_events) = child_watch::<Deployment>(scoped(&client, ns));
+    let (jobs, job_events) = child_watch::<Job>(scoped(&client, ns));
+    let (secrets, secret_events) = child_watch::<Secret>(scoped(&client, ns));
+    let (services, service_events) = child_watch::<Service>(scoped(&client, ns));
+    let (claims, claim_events) = child_watch::<PersistentVolumeClaim>(scoped(&client, ns));
+    let (budgets, budget_events) = child_watch::<PodDisruptionBudget>(scoped(&client, ns));
+    let (volumes, volume_events) = child_watch::<PersistentVolume>(Api::all(client.clone()));
+
+    let reporter = Reporter {
+        controller: names::FIELD_MANAGER.into(),
+        instance: Some(config.instance.clone()),
+    };
+    let stores = Stores {
+        deployments,
+        jobs,
+        secrets,
+        services,
+        claims,
+        volumes,
+        budgets,
+    };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        discovery,
+        metrics,
+        recorder,
+        config.clone(),
+        stores,
+    ));
+
+    let clusters: Api<Guarded> = scoped(&client, ns);
+    let controller = Controller::new(clusters, watcher::Config::default().any_semantic());
+    let cluster_store = controller.store();
+    // User Secrets: a metadata-only watch, never cached, mapped to the clusters that
+    // reference the Secret by name. A data change bumps resourceVersion; the reconcile then
+    // reads the data and rolls the pods only if a referenced value changed.
+    let secret_meta: Api<PartialObjectMeta<Secret>> = scoped(&client, ns);
+    let user_secrets = watcher(secret_meta, watcher::Config::default())
+        .default_backoff()
+        .touched_objects();
+    let referencing = move |secret: PartialObjectMeta<Secret>| {
+        let name = secret.name_any();
+        let namespace = secret.namespace();
+        cluster_store
+            .state()
+            .iter()
+            .filter_map(|guarded| guarded.0.as_ref().ok())
+            .filter(|gc| {
+                gc.namespace() == namespace
+                    && referenced_user_secrets(&gc.name_any(), &gc.spec).contains(&name)
+            })
+            .map(|gc| {
+                ObjectRef::<Guarded>::new(&gc.name_any())
+                    .within(&gc.namespace().unwrap_or_default())
+            })
+            .collect::<Vec<_>>()
+    };
+    // Static volumes are cluster-scoped and carry no owner reference: map them back
+    // through their labels.
+    let volume_owner = |pv: PersistentVolume| {
+        let labels = pv.labels();
+        match (
+            labels.get(names::CLUSTER_LABEL),
+            labels.get(names::NAMESPACE_LABEL),
+        ) {
+            (Some(name), Some(ns)) => Some(ObjectRef::<Guarded>::new(name).within(ns)),
+            _ => None,
+        }
+    };
+
+    controller
+        .owns_stream(deployment_events)
+        .owns_stream(job_events)
+        .owns_stream(secret_events)
+        .owns_stream(service_events)
+        .owns_stream(claim_events)
+        .owns_stream(budget_events)
+        .watches_stream(volume_events, volume_owner)
+        .watches_stream(user_secrets, referencing)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile_guarded, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((obj, _)) => tracing::trace!(cluster = %obj, "reconcile done"),
+                Err(e) => tracing::debug!(error = %e, "controller event"),
+            }
+        })
+        .await;
+}

@@ -1,0 +1,377 @@
+//! Pure: from a GrafanaCluster and what was gathered (AWS facts, referenced Secrets) to one
+//! [`Plan`] that holds every decision with every default applied, plus one condition per
+//! component. The builders read the plan and nothing else.
+//!
+//! When discovery fails after a cluster was set up, the last good target recorded in the
+//! status is used instead: an AWS hiccup (or a second database appearing with the same tags)
+//! must never blank a working Deployment. The condition then says why, and the cluster is
+//! reported Degraded.
+
+mod cache;
+mod component;
+mod credentials;
+mod database;
+mod pod;
+mod storage;
+
+use std::collections::BTreeMap;
+
+use crate::api::{
+    AlertingHa, CacheEngine, CacheStatus, DatabaseStatus, GrafanaCluster, GrafanaClusterSpec,
+    KeyRef, PluginsAccessMode, StorageStatus,
+};
+use crate::facts::{ManagedCredentials, SecretValue, Tags};
+use crate::gather::Gathered;
+use crate::names;
+use crate::status::ConditionState;
+
+pub use component::{Discovered, Resolved};
+pub use credentials::{SecretUse, SecretUser, referenced_user_secrets, references};
+pub use database::wants_managed_secret;
+pub use pod::{DisruptionBudget, PodSettings, RollingUpdate};
+
+/// The GrafanaCluster that owns the children.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterRef {
+    pub name: String,
+    pub namespace: String,
+    /// Absent when rendering a file: the object has no uid yet.
+    pub uid: Option<String>,
+}
+
+impl ClusterRef {
+    pub fn of(gc: &GrafanaCluster) -> ClusterRef {
+        ClusterRef {
+            name: gc.metadata.name.clone().unwrap_or_default(),
+            namespace: gc.metadata.namespace.clone().unwrap_or_default(),
+            uid: gc.metadata.uid.clone(),
+        }
+    }
+}
+
+/// A Secret and the keys of a user name and a password in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretKeyPair {
+    pub secret: String,
+    pub username_key: String,
+    pub password_key: String,
+}
+
+/// Where Grafana's database user and password come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DatabaseCredentials {
+    /// The user's Secret, referenced by the pods and never copied.
+    UserSecret(SecretKeyPair),
+    /// The RDS-managed master secret in Secrets Manager; the operator keeps a copy in
+    /// `copy` and refreshes it when RDS rotates the password.
+    RdsManaged {
+        copy: SecretKeyPair,
+        /// The current value; None when Secrets Manager could not be read now (or the
+        /// database is served from the last good status) and the existing copy keeps
+        /// serving.
+        current: Option<ManagedCredentials>,
+    },
+}
+
+impl DatabaseCredentials {
+    /// The Secret and keys the pods read.
+    pub fn keys(&self) -> &SecretKeyPair {
+        match self {
+            DatabaseCredentials::UserSecret(keys) => keys,
+            DatabaseCredentials::RdsManaged { copy, .. } => copy,
+        }
+    }
+}
+
+/// The database to wire.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatabasePlan {
+    pub status: DatabaseStatus,
+    pub ssl_mode: String,
+    pub ca_bundle: Option<KeyRef>,
+    pub credentials: DatabaseCredentials,
+}
+
+/// The Redis AUTH token: where the pods' copy comes from, and its value when it was read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RedisAuth {
+    pub token_ref: KeyRef,
+    /// None only when Secrets were not read (render without a kubeconfig).
+    pub token: Option<SecretValue>,
+}
+
+/// How Grafana reaches the cache.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CacheConnection {
+    /// The connection string, which embeds the AUTH token, lives in the operator's Secret
+    /// `secret` and reaches the pods through secretKeyRef.
+    Redis {
+        secret: String,
+        auth: Option<RedisAuth>,
+    },
+    /// `host:port`, no secret involved.
+    Memcached,
+}
+
+/// The cache to wire.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachePlan {
+    pub status: CacheStatus,
+    pub connection: CacheConnection,
+    /// Key prefix: several GrafanaClusters may share one cache.
+    pub prefix: String,
+}
+
+impl CachePlan {
+    pub fn engine(&self) -> CacheEngine {
+        self.status.engine
+    }
+}
+
+/// The plugins volume to create.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoragePlan {
+    pub status: StorageStatus,
+    pub access_mode: PluginsAccessMode,
+    pub size: String,
+    /// `fs-x` or `fs-x::fsap-y` for a static EFS volume.
+    pub volume_handle: Option<String>,
+}
+
+/// The plugin set to install once into the shared volume.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginSet {
+    /// Sorted `id@version` entries.
+    pub plugins: Vec<String>,
+    pub hash: String,
+    pub job_name: String,
+}
+
+/// How the replicas share unified-alerting state.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AlertingPlan {
+    /// Memberlist over the headless Service.
+    Gossip {
+        service: String,
+        peers: String,
+    },
+    /// Through the Redis cache.
+    Redis {
+        address: String,
+        prefix: String,
+        tls: bool,
+        password: Option<KeyRef>,
+    },
+    Off,
+}
+
+impl AlertingPlan {
+    pub fn mode(&self) -> AlertingHa {
+        match self {
+            AlertingPlan::Gossip { .. } => AlertingHa::Gossip,
+            AlertingPlan::Redis { .. } => AlertingHa::Redis,
+            AlertingPlan::Off => AlertingHa::Off,
+        }
+    }
+}
+
+/// A Secret the operator generates once and never rewrites.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Generated {
+    pub secret: String,
+    /// A fresh value, written only if the Secret does not exist.
+    pub value: SecretValue,
+    /// The Secret is known not to exist: this round creates it with `value`, whose digest
+    /// then enters the pod-template hash. False when it exists (its value is the one in the
+    /// cluster) or when Secrets were not read.
+    pub new: bool,
+}
+
+/// The initial admin user.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AdminCredentials {
+    UserSecret(SecretKeyPair),
+    /// `<name>-admin`, user `admin` and a generated password.
+    Generated(Generated),
+}
+
+impl AdminCredentials {
+    pub fn keys(&self) -> SecretKeyPair {
+        match self {
+            AdminCredentials::UserSecret(keys) => keys.clone(),
+            AdminCredentials::Generated(g) => credentials::generated_pair(&g.secret),
+        }
+    }
+}
+
+/// Public address and built-in authentication.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerPlan {
+    pub domain: Option<String>,
+    pub root_url: Option<String>,
+    pub basic_auth: bool,
+    pub anonymous_auth: bool,
+}
+
+/// Every decision about one GrafanaCluster, defaults applied: what the builders read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub cluster: ClusterRef,
+    pub image: String,
+    pub replicas: i32,
+    pub database: DatabasePlan,
+    pub cache: Option<CachePlan>,
+    pub storage: StoragePlan,
+    pub plugins: Option<PluginSet>,
+    pub alerting: AlertingPlan,
+    pub admin: AdminCredentials,
+    /// The shared signing key (`[security] secret_key`).
+    pub signing_key: Generated,
+    pub server: ServerPlan,
+    pub pod: PodSettings,
+    pub rolling_update: RollingUpdate,
+    pub disruption_budget: Option<DisruptionBudget>,
+    /// Digests of the data of every Secret key the pods read, keyed `secret/key`, as read
+    /// from the cluster.
+    pub secret_digests: BTreeMap<String, String>,
+}
+
+/// Why the admin credentials cannot be used, when they cannot.
+pub type AdminProblem = Option<String>;
+
+/// The outcome of resolution.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resolution {
+    pub database: Resolved<DatabaseStatus>,
+    pub cache: Resolved<CacheStatus>,
+    pub storage: Resolved<StorageStatus>,
+    pub admin_problem: AdminProblem,
+    /// Present when every component has a target (current or last good) and no referenced
+    /// Secret is missing: the cluster can be (re)built.
+    pub plan: Option<Plan>,
+}
+
+impl Resolution {
+    /// True when some component runs on a last good target because discovery failed now.
+    pub fn stale(&self) -> bool {
+        self.database.stale || self.cache.stale || self.storage.stale
+    }
+
+    /// The component conditions, in status order.
+    pub fn conditions(&self) -> [(crate::status::ConditionType, &ConditionState); 3] {
+        use crate::status::ConditionType;
+        [
+            (ConditionType::DatabaseResolved, &self.database.condition),
+            (ConditionType::CacheResolved, &self.cache.condition),
+            (ConditionType::StorageResolved, &self.storage.condition),
+        ]
+    }
+}
+
+/// The selector for a component: the shared `spec.aws.tags` with the component's tags merged
+/// over them.
+pub fn merged_selector(spec: &GrafanaClusterSpec, component: Option<&Tags>) -> Tags {
+    let mut tags = spec
+        .aws
+        .as_ref()
+        .and_then(|a| a.tags.clone())
+        .unwrap_or_default();
+    if let Some(extra) = component {
+        tags.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    tags
+}
+
+/// Whether the remote cache is on.
+pub fn cache_enabled(spec: &GrafanaClusterSpec) -> bool {
+    spec.cache.as_ref().and_then(|c| c.enabled).unwrap_or(true)
+}
+
+/// The Grafana image to run.
+pub fn image(spec: &GrafanaClusterSpec) -> String {
+    spec.image
+        .clone()
+        .unwrap_or_else(|| crate::api::defaults::GRAFANA_IMAGE.to_string())
+}
+
+/// The plugin set of the spec, if any plugins are listed.
+pub fn plugin_set(gc_name: &str, spec: &GrafanaClusterSpec) -> Option<PluginSet> {
+    let mut plugins: Vec<String> = spec
+        .plugins
+        .as_ref()
+        .and_then(|p| p.install.clone())
+        .unwrap_or_default();
+    if plugins.is_empty() {
+        return None;
+    }
+    plugins.sort();
+    plugins.dedup();
+    let hash = crate::hash::short_hash(plugins.join("\n").as_bytes(), 10);
+    Some(PluginSet {
+        job_name: names::plugins_job(gc_name, &hash),
+        plugins,
+        hash,
+    })
+}
+
+/// Resolves every component of `gc` from what was gathered, falling back to the last good
+/// targets in `gc.status`, and makes the plan when everything resolved.
+pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
+    let spec = &gc.spec;
+    let cluster = ClusterRef::of(gc);
+    let last = gc.status.as_ref();
+    let secrets = &gathered.secrets;
+
+    let database = database::resolve(spec, gathered.database.as_ref(), last)
+        .with_secret_problem(secrets.problems.database.as_deref());
+    let cache = cache::resolve(spec, gathered.cache.as_ref(), last)
+        .with_secret_problem(secrets.problems.cache.as_deref());
+    let storage = storage::resolve(&cluster, spec, gathered.storage.as_ref(), last);
+    let credentials = credentials::database(&cluster.name, spec, gathered);
+    let database = match &credentials {
+        Ok(_) => database,
+        Err(problem) => database.with_secret_problem(Some(problem)),
+    };
+
+    let cache_ready = !cache_enabled(spec) || cache.target.is_some();
+    let plan = match (&database.target, &storage.target, credentials) {
+        (Some(db), Some(st), Ok(credentials))
+            if cache_ready && secrets.problems.admin.is_none() =>
+        {
+            let database = database::plan(spec, db.clone(), credentials);
+            let cache = cache
+                .target
+                .clone()
+                .map(|status| cache::plan(&cluster, spec, status, secrets));
+            let alerting = cache::alerting(&cluster, spec, cache.as_ref());
+            Some(Plan {
+                image: image(spec),
+                replicas: spec.replicas,
+                database,
+                cache,
+                storage: storage::plan(spec, st.clone()),
+                plugins: plugin_set(&cluster.name, spec),
+                alerting,
+                admin: credentials::admin(&cluster.name, spec, secrets),
+                signing_key: credentials::signing_key(&cluster.name, secrets),
+                server: pod::server(spec),
+                pod: pod::settings(&cluster.name, spec),
+                rolling_update: pod::rolling_update(spec),
+                disruption_budget: pod::disruption_budget(spec),
+                secret_digests: secrets.digests.clone(),
+                cluster: cluster.clone(),
+            })
+        }
+        _ => None,
+    };
+    Resolution {
+        database,
+        cache,
+        storage,
+        admin_problem: secrets.problems.admin.clone(),
+        plan,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,316 @@
+use super::*;
+use crate::api::{AlertingHa, CacheEngine, DatabaseEngine};
+use crate::facts::{CacheFacts, DatabaseFacts, Lookup, format_tags};
+use crate::gather::ManagedSecretRead;
+use crate::status::Reason;
+
+use crate::fixtures::{self, cluster};
+
+fn article() -> GrafanaCluster {
+    cluster(serde_json::json!({
+        "replicas": 3,
+        "aws": {"tags": {"grafana-ha.io/cluster": "demo"}},
+        "database": {"credentials": {"rdsManagedSecret": true}},
+        "cache": {"authTokenSecretRef": {"name": "redis-auth", "key": "token"}},
+        "plugins": {"install": ["b-panel@1.0.0", "a-panel@2.0.0"]},
+    }))
+}
+
+fn db() -> DatabaseFacts {
+    fixtures::database()
+}
+
+fn cache() -> CacheFacts {
+    fixtures::cache()
+}
+
+fn found() -> Gathered {
+    let mut g = fixtures::gathered();
+    let mut fs = fixtures::file_system();
+    fs.access_point_id = Some("fsap-0123456789abcdef0".into());
+    g.storage = fixtures::found(fs);
+    g
+}
+
+#[test]
+fn article_setup_resolves_everything() {
+    let r = resolve(&article(), &found());
+    let w = r.plan.clone().expect("wiring");
+    assert_eq!(w.replicas, 3);
+    assert_eq!(w.database.status.endpoint, "grafana-db.rds.local:5432");
+    assert_eq!(w.database.ssl_mode, "require");
+    assert_eq!(
+        w.database.credentials.keys().secret,
+        "grafana-db-credentials"
+    );
+    assert!(w.database.status.managed_secret_arn.is_some());
+    let c = w.cache.expect("cache");
+    assert!(c.status.tls);
+    match &c.connection {
+        CacheConnection::Redis {
+            auth: Some(auth), ..
+        } => {
+            assert_eq!(auth.token_ref.name, "redis-auth")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        w.storage.volume_handle.as_deref(),
+        Some("fs-0123456789abcdef0::fsap-0123456789abcdef0")
+    );
+    let plugins = w.plugins.expect("plugins");
+    assert_eq!(plugins.plugins, vec!["a-panel@2.0.0", "b-panel@1.0.0"]);
+    assert!(plugins.job_name.starts_with("grafana-plugins-"));
+    assert_eq!(w.alerting.mode(), AlertingHa::Gossip);
+    assert!(r.database.condition.status && r.cache.condition.status && r.storage.condition.status);
+    assert!(!r.stale());
+}
+
+#[test]
+fn plugin_hash_ignores_order() {
+    let a = plugin_set("g", &article().spec).expect("set");
+    let mut spec = article().spec;
+    spec.plugins.as_mut().expect("plugins").install =
+        Some(vec!["a-panel@2.0.0".into(), "b-panel@1.0.0".into()]);
+    assert_eq!(plugin_set("g", &spec).expect("set").hash, a.hash);
+    spec.plugins.as_mut().expect("plugins").install = Some(vec!["a-panel@2.0.1".into()]);
+    assert_ne!(plugin_set("g", &spec).expect("set").hash, a.hash);
+}
+
+#[test]
+fn ambiguous_database_names_every_arn_and_builds_nothing() {
+    let mut obs = found();
+    obs.database = Some(Discovered::Lookup(Lookup::Ambiguous {
+        arns: vec!["arn:a".into(), "arn:b".into()],
+    }));
+    let r = resolve(&article(), &obs);
+    assert!(r.plan.is_none());
+    assert_eq!(r.database.condition.reason, Reason::Ambiguous);
+    assert!(r.database.condition.message.contains("arn:a, arn:b"));
+    assert!(
+        r.database
+            .condition
+            .message
+            .contains("grafana-ha.io/cluster=demo")
+    );
+}
+
+#[test]
+fn not_found_and_creating_are_distinct() {
+    let mut obs = found();
+    obs.database = Some(Discovered::Lookup(Lookup::NotFound { candidates: 4 }));
+    let r = resolve(&article(), &obs);
+    assert_eq!(r.database.condition.reason, Reason::NotFound);
+    assert!(r.database.condition.message.contains("among 4"));
+    obs.database = Some(Discovered::Lookup(Lookup::NotReady {
+        arn: "arn:db".into(),
+        state: "creating".into(),
+    }));
+    let r = resolve(&article(), &obs);
+    assert_eq!(r.database.condition.reason, Reason::NotReady);
+    assert!(r.database.condition.message.contains("creating"));
+}
+
+#[test]
+fn aws_failure_after_setup_keeps_last_good_target() {
+    let mut gc = article();
+    let first = resolve(&gc, &found());
+    gc.status = Some(crate::api::GrafanaClusterStatus {
+        database: Some(first.database.target.clone().expect("db")),
+        cache: Some(first.cache.target.clone().expect("cache")),
+        storage: Some(first.storage.target.clone().expect("storage")),
+        ..Default::default()
+    });
+    let mut obs = found();
+    obs.database = Some(Discovered::Failed {
+        reason: Reason::AwsThrottled,
+        message: "rds DescribeDBInstances throttled".into(),
+    });
+    let r = resolve(&gc, &obs);
+    assert!(r.stale());
+    assert_eq!(r.database.condition.reason, Reason::AwsThrottled);
+    assert!(
+        r.database
+            .condition
+            .message
+            .contains("keeping the last good configuration")
+    );
+    let w = r.plan.expect("wiring from last good");
+    assert_eq!(w, first.plan.expect("first wiring"));
+}
+
+#[test]
+fn aws_failure_before_setup_builds_nothing() {
+    let mut obs = found();
+    obs.storage = Some(Discovered::Failed {
+        reason: Reason::AwsUnavailable,
+        message: "efs 500".into(),
+    });
+    let r = resolve(&article(), &obs);
+    assert!(r.plan.is_none());
+    assert!(!r.storage.condition.status);
+    assert!(!r.stale());
+}
+
+#[test]
+fn cache_with_auth_needs_a_token_secret() {
+    let mut gc = article();
+    gc.spec.cache = None;
+    let r = resolve(&gc, &found());
+    assert_eq!(r.cache.condition.reason, Reason::AuthTokenRequired);
+    assert!(r.plan.is_none());
+}
+
+#[test]
+fn disabled_cache_needs_no_discovery() {
+    let mut gc = article();
+    gc.spec.cache = Some(crate::api::CacheSpec {
+        enabled: Some(false),
+        ..Default::default()
+    });
+    let mut obs = found();
+    obs.cache = None;
+    let r = resolve(&gc, &obs);
+    assert!(r.plan.expect("wiring").cache.is_none());
+    assert_eq!(r.cache.condition.reason, Reason::Disabled);
+}
+
+#[test]
+fn redis_alerting_without_redis_falls_back_to_gossip() {
+    let mut gc = article();
+    gc.spec.alerting = Some(crate::api::AlertingSpec {
+        ha: Some(AlertingHa::Redis),
+    });
+    gc.spec.cache = None;
+    let mut obs = found();
+    let mut memcached = cache();
+    memcached.engine = CacheEngine::Memcached;
+    memcached.auth_token_enabled = false;
+    obs.cache = Some(Discovered::Lookup(Lookup::Found(memcached)));
+    let w = resolve(&gc, &obs).plan.expect("wiring");
+    assert_eq!(w.alerting.mode(), AlertingHa::Gossip);
+    assert!(!w.cache.expect("cache").status.tls, "memcached has no TLS");
+}
+
+#[test]
+fn engine_mismatch_is_reported() {
+    let mut gc = article();
+    gc.spec.database.as_mut().expect("db").engine = Some(DatabaseEngine::Mysql);
+    let r = resolve(&gc, &found());
+    assert_eq!(r.database.condition.reason, Reason::EngineMismatch);
+}
+
+#[test]
+fn managed_secret_must_exist_on_the_database() {
+    let mut obs = found();
+    let mut facts = db();
+    facts.managed_secret_arn = None;
+    obs.database = Some(Discovered::Lookup(Lookup::Found(facts)));
+    let r = resolve(&article(), &obs);
+    assert_eq!(r.database.condition.reason, Reason::NoManagedSecret);
+}
+
+#[test]
+fn endpoints_and_storage_class_skip_discovery() {
+    let gc = cluster(serde_json::json!({
+        "database": {"endpoint": {"host": "mysql.internal", "port": 3306}, "engine": "mysql",
+                      "credentials": {"secretRef": {"name": "db", "usernameKey": "u", "passwordKey": "p"}}},
+        "cache": {"endpoint": {"host": "memcached.internal", "port": 11211}, "engine": "memcached"},
+        "plugins": {"storageClassName": "efs-sc"},
+    }));
+    let r = resolve(
+        &gc,
+        &Gathered {
+            database: None,
+            cache: None,
+            storage: None,
+            secrets: fixtures::secret_reads(),
+        },
+    );
+    let w = r.plan.expect("wiring");
+    assert_eq!(w.database.ssl_mode, "skip-verify");
+    assert_eq!(w.database.status.name, "grafana");
+    assert_eq!(w.database.credentials.keys().username_key, "u");
+    assert_eq!(
+        w.cache.expect("cache").status.engine,
+        CacheEngine::Memcached
+    );
+    assert_eq!(
+        w.storage.status.storage_class_name.as_deref(),
+        Some("efs-sc")
+    );
+    assert!(w.storage.volume_handle.is_none());
+}
+
+#[test]
+fn missing_referenced_secret_blocks_the_rollout() {
+    let mut obs = found();
+    obs.secrets.problems.cache = Some("Secret redis-auth not found".into());
+    let r = resolve(&article(), &obs);
+    assert_eq!(r.cache.condition.reason, Reason::SecretNotFound);
+    assert!(r.plan.is_none());
+}
+
+#[test]
+fn merged_selector_lets_component_tags_win() {
+    let gc = cluster(serde_json::json!({
+        "aws": {"tags": {"app": "grafana", "env": "prod"}},
+        "database": {"tags": {"env": "prod-db"}, "credentials": {"rdsManagedSecret": true}},
+    }));
+    let sel = merged_selector(
+        &gc.spec,
+        gc.spec.database.as_ref().and_then(|d| d.tags.as_ref()),
+    );
+    assert_eq!(format_tags(&sel), "app=grafana,env=prod-db");
+}
+
+#[test]
+fn unresolved_spec_plans_no_generated_secret() {
+    let mut obs = found();
+    obs.database = Some(Discovered::Lookup(Lookup::NotFound { candidates: 0 }));
+    let r = resolve(&article(), &obs);
+    assert!(
+        r.plan.is_none(),
+        "nothing is built, so nothing is generated"
+    );
+}
+
+#[test]
+fn managed_secret_unreadable_keeps_an_existing_copy() {
+    let mut obs = found();
+    obs.secrets.managed = ManagedSecretRead::Unavailable("sm 500".into());
+    let r = resolve(&article(), &obs);
+    assert_eq!(r.database.condition.reason, Reason::SecretNotFound);
+    assert!(r.database.condition.message.contains("sm 500"));
+    assert!(r.plan.is_none());
+    obs.secrets.existing = fixtures::all_operator_secrets();
+    let plan = resolve(&article(), &obs).plan.expect("copy keeps serving");
+    assert!(matches!(
+        plan.database.credentials,
+        DatabaseCredentials::RdsManaged { current: None, .. }
+    ));
+}
+
+#[test]
+fn generated_secrets_are_new_only_when_read_and_absent() {
+    let plan = resolve(&article(), &found()).plan.expect("plan");
+    assert!(plan.signing_key.new);
+    let mut obs = found();
+    obs.secrets.existing = fixtures::all_operator_secrets();
+    assert!(
+        !resolve(&article(), &obs)
+            .plan
+            .expect("plan")
+            .signing_key
+            .new
+    );
+    obs.secrets = crate::gather::SecretReads::unread(fixtures::fresh());
+    obs.secrets.managed = found().secrets.managed;
+    assert!(
+        !resolve(&article(), &obs)
+            .plan
+            .expect("plan")
+            .signing_key
+            .new
+    );
+}

@@ -1,0 +1,148 @@
+//! The Grafana settings the operator manages: one table that the env builder writes from,
+//! that validation refuses in `spec.env`, and that the tests check every emitted `GF_*`
+//! name against. Adding a managed setting is one entry here.
+
+/// One Grafana ini setting, `[section] key`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Setting {
+    pub section: &'static str,
+    pub key: &'static str,
+}
+
+impl Setting {
+    const fn new(section: &'static str, key: &'static str) -> Setting {
+        Setting { section, key }
+    }
+
+    /// The environment variable Grafana reads this setting from:
+    /// `GF_<SECTION>_<KEY>`, upper-cased, with `.` and `-` as `_`.
+    pub fn env_name(&self) -> String {
+        let part = |s: &str| s.to_ascii_uppercase().replace(['.', '-'], "_");
+        format!("GF_{}_{}", part(self.section), part(self.key))
+    }
+}
+
+pub const PATHS_PLUGINS: Setting = Setting::new("paths", "plugins");
+pub const PLUGINS_PREINSTALL_DISABLED: Setting = Setting::new("plugins", "preinstall_disabled");
+pub const DATABASE_TYPE: Setting = Setting::new("database", "type");
+pub const DATABASE_HOST: Setting = Setting::new("database", "host");
+pub const DATABASE_NAME: Setting = Setting::new("database", "name");
+pub const DATABASE_USER: Setting = Setting::new("database", "user");
+pub const DATABASE_PASSWORD: Setting = Setting::new("database", "password");
+pub const DATABASE_SSL_MODE: Setting = Setting::new("database", "ssl_mode");
+pub const DATABASE_CA_CERT_PATH: Setting = Setting::new("database", "ca_cert_path");
+pub const DATABASE_SERVER_CERT_NAME: Setting = Setting::new("database", "server_cert_name");
+pub const DATABASE_MIGRATION_LOCKING: Setting = Setting::new("database", "migration_locking");
+pub const REMOTE_CACHE_TYPE: Setting = Setting::new("remote_cache", "type");
+pub const REMOTE_CACHE_CONNSTR: Setting = Setting::new("remote_cache", "connstr");
+pub const REMOTE_CACHE_PREFIX: Setting = Setting::new("remote_cache", "prefix");
+pub const SECURITY_SECRET_KEY: Setting = Setting::new("security", "secret_key");
+pub const SECURITY_ADMIN_USER: Setting = Setting::new("security", "admin_user");
+pub const SECURITY_ADMIN_PASSWORD: Setting = Setting::new("security", "admin_password");
+pub const SERVER_DOMAIN: Setting = Setting::new("server", "domain");
+pub const SERVER_ROOT_URL: Setting = Setting::new("server", "root_url");
+pub const AUTH_BASIC_ENABLED: Setting = Setting::new("auth.basic", "enabled");
+pub const AUTH_ANONYMOUS_ENABLED: Setting = Setting::new("auth.anonymous", "enabled");
+pub const ALERTING_HA_PEERS: Setting = Setting::new("unified_alerting", "ha_peers");
+pub const ALERTING_HA_LISTEN_ADDRESS: Setting =
+    Setting::new("unified_alerting", "ha_listen_address");
+pub const ALERTING_HA_ADVERTISE_ADDRESS: Setting =
+    Setting::new("unified_alerting", "ha_advertise_address");
+pub const ALERTING_HA_REDIS_ADDRESS: Setting = Setting::new("unified_alerting", "ha_redis_address");
+pub const ALERTING_HA_REDIS_PASSWORD: Setting =
+    Setting::new("unified_alerting", "ha_redis_password");
+pub const ALERTING_HA_REDIS_PREFIX: Setting = Setting::new("unified_alerting", "ha_redis_prefix");
+pub const ALERTING_HA_REDIS_TLS_ENABLED: Setting =
+    Setting::new("unified_alerting", "ha_redis_tls_enabled");
+
+/// Every setting the operator writes, in no particular order. Each is a key of Grafana's
+/// conf/defaults.ini (Grafana ignores an override for a key it does not know).
+pub const MANAGED: &[Setting] = &[
+    PATHS_PLUGINS,
+    PLUGINS_PREINSTALL_DISABLED,
+    DATABASE_TYPE,
+    DATABASE_HOST,
+    DATABASE_NAME,
+    DATABASE_USER,
+    DATABASE_PASSWORD,
+    DATABASE_SSL_MODE,
+    DATABASE_CA_CERT_PATH,
+    DATABASE_SERVER_CERT_NAME,
+    DATABASE_MIGRATION_LOCKING,
+    REMOTE_CACHE_TYPE,
+    REMOTE_CACHE_CONNSTR,
+    REMOTE_CACHE_PREFIX,
+    SECURITY_SECRET_KEY,
+    SECURITY_ADMIN_USER,
+    SECURITY_ADMIN_PASSWORD,
+    SERVER_DOMAIN,
+    SERVER_ROOT_URL,
+    AUTH_BASIC_ENABLED,
+    AUTH_ANONYMOUS_ENABLED,
+    ALERTING_HA_PEERS,
+    ALERTING_HA_LISTEN_ADDRESS,
+    ALERTING_HA_ADVERTISE_ADDRESS,
+    ALERTING_HA_REDIS_ADDRESS,
+    ALERTING_HA_REDIS_PASSWORD,
+    ALERTING_HA_REDIS_PREFIX,
+    ALERTING_HA_REDIS_TLS_ENABLED,
+];
+
+/// Whole families a user may not set through `spec.env` either: a neighbour of a managed
+/// setting (another database or cache key, `__FILE` variants) would silently change the
+/// wiring. Sessions live in the database since Grafana 6.2; GF_INSTALL_PLUGINS would make
+/// every replica a writer of the shared plugins volume.
+const MANAGED_PREFIXES: &[&str] = &[
+    "GF_DATABASE_",
+    "GF_REMOTE_CACHE_",
+    "GF_SECURITY_SECRET_KEY",
+    "GF_SECURITY_ADMIN_",
+    "GF_UNIFIED_ALERTING_HA_",
+    "GF_PATHS_PLUGINS",
+    "GF_PLUGINS_PREINSTALL",
+    "GF_SESSION_",
+    "GF_INSTALL_PLUGINS",
+];
+
+/// Variables the pod spec itself uses (the gossip address expands `$(POD_IP)`).
+pub const POD_IP: &str = "POD_IP";
+
+/// True when `spec.env` may not set `name`: the operator sets it (or a neighbour of it)
+/// from the spec.
+pub fn is_managed_env_name(name: &str) -> bool {
+    name == POD_IP
+        || MANAGED.iter().any(|s| s.env_name() == name)
+        || MANAGED_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_names_follow_grafanas_rule() {
+        assert_eq!(DATABASE_SSL_MODE.env_name(), "GF_DATABASE_SSL_MODE");
+        assert_eq!(AUTH_BASIC_ENABLED.env_name(), "GF_AUTH_BASIC_ENABLED");
+        assert_eq!(
+            ALERTING_HA_LISTEN_ADDRESS.env_name(),
+            "GF_UNIFIED_ALERTING_HA_LISTEN_ADDRESS"
+        );
+    }
+
+    #[test]
+    fn every_managed_setting_is_refused_in_spec_env() {
+        for s in MANAGED {
+            assert!(is_managed_env_name(&s.env_name()), "{s:?}");
+        }
+        assert!(is_managed_env_name(POD_IP));
+        assert!(!is_managed_env_name("GF_LOG_LEVEL"));
+    }
+
+    #[test]
+    fn the_table_has_no_duplicates() {
+        let mut names: Vec<_> = MANAGED.iter().map(Setting::env_name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), MANAGED.len());
+    }
+}
