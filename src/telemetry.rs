@@ -1,5 +1,7 @@
 //! Logging through tracing: level from RUST_LOG, text or JSON lines.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Log line format.
@@ -16,8 +18,10 @@ pub fn init(format: LogFormat, default_level: &str) {
             "{default_level},kube=warn,aws_config=warn,aws_smithy_runtime=warn,hyper=warn"
         ))
     });
+    // Colour codes only on a terminal: in a file or a log collector they are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Json => builder

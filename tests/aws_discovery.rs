@@ -2,6 +2,8 @@
 //! timeout behaviour through the fault proxy in front of it.
 //!
 //! Run through `make e2e` (one test at a time: each test resets moto's shared state).
+// Tests panic on purpose: a failed step stops the test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

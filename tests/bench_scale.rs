@@ -3,6 +3,8 @@
 //! time to Ready, the operator's memory, AWS calls per cluster, and steady-state writes.
 //!
 //! Run: `make bench` (BENCH_CLUSTERS, BENCH_FOREIGN_SECRETS to change the sizes).
+// Tests panic on purpose: a failed step stops the test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

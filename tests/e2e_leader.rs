@@ -1,4 +1,6 @@
 //! Leader election through a real coordination.k8s.io Lease. Run through `make e2e`.
+// Tests panic on purpose: a failed step stops the test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -1,5 +1,7 @@
 //! End to end: the operator against a real kube-apiserver (with controller-manager,
 //! scheduler and kwok making pods Ready) and moto as AWS. Run through `make e2e`.
+// Tests panic on purpose: a failed step stops the test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -1,5 +1,7 @@
 //! `grafana-ha-operator render`: the real binary against moto (and, with --kubeconfig, the
 //! local control plane). Run through `make e2e`.
+// Tests panic on purpose: a failed step stops the test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -99,3 +99,6 @@ pub fn error_policy(gc: Arc<GrafanaCluster>, error: &Error, ctx: Arc<Context>) -
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod api_tests;
