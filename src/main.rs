@@ -173,6 +173,90 @@ async fn client_from(path: &std::path::Path) -> Result<kube::Client, String> {
     kube::Client::try_from(config).map_err(|e| e.to_string())
 }
 
+/// The namespaces to watch: one controller each, or one for all (None).
+fn watched_namespaces(args: &RunArgs) -> Vec<Option<String>> {
+    let listed: Vec<String> = args
+        .namespaces
+        .iter()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if listed.is_empty() {
+        vec![None]
+    } else {
+        listed.into_iter().map(Some).collect()
+    }
+}
+
+/// How waiting for the lease ended.
+enum Election {
+    /// Leader (or no election asked for): reconcile.
+    Lead(Option<LeaderElector>),
+    /// Asked to stop while waiting.
+    ShutDown,
+}
+
+async fn elect(
+    args: &RunArgs,
+    client: &kube::Client,
+    identity: &str,
+    namespaces: &[Option<String>],
+) -> Result<Election, String> {
+    if !args.leader_election {
+        return Ok(Election::Lead(None));
+    }
+    let namespace = args
+        .leader_election_namespace
+        .clone()
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .or_else(|| namespaces.first().cloned().flatten())
+        .unwrap_or_else(|| "default".into());
+    let elector = LeaderElector::new(
+        client.clone(),
+        LeaseConfig {
+            namespace,
+            name: args.lease_name.clone(),
+            identity: identity.to_string(),
+            lease_duration: Duration::from_secs(args.lease_seconds.max(2)),
+            renew_period: Duration::from_secs((args.lease_seconds / 3).max(1)),
+        },
+    );
+    tokio::select! {
+        r = elector.acquire() => r.map_err(|e| e.to_string())?,
+        _ = shutdown_signal() => return Ok(Election::ShutDown),
+    }
+    Ok(Election::Lead(Some(elector)))
+}
+
+/// One controller per watched namespace (or one for all), sharing the discovery cache;
+/// they stop when `true` is sent on the returned channel.
+fn spawn_controllers(
+    client: &kube::Client,
+    discovery: &Discovery,
+    metrics: &Metrics,
+    config: &ControllerConfig,
+    namespaces: Vec<Option<String>>,
+) -> (tokio::sync::watch::Sender<bool>, tokio::task::JoinSet<()>) {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut controllers = tokio::task::JoinSet::new();
+    for namespace in namespaces {
+        let mut stop = stop_rx.clone();
+        controllers.spawn(reconcile::run(
+            client.clone(),
+            discovery.clone(),
+            metrics.clone(),
+            ControllerConfig {
+                namespace,
+                ..config.clone()
+            },
+            async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            },
+        ));
+    }
+    (stop_tx, controllers)
+}
+
 async fn run(args: RunArgs) -> Result<(), String> {
     let metrics = Metrics::new();
     let health = Health::new(metrics.clone());
@@ -197,19 +281,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
         format!("{host}-{}", std::process::id())
     });
-    let namespaces: Vec<Option<String>> = {
-        let listed: Vec<String> = args
-            .namespaces
-            .iter()
-            .map(|n| n.trim().to_string())
-            .filter(|n| !n.is_empty())
-            .collect();
-        if listed.is_empty() {
-            vec![None]
-        } else {
-            listed.into_iter().map(Some).collect()
-        }
-    };
+    let namespaces = watched_namespaces(&args);
     let config = ControllerConfig {
         namespace: None,
         resync_interval: Duration::from_secs(args.resync_seconds.max(10)),
@@ -218,52 +290,14 @@ async fn run(args: RunArgs) -> Result<(), String> {
     };
     health.set_ready(true);
 
-    let elector = if args.leader_election {
-        let namespace = args
-            .leader_election_namespace
-            .clone()
-            .or_else(|| std::env::var("POD_NAMESPACE").ok())
-            .or_else(|| namespaces.first().cloned().flatten())
-            .unwrap_or_else(|| "default".into());
-        let elector = LeaderElector::new(
-            client.clone(),
-            LeaseConfig {
-                namespace,
-                name: args.lease_name.clone(),
-                identity: identity.clone(),
-                lease_duration: Duration::from_secs(args.lease_seconds.max(2)),
-                renew_period: Duration::from_secs((args.lease_seconds / 3).max(1)),
-            },
-        );
-        tokio::select! {
-            r = elector.acquire() => r.map_err(|e| e.to_string())?,
-            _ = shutdown_signal() => return Ok(()),
-        }
-        Some(elector)
-    } else {
-        None
+    let elector = match elect(&args, &client, &identity, &namespaces).await? {
+        Election::Lead(elector) => elector,
+        Election::ShutDown => return Ok(()),
     };
     metrics.set_leader(true);
     tracing::info!(%identity, ?namespaces, "starting the controller");
-
-    // One controller per watched namespace (or one for all), sharing the discovery cache.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut controllers = tokio::task::JoinSet::new();
-    for namespace in namespaces {
-        let mut stop = stop_rx.clone();
-        controllers.spawn(reconcile::run(
-            client.clone(),
-            discovery.clone(),
-            metrics.clone(),
-            ControllerConfig {
-                namespace,
-                ..config.clone()
-            },
-            async move {
-                let _ = stop.wait_for(|stopped| *stopped).await;
-            },
-        ));
-    }
+    let (stop_tx, mut controllers) =
+        spawn_controllers(&client, &discovery, &metrics, &config, namespaces);
     let outcome = match &elector {
         Some(elector) => tokio::select! {
             lost = elector.hold() => Err(lost.to_string()),

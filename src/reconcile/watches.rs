@@ -109,23 +109,58 @@ fn error_policy(gc: Arc<Guarded>, error: &Error, ctx: Arc<Context>) -> Action {
     }
 }
 
-/// Builds the shared context and runs the controller until shutdown.
-pub async fn run(
-    client: Client,
+/// Maps a user Secret's event to the clusters that reference it by name.
+fn referencing_clusters(
+    clusters: Store<Guarded>,
+) -> impl Fn(PartialObjectMeta<Secret>) -> Vec<ObjectRef<Guarded>> {
+    move |secret| {
+        let name = secret.name_any();
+        let namespace = secret.namespace();
+        clusters
+            .state()
+            .iter()
+            .filter_map(|guarded| guarded.0.as_ref().ok())
+            .filter(|gc| {
+                gc.namespace() == namespace
+                    && referenced_user_secrets(&gc.name_any(), &gc.spec).contains(&name)
+            })
+            .map(|gc| {
+                ObjectRef::<Guarded>::new(&gc.name_any())
+                    .within(&gc.namespace().unwrap_or_default())
+            })
+            .collect()
+    }
+}
+
+/// Static volumes are cluster-scoped and carry no owner reference: map them back to their
+/// cluster through their labels.
+fn volume_owner(pv: PersistentVolume) -> Option<ObjectRef<Guarded>> {
+    let labels = pv.labels();
+    match (
+        labels.get(names::CLUSTER_LABEL),
+        labels.get(names::NAMESPACE_LABEL),
+    ) {
+        (Some(name), Some(ns)) => Some(ObjectRef::<Guarded>::new(name).within(ns)),
+        _ => None,
+    }
+}
+
+/// Starts the label-scoped watches of every child kind and the shared context over their
+/// stores.
+fn context_and_child_watches(
+    client: &Client,
     discovery: Discovery,
     metrics: Metrics,
-    config: ControllerConfig,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
+    config: &ControllerConfig,
+) -> (Arc<Context>, ChildEvents) {
     let ns = config.namespace.as_deref();
-    let (deployments, deployment_events) = child_watch::<Deployment>(scoped(&client, ns));
-    let (jobs, job_events) = child_watch::<Job>(scoped(&client, ns));
-    let (secrets, secret_events) = child_watch::<Secret>(scoped(&client, ns));
-    let (services, service_events) = child_watch::<Service>(scoped(&client, ns));
-    let (claims, claim_events) = child_watch::<PersistentVolumeClaim>(scoped(&client, ns));
-    let (budgets, budget_events) = child_watch::<PodDisruptionBudget>(scoped(&client, ns));
+    let (deployments, deployment_events) = child_watch::<Deployment>(scoped(client, ns));
+    let (jobs, job_events) = child_watch::<Job>(scoped(client, ns));
+    let (secrets, secret_events) = child_watch::<Secret>(scoped(client, ns));
+    let (services, service_events) = child_watch::<Service>(scoped(client, ns));
+    let (claims, claim_events) = child_watch::<PersistentVolumeClaim>(scoped(client, ns));
+    let (budgets, budget_events) = child_watch::<PodDisruptionBudget>(scoped(client, ns));
     let (volumes, volume_events) = child_watch::<PersistentVolume>(Api::all(client.clone()));
-
     let reporter = Reporter {
         controller: names::FIELD_MANAGER.into(),
         instance: Some(config.instance.clone()),
@@ -139,64 +174,69 @@ pub async fn run(
         volumes,
         budgets,
     };
-    let recorder = Recorder::new(client.clone(), reporter);
     let ctx = Arc::new(Context::new(
         client.clone(),
         discovery,
         metrics,
-        recorder,
+        Recorder::new(client.clone(), reporter),
         config.clone(),
         stores,
     ));
+    let events = ChildEvents {
+        deployments: deployment_events.boxed(),
+        jobs: job_events.boxed(),
+        secrets: secret_events.boxed(),
+        services: service_events.boxed(),
+        claims: claim_events.boxed(),
+        budgets: budget_events.boxed(),
+        volumes: volume_events.boxed(),
+    };
+    (ctx, events)
+}
 
+type EventStream<K> = futures::stream::BoxStream<'static, Result<K, watcher::Error>>;
+
+/// The event streams of the child watches.
+struct ChildEvents {
+    deployments: EventStream<Deployment>,
+    jobs: EventStream<Job>,
+    secrets: EventStream<Secret>,
+    services: EventStream<Service>,
+    claims: EventStream<PersistentVolumeClaim>,
+    budgets: EventStream<PodDisruptionBudget>,
+    volumes: EventStream<PersistentVolume>,
+}
+
+/// Builds the shared context and runs the controller until shutdown.
+pub async fn run(
+    client: Client,
+    discovery: Discovery,
+    metrics: Metrics,
+    config: ControllerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let ns = config.namespace.as_deref();
+    let (ctx, events) = context_and_child_watches(&client, discovery, metrics, &config);
     let clusters: Api<Guarded> = scoped(&client, ns);
     let controller = Controller::new(clusters, watcher::Config::default().any_semantic());
-    let cluster_store = controller.store();
     // User Secrets: a metadata-only watch, never cached, mapped to the clusters that
     // reference the Secret by name. A data change bumps resourceVersion; the reconcile then
     // reads the data and rolls the pods only if a referenced value changed.
-    let secret_meta: Api<PartialObjectMeta<Secret>> = scoped(&client, ns);
-    let user_secrets = watcher(secret_meta, watcher::Config::default())
-        .default_backoff()
-        .touched_objects();
-    let referencing = move |secret: PartialObjectMeta<Secret>| {
-        let name = secret.name_any();
-        let namespace = secret.namespace();
-        cluster_store
-            .state()
-            .iter()
-            .filter_map(|guarded| guarded.0.as_ref().ok())
-            .filter(|gc| {
-                gc.namespace() == namespace
-                    && referenced_user_secrets(&gc.name_any(), &gc.spec).contains(&name)
-            })
-            .map(|gc| {
-                ObjectRef::<Guarded>::new(&gc.name_any())
-                    .within(&gc.namespace().unwrap_or_default())
-            })
-            .collect::<Vec<_>>()
-    };
-    // Static volumes are cluster-scoped and carry no owner reference: map them back
-    // through their labels.
-    let volume_owner = |pv: PersistentVolume| {
-        let labels = pv.labels();
-        match (
-            labels.get(names::CLUSTER_LABEL),
-            labels.get(names::NAMESPACE_LABEL),
-        ) {
-            (Some(name), Some(ns)) => Some(ObjectRef::<Guarded>::new(name).within(ns)),
-            _ => None,
-        }
-    };
-
+    let user_secrets = watcher(
+        scoped::<PartialObjectMeta<Secret>>(&client, ns),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects();
+    let referencing = referencing_clusters(controller.store());
     controller
-        .owns_stream(deployment_events)
-        .owns_stream(job_events)
-        .owns_stream(secret_events)
-        .owns_stream(service_events)
-        .owns_stream(claim_events)
-        .owns_stream(budget_events)
-        .watches_stream(volume_events, volume_owner)
+        .owns_stream(events.deployments)
+        .owns_stream(events.jobs)
+        .owns_stream(events.secrets)
+        .owns_stream(events.services)
+        .owns_stream(events.claims)
+        .owns_stream(events.budgets)
+        .watches_stream(events.volumes, volume_owner)
         .watches_stream(user_secrets, referencing)
         .graceful_shutdown_on(shutdown)
         .run(reconcile_guarded, error_policy, ctx)
