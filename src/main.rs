@@ -191,7 +191,7 @@ fn watched_namespaces(args: &RunArgs) -> Vec<Option<String>> {
 /// How waiting for the lease ended.
 enum Election {
     /// Leader (or no election asked for): reconcile.
-    Lead(Option<LeaderElector>),
+    Lead(Option<Box<LeaderElector>>),
     /// Asked to stop while waiting.
     ShutDown,
 }
@@ -225,7 +225,7 @@ async fn elect(
         r = elector.acquire() => r.map_err(|e| e.to_string())?,
         _ = shutdown_signal() => return Ok(Election::ShutDown),
     }
-    Ok(Election::Lead(Some(elector)))
+    Ok(Election::Lead(Some(Box::new(elector))))
 }
 
 /// One controller per watched namespace (or one for all), sharing the discovery cache;
