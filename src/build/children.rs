@@ -61,6 +61,18 @@ pub enum ChildKind {
     Deployment,
 }
 
+impl ChildKind {
+    pub const ALL: [ChildKind; 7] = [
+        ChildKind::Secret,
+        ChildKind::PersistentVolume,
+        ChildKind::PersistentVolumeClaim,
+        ChildKind::Job,
+        ChildKind::Service,
+        ChildKind::PodDisruptionBudget,
+        ChildKind::Deployment,
+    ];
+}
+
 impl Child {
     pub fn kind(&self) -> ChildKind {
         match self {

@@ -77,7 +77,7 @@ pub fn retention(
 }
 
 /// Deletes every child of `cluster` of every kind that this round did not produce and no
-/// rule retains.
+/// rule retains. The match has no wildcard: a new kind of child must be swept here.
 pub async fn remove_superseded(
     ctx: &Context,
     cluster: &ClusterRef,
@@ -85,61 +85,42 @@ pub async fn remove_superseded(
 ) -> Result<()> {
     let s = &ctx.stores;
     let ns = cluster.namespace.as_str();
-    sweep::<Secret>(
-        ctx,
-        ctx.api(ns),
-        &s.secrets,
-        ChildKind::Secret,
-        cluster,
-        round,
-    )
-    .await?;
-    sweep::<PersistentVolume>(
-        ctx,
-        Api::all(ctx.client.clone()),
-        &s.volumes,
-        ChildKind::PersistentVolume,
-        cluster,
-        round,
-    )
-    .await?;
-    sweep::<PersistentVolumeClaim>(
-        ctx,
-        ctx.api(ns),
-        &s.claims,
-        ChildKind::PersistentVolumeClaim,
-        cluster,
-        round,
-    )
-    .await?;
-    sweep::<Job>(ctx, ctx.api(ns), &s.jobs, ChildKind::Job, cluster, round).await?;
-    sweep::<Service>(
-        ctx,
-        ctx.api(ns),
-        &s.services,
-        ChildKind::Service,
-        cluster,
-        round,
-    )
-    .await?;
-    sweep::<PodDisruptionBudget>(
-        ctx,
-        ctx.api(ns),
-        &s.budgets,
-        ChildKind::PodDisruptionBudget,
-        cluster,
-        round,
-    )
-    .await?;
-    sweep::<Deployment>(
-        ctx,
-        ctx.api(ns),
-        &s.deployments,
-        ChildKind::Deployment,
-        cluster,
-        round,
-    )
-    .await
+    for kind in ChildKind::ALL {
+        match kind {
+            ChildKind::Secret => {
+                sweep(ctx, ctx.api::<Secret>(ns), &s.secrets, kind, cluster, round).await?
+            }
+            ChildKind::PersistentVolume => {
+                let api: Api<PersistentVolume> = Api::all(ctx.client.clone());
+                sweep(ctx, api, &s.volumes, kind, cluster, round).await?
+            }
+            ChildKind::PersistentVolumeClaim => {
+                let api = ctx.api::<PersistentVolumeClaim>(ns);
+                sweep(ctx, api, &s.claims, kind, cluster, round).await?
+            }
+            ChildKind::Job => sweep(ctx, ctx.api::<Job>(ns), &s.jobs, kind, cluster, round).await?,
+            ChildKind::Service => {
+                sweep(
+                    ctx,
+                    ctx.api::<Service>(ns),
+                    &s.services,
+                    kind,
+                    cluster,
+                    round,
+                )
+                .await?
+            }
+            ChildKind::PodDisruptionBudget => {
+                let api = ctx.api::<PodDisruptionBudget>(ns);
+                sweep(ctx, api, &s.budgets, kind, cluster, round).await?
+            }
+            ChildKind::Deployment => {
+                let api = ctx.api::<Deployment>(ns);
+                sweep(ctx, api, &s.deployments, kind, cluster, round).await?
+            }
+        }
+    }
+    Ok(())
 }
 
 /// True when `object` is a child of `cluster`: its label names the cluster, and it is in
