@@ -14,8 +14,10 @@
 # which tests can create more users and databases. Addresses and credentials go to
 # STATE_DIR/services.env (up.sh appends it to STATE_DIR/env).
 #
-# The CA is STATE_DIR/pki/ca.crt (made by up.sh; made here when missing, so the services
-# can run without the control plane: testbed/services/with-services.sh).
+# TLS: PostgreSQL and MariaDB have certs from the bed's CA, STATE_DIR/pki/ca.crt (made by
+# up.sh; made here when missing, so the services run without the control plane too:
+# testbed/services/with-services.sh), standing for the RDS CA bundle; Redis has one from
+# STATE_DIR/pki/public-ca.crt, standing for the public roots in Grafana's image.
 #
 # Usage: testbed/services/up.sh STATE_DIR
 #   TESTBED_SERVICES_TIMEOUT   seconds to wait for each service (default 60)
@@ -110,27 +112,41 @@ if [[ ! -s $PKI/ca.crt || ! -s $PKI/ca.key ]]; then
     -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
   chmod 600 "$PKI/ca.key"
 fi
-# One serving cert for all services: the names a test can put into an endpoint.
+# A second CA stands for the public roots in Grafana's image: ElastiCache's certificates
+# chain to Amazon's public roots, which the image trusts; RDS certificates chain to the RDS
+# CAs, which it does not. So Redis gets a cert from public-ca (give TESTBED_PUBLIC_CA_FILE
+# to the probe as the image's trust store) and the databases one from the bed's CA (the
+# "RDS CA bundle" a pod must be given).
+if [[ ! -s $PKI/public-ca.crt || ! -s $PKI/public-ca.key ]]; then
+  openssl req -x509 -new -nodes -newkey rsa:2048 -sha256 -days 30 \
+    -keyout "$PKI/public-ca.key" -out "$PKI/public-ca.crt" -subj "/CN=grafana-ha-testbed-public-ca" \
+    -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  chmod 600 "$PKI/public-ca.key"
+fi
+# Serving certs: the names a test can put into an endpoint.
 cat >"$PKI/services.ext" <<'EOF'
 basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
 subjectAltName=IP:127.0.0.1,DNS:localhost
 EOF
-openssl req -new -nodes -newkey rsa:2048 -keyout "$PKI/services.key" -out "$PKI/services.csr" \
-  -subj "/CN=localhost" 2>/dev/null
-openssl x509 -req -in "$PKI/services.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
-  -sha256 -days 30 -extfile "$PKI/services.ext" -out "$PKI/services.crt" 2>/dev/null
-rm -f "$PKI/services.csr"
-chmod 600 "$PKI/services.key"
+for ca in ca public-ca; do
+  openssl req -new -nodes -newkey rsa:2048 -keyout "$PKI/services-$ca.key" -out "$PKI/services-$ca.csr" \
+    -subj "/CN=localhost" 2>/dev/null
+  openssl x509 -req -in "$PKI/services-$ca.csr" -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" -CAcreateserial \
+    -sha256 -days 30 -extfile "$PKI/services.ext" -out "$PKI/services-$ca.crt" 2>/dev/null
+  rm -f "$PKI/services-$ca.csr"
+  chmod 600 "$PKI/services-$ca.key"
+done
 
-# tls_copy DIR OWNER: the CA, cert and key in DIR, readable only by OWNER (PostgreSQL
-# insists on a private key file that only its user can read).
+# tls_copy DIR OWNER CA: that CA, a cert from it and its key in DIR, readable only by
+# OWNER (PostgreSQL insists on a private key file that only its user can read).
 tls_copy() {
   mkdir -p "$1"
-  install -m 0644 -o "$2" "$PKI/ca.crt" "$1/ca.crt"
-  install -m 0644 -o "$2" "$PKI/services.crt" "$1/server.crt"
-  install -m 0600 -o "$2" "$PKI/services.key" "$1/server.key"
+  install -m 0644 -o "$2" "$PKI/$3.crt" "$1/ca.crt"
+  install -m 0644 -o "$2" "$PKI/services-$3.crt" "$1/server.crt"
+  install -m 0600 -o "$2" "$PKI/services-$3.key" "$1/server.key"
 }
 
 # start NAME CMD...: detached, own session, logs/NAME.log, PID recorded. setsid and
@@ -177,7 +193,7 @@ PG_DIR="$DATA/postgres"
 mkdir -p "$PG_DIR"
 chown "$PG_USER:" "$PG_DIR"
 chmod 700 "$PG_DIR"
-tls_copy "$PG_DIR/tls" "$PG_USER"
+tls_copy "$PG_DIR/tls" "$PG_USER" ca
 printf '%s\n' "$PG_ADMIN_PASSWORD" >"$PG_DIR/admin-password"
 chown "$PG_USER:" "$PG_DIR/admin-password"
 chmod 600 "$PG_DIR/admin-password"
@@ -208,7 +224,7 @@ MY_DIR="$DATA/mariadb"
 mkdir -p "$MY_DIR"
 chown "$MY_USER:" "$MY_DIR"
 chmod 700 "$MY_DIR"
-tls_copy "$MY_DIR/tls" "$MY_USER"
+tls_copy "$MY_DIR/tls" "$MY_USER" ca
 # Small InnoDB files and no durability: a fresh data dir in ~3 s, a start in well under 1 s.
 MY_OPTS=(
   --no-defaults --user="$MY_USER" --datadir="$MY_DIR/db"
@@ -248,7 +264,7 @@ start mariadb "$MARIADBD" "${MY_OPTS[@]}" \
 
 # --- Redis ----------------------------------------------------------------------------
 REDIS_DIR="$DATA/redis"
-tls_copy "$REDIS_DIR/tls" root
+tls_copy "$REDIS_DIR/tls" root public-ca
 # A config file, not flags: the password stays out of the process list.
 cat >"$REDIS_DIR/redis.conf" <<EOF
 bind 127.0.0.1
@@ -295,7 +311,7 @@ GRANT ALL PRIVILEGES ON *.* TO 'testbed_admin'@'%' WITH GRANT OPTION;
 SQL
 
 redis_ping() {
-  REDISCLI_AUTH=$REDIS_PASSWORD redis-cli -h 127.0.0.1 -p "$REDIS_TLS_PORT" --tls --cacert "$PKI/ca.crt" ping | grep -qx PONG
+  REDISCLI_AUTH=$REDIS_PASSWORD redis-cli -h 127.0.0.1 -p "$REDIS_TLS_PORT" --tls --cacert "$PKI/public-ca.crt" ping | grep -qx PONG
 }
 wait_for redis redis_ping
 
@@ -316,6 +332,7 @@ PG_VERSION=$("$PG_BIN/postgres" --version | awk '{print $3}')
   for kv in \
     "TESTBED_SERVICES=1" \
     "TESTBED_CA_FILE=$PKI/ca.crt" \
+    "TESTBED_PUBLIC_CA_FILE=$PKI/public-ca.crt" \
     "TESTBED_POSTGRES_HOST=127.0.0.1" \
     "TESTBED_POSTGRES_PORT=$PG_PORT" \
     "TESTBED_POSTGRES_DB=grafana" \
