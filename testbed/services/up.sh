@@ -185,6 +185,7 @@ fail() {
     tail -n 20 "$f" >&2 || true
   done
   echo "----- stop them with: testbed/down.sh $STATE_DIR -----" >&2
+  tb_log "ERROR: $*"
   exit 1
 }
 
