@@ -396,8 +396,10 @@ func newCacheClient(s *Settings) (*cacheClient, string, error) {
 			},
 			close: func() { c.Close() },
 		}, typ, nil
-	default:
+	case "database":
 		return nil, typ, nil
+	default:
+		return nil, typ, fmt.Errorf("invalid remote cache name %q (Grafana knows redis, memcached, database)", typ)
 	}
 }
 

@@ -69,6 +69,13 @@ func TestRedisConnstrAsGrafana(t *testing.T) {
 	}
 }
 
+func TestUnknownCacheTypeStopsGrafana(t *testing.T) {
+	s := &Settings{values: map[string]string{"remote_cache.type": "redis-cluster"}}
+	if _, _, err := newCacheClient(s); err == nil || !strings.Contains(err.Error(), "invalid remote cache name") {
+		t.Errorf("got %v", err)
+	}
+}
+
 func TestLoopbackOnly(t *testing.T) {
 	for _, ok := range []string{"127.0.0.1", "127.0.0.9", "::1", "[::1]", "localhost"} {
 		if err := checkLoopback(ok); err != nil {
