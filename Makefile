@@ -1,8 +1,9 @@
 # grafana-ha-operator: build, lint, tests and a local demo on a real (local) control
 # plane. See testbed/README.md for what the test bed is made of.
 #
-#   make test   everything CI runs: tools, venv, lint, unit, fault-proxy self-test, e2e,
-#               chart-test, and the Dockerfile's release build (image-check)
+#   make test   everything CI runs: tools, venv, lint, unit, fault-proxy self-test, the
+#               wiring probe's self-test, e2e, chart-test, and the Dockerfile's release
+#               build (image-check)
 #   make demo   local control plane + moto, the operator, and the example GrafanaCluster
 
 SHELL := bash
@@ -17,7 +18,7 @@ STATE_DIR ?= .testbed
 VENV_PYTHON := .venv/bin/python
 
 .PHONY: help system-deps tools venv testbed-up testbed-down crds lint lint-testbed unit e2e bench \
-	fault-proxy-test test demo clean-testbed
+	fault-proxy-test probe probe-selftest test demo clean-testbed
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -51,11 +52,13 @@ lint: lint-testbed lint-deploy ## rustfmt, clippy (warnings are errors), shellch
 # shellcheck is optional locally (it is skipped with a note), .ci/run installs it.
 lint-testbed:
 	@if command -v shellcheck >/dev/null; then \
-		shellcheck -x testbed/*.sh .ci/run; \
+		shellcheck -x testbed/*.sh testbed/services/*.sh testbed/probe/*.sh .ci/run; \
 	else \
 		echo "shellcheck not installed; skipping shell lint (apt-get install shellcheck)"; \
 	fi
 	python3 -m py_compile testbed/fault_proxy.py testbed/fault_proxy_selftest.py testbed/seed_aws.py
+	@unformatted=$$(gofmt -l testbed/probe); \
+		if [[ -n $$unformatted ]]; then echo "gofmt: $$unformatted"; exit 1; fi
 
 unit: ## unit tests (no cluster)
 	$(CARGO) test --lib --bins
@@ -63,12 +66,23 @@ unit: ## unit tests (no cluster)
 fault-proxy-test: venv ## self-test of testbed/fault_proxy.py against moto with boto3
 	$(VENV_PYTHON) testbed/fault_proxy_selftest.py
 
+probe: ## build the wiring probe (testbed/probe) into the cache; prints its path
+	testbed/probe/build.sh
+
+# Only the backing services (no control plane): the probe's go tests against real
+# PostgreSQL, MariaDB, Redis and Memcached; then IPv6 gossip in a private network namespace.
+# go vet compiles the dependencies first, so the services do not idle through the build.
+probe-selftest: system-deps ## the wiring probe's go tests against fresh loopback PostgreSQL/MariaDB/Redis/Memcached
+	cd testbed/probe && GOFLAGS=-p=1 GOTOOLCHAIN=local go vet ./...
+	testbed/services/with-services.sh bash -c 'cd testbed/probe && GOFLAGS=-p=1 GOTOOLCHAIN=local go test -count=1 ./...'
+	testbed/probe/ipv6-selftest.sh
+
 # The tests are compiled first, so the bed does not idle through the build.
 e2e: tools venv ## integration tests in tests/ against a fresh test bed
 	$(CARGO) test --no-run --test '*'
 	testbed/with-testbed.sh $(CARGO) test --no-fail-fast --test '*' -- --test-threads=1
 
-test: tools venv lint unit fault-proxy-test e2e chart-test image-check ## all of the above, stopping at the first failure
+test: tools venv lint unit fault-proxy-test probe-selftest e2e chart-test image-check ## all of the above, stopping at the first failure
 
 demo: tools venv ## test bed in $(STATE_DIR) + seeded AWS + operator + example; Ctrl-C stops it all
 	testbed/demo.sh $(STATE_DIR)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Stops the test bed started by up.sh in STATE_DIR: every PID in STATE_DIR/pids gets
 # SIGTERM, then SIGKILL after a grace period; checks they are gone; removes etcd's data.
+# The backing services in STATE_DIR/services/pids (testbed/services/up.sh) likewise, and
+# their data.
 # Logs and certificates stay for inspection. Safe to run twice or on a half-started bed.
 #
 # Usage: testbed/down.sh STATE_DIR
@@ -33,14 +35,17 @@ zombie() {
 }
 
 pids=()
-if [[ -f $PIDS ]]; then
+# services/pids: the backing services (testbed/services/up.sh), which start alongside the
+# control plane and write their own list.
+for f in "$PIDS" "$STATE_DIR/services/pids"; do
+  [[ -f $f ]] || continue
   while read -r pid; do
     [[ $pid =~ ^[0-9]+$ ]] || continue
     if ours "$pid"; then
       pids+=("$pid")
     fi
-  done <"$PIDS"
-fi
+  done <"$f"
+done
 
 if ((${#pids[@]})); then
   tb_log "stopping ${#pids[@]} processes: ${pids[*]}"
@@ -87,4 +92,12 @@ fi
 
 : >"$PIDS" 2>/dev/null || true
 rm -rf "$STATE_DIR/etcd"
+if [[ -d $STATE_DIR/services ]]; then
+  : >"$STATE_DIR/services/pids" 2>/dev/null || true
+  # The services' data dir is a link to /tmp when the state dir was out of their reach.
+  if [[ -L $STATE_DIR/services/data ]]; then
+    rm -rf "$(readlink -f "$STATE_DIR/services/data")"
+  fi
+  rm -rf "$STATE_DIR/services/data"
+fi
 tb_log "test bed in $STATE_DIR stopped in $((SECONDS - START))s"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Starts the local test bed in STATE_DIR: etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kwok (fake nodes and kubelet), moto (the local AWS) and the fault proxy
-# in front of moto; all real processes on 127.0.0.1, on free ports.
+# in front of moto; all real processes on 127.0.0.1, on free ports. Alongside, the backing
+# services of testbed/services/up.sh (PostgreSQL, MariaDB, Redis, Memcached; skipped with
+# TESTBED_SERVICES=0).
 #
 # Writes STATE_DIR/kubeconfig, STATE_DIR/env (source it), STATE_DIR/pids (one PID a
 # line, for down.sh), logs in STATE_DIR/logs/. On failure it prints the failing
@@ -66,6 +68,8 @@ on_exit() {
     fi
   done
   echo "----- (all logs in $LOGS) -----" >&2
+  # Let a still-starting services job finish recording its PIDs, so down.sh stops them all.
+  [[ -z ${SVC_PID:-} ]] || wait "$SVC_PID" 2>/dev/null || true
   if [[ ${TESTBED_KEEP_ON_FAILURE:-0} == 1 ]]; then
     tb_log "TESTBED_KEEP_ON_FAILURE=1: leaving processes running; stop them with testbed/down.sh $STATE_DIR"
   else
@@ -169,6 +173,13 @@ EOF
   rm -f ./*.csr
   chmod 600 ./*.key
 )
+
+# --- backing services (in the background, while the control plane starts) -------------
+SVC_PID=""
+if [[ ${TESTBED_SERVICES:-1} != 0 ]]; then
+  "$TESTBED_ROOT/services/up.sh" "$STATE_DIR" >"$LOGS/services.log" 2>&1 &
+  SVC_PID=$!
+fi
 
 API_URL="https://127.0.0.1:$API_PORT"
 KUBECONFIG_FILE="$STATE_DIR/kubeconfig"
@@ -314,6 +325,15 @@ wait_for kube-controller-manager "default service account made" 60 kubectl --kub
 wait_for moto answering 30 curl -sf "$MOTO_URL/moto-api/data.json"
 wait_for fault-proxy answering 30 curl -sf "$FAULT_PROXY_URL/__fault"
 
+if [[ -n $SVC_PID ]]; then
+  CURRENT=services
+  rc=0
+  wait "$SVC_PID" || rc=$?
+  SVC_PID=""
+  ((rc == 0)) || exit "$rc"
+  tb_log "$(tail -n 1 "$LOGS/services.log" | sed 's/^\[testbed [0-9:]*\] //')"
+fi
+
 # --- env file -------------------------------------------------------------------------
 CURRENT=""
 {
@@ -339,7 +359,15 @@ CURRENT=""
   echo 'unset AWS_PROFILE AWS_SESSION_TOKEN'
   # shellcheck disable=SC2016 # $PATH is expanded when the env file is sourced
   printf 'export PATH=%q:"$PATH"\n' "$TESTBED_BIN"
+  # Addresses and credentials of the backing services (testbed/services/up.sh).
+  if [[ ${TESTBED_SERVICES:-1} != 0 ]]; then
+    cat "$STATE_DIR/services.env"
+  else
+    echo "export TESTBED_SERVICES=0"
+  fi
 } >"$STATE_DIR/env"
+# It holds the services' passwords; the state dir is o+x for the database users.
+chmod 600 "$STATE_DIR/env"
 
 UP_OK=1
 tb_log "test bed up in $((SECONDS - START))s: $API_URL, moto $MOTO_URL, fault proxy $FAULT_PROXY_URL"
