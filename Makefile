@@ -73,8 +73,8 @@ probe: ## build the wiring probe (testbed/probe) into the cache; prints its path
 # PostgreSQL, MariaDB, Redis and Memcached; then IPv6 gossip in a private network namespace.
 # go vet compiles the dependencies first, so the services do not idle through the build.
 probe-selftest: system-deps ## the wiring probe's go tests against fresh loopback PostgreSQL/MariaDB/Redis/Memcached
-	cd testbed/probe && GOFLAGS=-p=1 GOTOOLCHAIN=local go vet ./...
-	testbed/services/with-services.sh bash -c 'cd testbed/probe && GOFLAGS=-p=1 GOTOOLCHAIN=local go test -count=1 ./...'
+	cd testbed/probe && GOTOOLCHAIN=local go vet ./...
+	testbed/services/with-services.sh bash -c 'cd testbed/probe && GOTOOLCHAIN=local go test -v -count=1 ./... | grep -E "^(--- |ok|FAIL|PASS)" ; exit $${PIPESTATUS[0]}'
 	testbed/probe/ipv6-selftest.sh
 
 # The tests are compiled first, so the bed does not idle through the build.
