@@ -13,7 +13,8 @@ use aws_sdk_efs::types::{
 
 use crate::aws::all_pages;
 use crate::aws::error::AwsError;
-use crate::facts::{Lookup, StorageFacts, Tags, tags_match};
+use crate::aws::select::{Candidate, found_or, select_by_tags, select_one};
+use crate::facts::{Lookup, StorageFacts, Tags};
 use crate::metrics::Metrics;
 
 /// Metric label of the service.
@@ -152,49 +153,66 @@ fn access_point_entry(ap: &AccessPointDescription) -> Option<AccessPointEntry> {
     })
 }
 
-/// The first step of a lookup: which file system, or a final answer without one.
-#[derive(Debug, PartialEq)]
-pub enum FileSystemChoice<'a> {
-    /// One available file system: its mount targets and access points decide the rest.
-    Chosen(&'a FileSystemEntry),
-    /// The lookup ends here (not found, ambiguous, not available).
-    Done(Lookup<StorageFacts>),
+impl<'a> Candidate for &'a FileSystemEntry {
+    type Facts = &'a FileSystemEntry;
+
+    fn arn(&self) -> &str {
+        &self.arn
+    }
+
+    fn tags(&self) -> &Tags {
+        &self.tags
+    }
+
+    /// An available file system is chosen; its mount targets and access points decide the
+    /// rest of the lookup.
+    fn resolve(self) -> Lookup<&'a FileSystemEntry> {
+        when_available(self, &self.arn, &self.state)
+    }
 }
 
-/// Picks the file system a query names from the inventory.
+/// Found while `available`; in any other LifeCycleState (creating, updating, deleting, error)
+/// not ready.
+fn when_available<T>(entry: T, arn: &str, state: &str) -> Lookup<T> {
+    if state == LifeCycleState::Available.as_str() {
+        Lookup::Found(entry)
+    } else {
+        Lookup::NotReady {
+            arn: arn.to_string(),
+            state: state.to_string(),
+        }
+    }
+}
+
+impl<'a> Candidate for &'a AccessPointEntry {
+    type Facts = &'a AccessPointEntry;
+
+    fn arn(&self) -> &str {
+        &self.arn
+    }
+
+    fn tags(&self) -> &Tags {
+        &self.tags
+    }
+
+    fn resolve(self) -> Lookup<&'a AccessPointEntry> {
+        when_available(self, &self.arn, &self.state)
+    }
+}
+
+/// The first step of a lookup: the available file system a query names, or the lookup's
+/// final answer (not found, ambiguous, not available) when there is none.
 pub fn choose_file_system<'a>(
     inventory: &'a EfsInventory,
     query: &FileSystemQuery<'_>,
-) -> FileSystemChoice<'a> {
-    let matches: Vec<&FileSystemEntry> = match query {
-        FileSystemQuery::Tags { selector, .. } => inventory
-            .file_systems
-            .iter()
-            .filter(|fs| tags_match(selector, &fs.tags))
-            .collect(),
-        FileSystemQuery::Id { file_system_id, .. } => inventory
-            .file_systems
-            .iter()
-            .filter(|fs| fs.id == *file_system_id)
-            .collect(),
+) -> Result<&'a FileSystemEntry, Lookup<StorageFacts>> {
+    let chosen = match query {
+        FileSystemQuery::Tags { selector, .. } => select_by_tags(&inventory.file_systems, selector),
+        FileSystemQuery::Id { file_system_id, .. } => {
+            select_one(&inventory.file_systems, |fs| fs.id == *file_system_id)
+        }
     };
-    match matches.as_slice() {
-        [] => FileSystemChoice::Done(Lookup::NotFound {
-            candidates: inventory.file_systems.len(),
-        }),
-        [fs] if fs.state != LifeCycleState::Available.as_str() => {
-            FileSystemChoice::Done(Lookup::NotReady {
-                arn: fs.arn.clone(),
-                state: fs.state.clone(),
-            })
-        }
-        [fs] => FileSystemChoice::Chosen(fs),
-        several => {
-            let mut arns: Vec<String> = several.iter().map(|fs| fs.arn.clone()).collect();
-            arns.sort();
-            FileSystemChoice::Done(Lookup::Ambiguous { arns })
-        }
-    }
+    found_or(chosen)
 }
 
 /// Finishes a lookup once the chosen file system's mount targets and access points are known.
@@ -233,42 +251,29 @@ fn choose_access_point<'a>(
     query: &FileSystemQuery<'_>,
 ) -> Result<Option<&'a AccessPointEntry>, Lookup<StorageFacts>> {
     let chosen = if let Some(wanted) = query.access_point_id() {
-        let Some(ap) = details.access_points.iter().find(|ap| ap.id == wanted) else {
-            return Err(Lookup::Unsupported {
-                arn: fs.arn.clone(),
-                reason: format!(
-                    "access point {wanted} does not exist on file system {}",
-                    fs.id
-                ),
-            });
-        };
-        ap
-    } else {
-        let Some(selector) = query.selector() else {
-            return Ok(None);
-        };
-        let tagged: Vec<&AccessPointEntry> = details
-            .access_points
-            .iter()
-            .filter(|ap| tags_match(selector, &ap.tags))
-            .collect();
-        match tagged.as_slice() {
-            [] => return Ok(None),
-            [ap] => *ap,
-            several => {
-                let mut arns: Vec<String> = several.iter().map(|ap| ap.arn.clone()).collect();
-                arns.sort();
-                return Err(Lookup::Ambiguous { arns });
+        match select_one(&details.access_points, |ap| ap.id == wanted) {
+            // Named explicitly, so its absence is a mistake in the spec, not a wait.
+            Lookup::NotFound { .. } => {
+                return Err(Lookup::Unsupported {
+                    arn: fs.arn.clone(),
+                    reason: format!(
+                        "access point {wanted} does not exist on file system {}",
+                        fs.id
+                    ),
+                });
             }
+            other => other,
         }
+    } else if let Some(selector) = query.selector() {
+        match select_by_tags(&details.access_points, selector) {
+            // Tagging an access point is optional: without one, mount the root.
+            Lookup::NotFound { .. } => return Ok(None),
+            other => other,
+        }
+    } else {
+        return Ok(None);
     };
-    if chosen.state != LifeCycleState::Available.as_str() {
-        return Err(Lookup::NotReady {
-            arn: chosen.arn.clone(),
-            state: chosen.state.clone(),
-        });
-    }
-    Ok(Some(chosen))
+    found_or(chosen).map(Some)
 }
 
 /// Lists every file system of the region.
@@ -420,8 +425,8 @@ mod tests {
         query: FileSystemQuery<'_>,
     ) -> Lookup<StorageFacts> {
         match choose_file_system(inv, &query) {
-            FileSystemChoice::Chosen(fs) => storage_facts(fs, details, &query),
-            FileSystemChoice::Done(lookup) => lookup,
+            Ok(fs) => storage_facts(fs, details, &query),
+            Err(lookup) => lookup,
         }
     }
 
@@ -465,7 +470,7 @@ mod tests {
         let selector = grafana();
         assert_eq!(
             choose_file_system(&inv, &by_tags(&selector)),
-            FileSystemChoice::Done(Lookup::NotReady {
+            Err(Lookup::NotReady {
                 arn: format!("{ARN}:file-system/fs-1"),
                 state: "creating".into()
             })
@@ -508,7 +513,7 @@ mod tests {
         let selector = grafana();
         assert_eq!(
             choose_file_system(&inv, &by_tags(&selector)),
-            FileSystemChoice::Done(Lookup::Ambiguous {
+            Err(Lookup::Ambiguous {
                 arns: vec![
                     format!("{ARN}:file-system/fs-a"),
                     format!("{ARN}:file-system/fs-b")
@@ -523,7 +528,7 @@ mod tests {
         let selector = grafana();
         assert_eq!(
             choose_file_system(&inv, &by_tags(&selector)),
-            FileSystemChoice::Done(Lookup::NotFound { candidates: 1 })
+            Err(Lookup::NotFound { candidates: 1 })
         );
     }
 
@@ -627,7 +632,7 @@ mod tests {
         };
         assert_eq!(
             choose_file_system(&inv, &query),
-            FileSystemChoice::Done(Lookup::NotFound { candidates: 1 })
+            Err(Lookup::NotFound { candidates: 1 })
         );
     }
 

@@ -4,15 +4,14 @@
 //! and the Memcached cache clusters and then asks `ListTagsForResource` once per resource.
 //! Selection is the pure [`select_cache`] over the resulting inventory.
 
-use std::collections::BTreeMap;
-
 use aws_sdk_elasticache::types::{CacheCluster, ReplicationGroup, Tag};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::api::CacheEngine;
 use crate::aws::error::{AwsError, AwsErrorKind};
+use crate::aws::select::{Candidate, select_by_tags};
 use crate::aws::{all_pages, observe};
-use crate::facts::{CacheFacts, CacheKind, Lookup, Tags, tags_match};
+use crate::facts::{CacheFacts, CacheKind, Lookup, Tags};
 use crate::metrics::Metrics;
 
 /// Metric label of the service.
@@ -152,25 +151,25 @@ impl Untagged {
     }
 }
 
+impl Candidate for &CacheEntry {
+    type Facts = CacheFacts;
+
+    fn arn(&self) -> &str {
+        &self.arn
+    }
+
+    fn tags(&self) -> &Tags {
+        &self.tags
+    }
+
+    fn resolve(self) -> Lookup<CacheFacts> {
+        cache_facts(self)
+    }
+}
+
 /// Selects the one cache carrying every selector tag; several are ambiguous.
 pub fn select_cache(inventory: &CacheInventory, selector: &Tags) -> Lookup<CacheFacts> {
-    let matches: BTreeMap<&str, &CacheEntry> = inventory
-        .entries
-        .iter()
-        .filter(|e| tags_match(selector, &e.tags))
-        .map(|e| (e.arn.as_str(), e))
-        .collect();
-    if matches.len() > 1 {
-        return Lookup::Ambiguous {
-            arns: matches.into_keys().map(str::to_string).collect(),
-        };
-    }
-    match matches.into_values().next() {
-        None => Lookup::NotFound {
-            candidates: inventory.entries.len(),
-        },
-        Some(entry) => cache_facts(entry),
-    }
+    select_by_tags(&inventory.entries, selector)
 }
 
 /// The facts of one selected cache, or why it cannot be used (yet).

@@ -13,6 +13,7 @@ pub mod rds;
 pub mod secrets;
 
 mod cache;
+mod select;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -264,8 +265,8 @@ impl Discovery {
             .await?;
         inner.metrics.discovery_cache(efs::SERVICE, inventory.hit);
         let fs = match efs::choose_file_system(&inventory.value, &query) {
-            efs::FileSystemChoice::Chosen(fs) => fs,
-            efs::FileSystemChoice::Done(lookup) => {
+            Ok(fs) => fs,
+            Err(lookup) => {
                 tracing::debug!(%region, ?query, outcome = lookup_outcome(&lookup), "EFS lookup");
                 return Ok(lookup);
             }

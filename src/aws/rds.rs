@@ -4,14 +4,13 @@
 //! the region (both carry their `TagList` inline), keeps the SQL engines Grafana can use, and
 //! selects by selector in [`select_database`], a pure function over that inventory.
 
-use std::collections::BTreeMap;
-
 use aws_sdk_rds::types::{DbCluster, DbInstance, Tag};
 
 use crate::api::DatabaseEngine;
 use crate::aws::all_pages;
 use crate::aws::error::AwsError;
-use crate::facts::{DatabaseFacts, DatabaseKind, Lookup, Tags, tags_match};
+use crate::aws::select::{Candidate, select_by_tags};
+use crate::facts::{DatabaseFacts, DatabaseKind, Lookup, Tags};
 use crate::metrics::Metrics;
 
 /// Metric label of the service.
@@ -151,8 +150,15 @@ pub fn inventory(instances: &[DbInstance], clusters: &[DbCluster]) -> RdsInvento
     }
 }
 
-/// What one matching resource resolves to.
-enum Resolved<'a> {
+/// An RDS resource as the selection sees it: its own tags, but counted as what Grafana would
+/// connect to. A cluster member stands for its cluster (Grafana must write through the writer
+/// endpoint), so a cluster and its members matching together count once.
+struct Selectable<'a> {
+    tags: &'a Tags,
+    target: Target<'a>,
+}
+
+enum Target<'a> {
     Database(&'a DatabaseEntry),
     /// A cluster member whose cluster was not listed (created or deleted between the two
     /// describe calls): wait for the next refresh.
@@ -160,6 +166,54 @@ enum Resolved<'a> {
         cluster_arn: String,
         cluster_identifier: &'a str,
     },
+}
+
+impl Candidate for Selectable<'_> {
+    type Facts = DatabaseFacts;
+
+    fn arn(&self) -> &str {
+        match &self.target {
+            Target::Database(entry) => &entry.arn,
+            Target::MissingCluster { cluster_arn, .. } => cluster_arn,
+        }
+    }
+
+    fn tags(&self) -> &Tags {
+        self.tags
+    }
+
+    fn resolve(self) -> Lookup<DatabaseFacts> {
+        match self.target {
+            Target::Database(entry) => database_facts(entry),
+            Target::MissingCluster {
+                cluster_arn,
+                cluster_identifier,
+            } => Lookup::NotReady {
+                arn: cluster_arn,
+                state: format!(
+                    "member of DB cluster {cluster_identifier}, which is not listed yet"
+                ),
+            },
+        }
+    }
+}
+
+/// What an instance counts as: itself, or the cluster it is a member of.
+fn target_of<'a>(inventory: &'a RdsInventory, instance: &'a DatabaseEntry) -> Target<'a> {
+    let Some(cluster_id) = instance.cluster_identifier.as_deref() else {
+        return Target::Database(instance);
+    };
+    match inventory
+        .clusters
+        .iter()
+        .find(|c| c.identifier == cluster_id)
+    {
+        Some(cluster) => Target::Database(cluster),
+        None => Target::MissingCluster {
+            cluster_arn: cluster_arn_for_member(&instance.arn, cluster_id),
+            cluster_identifier: cluster_id,
+        },
+    }
 }
 
 /// The ARN a cluster member's cluster has: the member's ARN with `db:<member>` replaced by
@@ -171,62 +225,18 @@ fn cluster_arn_for_member(member_arn: &str, cluster_identifier: &str) -> String 
     }
 }
 
-/// Selects the one database carrying every selector tag. A cluster member stands for its
-/// cluster (Grafana must write through the writer endpoint), so a cluster and its members
-/// matching together count once. Several distinct matches are ambiguous: never guess.
+/// Selects the one database carrying every selector tag; several distinct databases are
+/// ambiguous: never guess.
 pub fn select_database(inventory: &RdsInventory, selector: &Tags) -> Lookup<DatabaseFacts> {
-    let mut matches: BTreeMap<String, Resolved<'_>> = BTreeMap::new();
-    for instance in &inventory.instances {
-        if !tags_match(selector, &instance.tags) {
-            continue;
-        }
-        match instance.cluster_identifier.as_deref() {
-            None => {
-                matches.insert(instance.arn.clone(), Resolved::Database(instance));
-            }
-            Some(cluster_id) => match inventory
-                .clusters
-                .iter()
-                .find(|c| c.identifier == cluster_id)
-            {
-                Some(cluster) => {
-                    matches.insert(cluster.arn.clone(), Resolved::Database(cluster));
-                }
-                None => {
-                    let cluster_arn = cluster_arn_for_member(&instance.arn, cluster_id);
-                    matches
-                        .entry(cluster_arn.clone())
-                        .or_insert(Resolved::MissingCluster {
-                            cluster_arn,
-                            cluster_identifier: cluster_id,
-                        });
-                }
-            },
-        }
-    }
-    for cluster in &inventory.clusters {
-        if tags_match(selector, &cluster.tags) {
-            matches.insert(cluster.arn.clone(), Resolved::Database(cluster));
-        }
-    }
-    if matches.len() > 1 {
-        return Lookup::Ambiguous {
-            arns: matches.into_keys().collect(),
-        };
-    }
-    match matches.into_values().next() {
-        None => Lookup::NotFound {
-            candidates: inventory.instances.len() + inventory.clusters.len(),
-        },
-        Some(Resolved::Database(entry)) => database_facts(entry),
-        Some(Resolved::MissingCluster {
-            cluster_arn,
-            cluster_identifier,
-        }) => Lookup::NotReady {
-            arn: cluster_arn,
-            state: format!("member of DB cluster {cluster_identifier}, which is not listed yet"),
-        },
-    }
+    let instances = inventory.instances.iter().map(|instance| Selectable {
+        tags: &instance.tags,
+        target: target_of(inventory, instance),
+    });
+    let clusters = inventory.clusters.iter().map(|cluster| Selectable {
+        tags: &cluster.tags,
+        target: Target::Database(cluster),
+    });
+    select_by_tags(instances.chain(clusters), selector)
 }
 
 /// The facts of one selected database, or why it cannot be used yet.
