@@ -11,9 +11,11 @@ use aws_sdk_efs::types::{
     AccessPointDescription, FileSystemDescription, LifeCycleState, MountTargetDescription, Tag,
 };
 
-use crate::aws::all_pages;
+use crate::aws::clients::service_client;
 use crate::aws::error::AwsError;
+use crate::aws::inventory::{FetchContext, Inventory};
 use crate::aws::select::{Candidate, found_or, select_by_tags, select_one};
+use crate::aws::{Discovery, all_pages, lookup_outcome};
 use crate::facts::{Lookup, StorageFacts, Tags};
 use crate::metrics::Metrics;
 
@@ -25,6 +27,58 @@ const DESCRIBE_ACCESS_POINTS: &str = "DescribeAccessPoints";
 
 /// EFS caps MaxItems / MaxResults of its list calls at 100 (mount targets: 100 too).
 const EFS_MAX_PAGE: i32 = 100;
+
+service_client!(aws_sdk_efs, SERVICE);
+
+impl Discovery {
+    /// The EFS file system a query names, with its mount target zones and access point.
+    ///
+    /// Two steps: the region's file systems (one listing, cached like every inventory) pick
+    /// the file system; then its mount targets and access points, fetched for that one file
+    /// system only and cached by its id, finish the lookup.
+    pub async fn find_file_system(
+        &self,
+        region: Option<&str>,
+        query: FileSystemQuery<'_>,
+    ) -> Result<Lookup<StorageFacts>, AwsError> {
+        let (region, inventory) = self.inventory::<EfsInventory>(region, ()).await?;
+        let lookup = match choose_file_system(&inventory, &query) {
+            Err(done) => done,
+            Ok(fs) => {
+                let (_, details) = self
+                    .inventory::<FileSystemDetails>(Some(&region), fs.id.clone())
+                    .await?;
+                storage_facts(fs, &details, &query)
+            }
+        };
+        tracing::debug!(%region, ?query, outcome = lookup_outcome(&lookup), "EFS lookup");
+        Ok(lookup)
+    }
+}
+
+impl Inventory for EfsInventory {
+    type Client = aws_sdk_efs::Client;
+    type Key = ();
+    const OPERATION: &'static str = DESCRIBE_FILE_SYSTEMS;
+
+    async fn fetch(aws: &FetchContext<'_, Self::Client>, _: &()) -> Result<Self, AwsError> {
+        fetch_inventory(aws.client, aws.metrics, aws.page_size).await
+    }
+}
+
+/// Cached by file system id.
+impl Inventory for FileSystemDetails {
+    type Client = aws_sdk_efs::Client;
+    type Key = String;
+    const OPERATION: &'static str = DESCRIBE_MOUNT_TARGETS;
+
+    async fn fetch(
+        aws: &FetchContext<'_, Self::Client>,
+        file_system_id: &String,
+    ) -> Result<Self, AwsError> {
+        fetch_details(aws.client, aws.metrics, file_system_id).await
+    }
+}
 
 /// How to find the file system.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,9 +8,11 @@ use aws_sdk_elasticache::types::{CacheCluster, ReplicationGroup, Tag};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::api::CacheEngine;
+use crate::aws::clients::service_client;
 use crate::aws::error::{AwsError, AwsErrorKind};
+use crate::aws::inventory::{FetchContext, Inventory, TagLookup};
 use crate::aws::select::{Candidate, select_by_tags};
-use crate::aws::{all_pages, observe};
+use crate::aws::{Discovery, all_pages, observe};
 use crate::facts::{CacheFacts, CacheKind, Lookup, Tags};
 use crate::metrics::Metrics;
 
@@ -23,6 +25,38 @@ const LIST_TAGS_FOR_RESOURCE: &str = "ListTagsForResource";
 /// ListTagsForResource calls in flight at once during a refresh: enough to keep a refresh
 /// of a few dozen caches short, few enough not to trip ElastiCache's rate limits.
 const TAG_CONCURRENCY: usize = 4;
+
+service_client!(aws_sdk_elasticache, SERVICE);
+
+impl Discovery {
+    /// The one ElastiCache replication group or Memcached cluster carrying every selector tag.
+    pub async fn find_cache(
+        &self,
+        region: Option<&str>,
+        selector: &Tags,
+    ) -> Result<Lookup<CacheFacts>, AwsError> {
+        self.lookup::<CacheInventory>(region, selector).await
+    }
+}
+
+impl Inventory for CacheInventory {
+    type Client = aws_sdk_elasticache::Client;
+    type Key = ();
+    const OPERATION: &'static str = DESCRIBE_REPLICATION_GROUPS;
+
+    async fn fetch(aws: &FetchContext<'_, Self::Client>, _: &()) -> Result<Self, AwsError> {
+        fetch_inventory(aws.client, aws.metrics, aws.page_size).await
+    }
+}
+
+impl TagLookup for CacheInventory {
+    type Facts = CacheFacts;
+    const WHAT: &'static str = "cache";
+
+    fn select(&self, selector: &Tags) -> Lookup<CacheFacts> {
+        select_cache(self, selector)
+    }
+}
 
 /// Every Redis/Valkey replication group and Memcached cluster of a region.
 #[derive(Clone, Debug, Default, PartialEq)]

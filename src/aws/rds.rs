@@ -7,8 +7,11 @@
 use aws_sdk_rds::types::{DbCluster, DbInstance, Tag};
 
 use crate::api::DatabaseEngine;
+use crate::aws::Discovery;
 use crate::aws::all_pages;
+use crate::aws::clients::service_client;
 use crate::aws::error::AwsError;
+use crate::aws::inventory::{FetchContext, Inventory, TagLookup};
 use crate::aws::select::{Candidate, select_by_tags};
 use crate::facts::{DatabaseFacts, DatabaseKind, Lookup, Tags};
 use crate::metrics::Metrics;
@@ -28,6 +31,38 @@ const UNUSABLE_STATES: &[&str] = &[
     "inaccessible-encryption-credentials",
     "inaccessible-encryption-credentials-recoverable",
 ];
+
+service_client!(aws_sdk_rds, SERVICE);
+
+impl Discovery {
+    /// The one RDS database (instance or cluster) carrying every selector tag.
+    pub async fn find_database(
+        &self,
+        region: Option<&str>,
+        selector: &Tags,
+    ) -> Result<Lookup<DatabaseFacts>, AwsError> {
+        self.lookup::<RdsInventory>(region, selector).await
+    }
+}
+
+impl Inventory for RdsInventory {
+    type Client = aws_sdk_rds::Client;
+    type Key = ();
+    const OPERATION: &'static str = DESCRIBE_DB_INSTANCES;
+
+    async fn fetch(aws: &FetchContext<'_, Self::Client>, _: &()) -> Result<Self, AwsError> {
+        fetch_inventory(aws.client, aws.metrics, aws.page_size).await
+    }
+}
+
+impl TagLookup for RdsInventory {
+    type Facts = DatabaseFacts;
+    const WHAT: &'static str = "database";
+
+    fn select(&self, selector: &Tags) -> Lookup<DatabaseFacts> {
+        select_database(self, selector)
+    }
+}
 
 /// Every SQL database of a region, as discovery saw it.
 #[derive(Clone, Debug, Default, PartialEq)]
