@@ -294,7 +294,9 @@ where
         Err(sdk_error) => {
             let err = AwsError::from_sdk(service, operation, &sdk_error);
             metrics.aws_call(service, operation, err.outcome());
-            tracing::debug!(error = %err, "AWS call failed");
+            // The Display is the one line conditions and Events show; the chain (every layer
+            // of the SDK's error, the request id) is for whoever debugs it.
+            tracing::debug!(error = %err, chain = err.chain(), "AWS call failed");
             Err(err)
         }
     }
