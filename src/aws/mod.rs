@@ -9,8 +9,8 @@
 //! The shared machinery, which no service names:
 //! - `clients.rs`: SDK clients built on first use, per region and service;
 //! - `inventory.rs`: the `Inventory` trait (what a service lists and how) and one TTL cache
-//!   per inventory kind (`cache.rs`), behind [`Discovery::inventory`] and
-//!   [`Discovery::lookup`];
+//!   per inventory kind (`cache.rs`), behind `Discovery::inventory` and
+//!   `Discovery::lookup`;
 //! - `select.rs`: the "exactly one resource matches" rule;
 //! - `error.rs`: what went wrong, in categories the reconciler acts on.
 //!
@@ -131,7 +131,7 @@ struct Inner {
 /// Shared, cached discovery of AWS resources. Cheap to clone.
 ///
 /// Each service module adds its own lookups (`find_database` in rds.rs, ...) as thin
-/// wrappers over [`Discovery::inventory`] and [`Discovery::lookup`].
+/// wrappers over `Discovery::inventory` and `Discovery::lookup`.
 #[derive(Clone)]
 pub struct Discovery {
     inner: Arc<Inner>,
@@ -208,10 +208,8 @@ impl Discovery {
         region: Option<&str>,
         key: I::Key,
     ) -> Result<(String, Arc<I>), AwsError> {
-        let service = I::Client::SERVICE;
         let inner = &self.inner;
-        let region = self.region(region, service, I::OPERATION)?;
-        let client = inner.clients.get::<I::Client>(&region);
+        let (region, client) = self.client::<I::Client>(region, I::OPERATION)?;
         let aws = FetchContext {
             client: &client,
             metrics: &inner.metrics,
@@ -224,7 +222,9 @@ impl Discovery {
                 I::fetch(&aws, &slot.1)
             })
             .await?;
-        inner.metrics.discovery_cache(service, fetched.hit);
+        inner
+            .metrics
+            .discovery_cache(I::Client::SERVICE, fetched.hit);
         let (region, _) = slot;
         Ok((region, fetched.value))
     }
@@ -245,6 +245,19 @@ impl Discovery {
     pub fn invalidate(&self) {
         self.inner.inventories.clear();
         tracing::debug!("discovery cache invalidated");
+    }
+
+    /// The region to use and the client of service `C` there: for calls that are not cached
+    /// (writes), and for every inventory refresh. `operation` names the failure when no
+    /// region is known.
+    pub(crate) fn client<C: ServiceClient>(
+        &self,
+        region: Option<&str>,
+        operation: &'static str,
+    ) -> Result<(String, C), AwsError> {
+        let region = self.region(region, C::SERVICE, operation)?;
+        let client = self.inner.clients.get::<C>(&region);
+        Ok((region, client))
     }
 
     /// The region to use. A region given by the GrafanaCluster wins over the configured
