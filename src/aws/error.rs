@@ -151,7 +151,10 @@ impl AwsError {
                 .or_else(|| service_err.err().meta().request_id()),
             _ => err.request_id(),
         };
-        if let Some(id) = request_id {
+        // Query-protocol errors (RDS, ElastiCache) already print it within the chain.
+        if let Some(id) = request_id
+            && !chain.contains(id)
+        {
             chain.push_str(&format!(" (request id {id})"));
         }
         AwsError {

@@ -242,7 +242,7 @@ fn aws_messages_are_one_trimmed_line_and_the_chain_has_the_request_id() {
 }
 
 #[test]
-fn the_request_id_may_come_from_the_error_body() {
+fn the_request_id_from_the_error_body_is_in_the_chain_once() {
     // Query-protocol services (RDS, ElastiCache) also put it in the error document.
     let meta = ErrorMetadata::builder()
         .code("Throttling")
@@ -253,10 +253,34 @@ fn the_request_id_may_come_from_the_error_body() {
     let sdk: SdkError<DescribeDBInstancesError> =
         aws_sdk_rds::error::SdkError::service_error(DescribeDBInstancesError::generic(meta), raw);
     let err = AwsError::from_sdk("rds", "DescribeDBInstances", &sdk);
+    assert_eq!(err.chain().matches("body-id").count(), 1, "{}", err.chain());
+
+    // A modelled error prints only its code and message (the SDK parses the message into
+    // both): the id is added after the chain.
+    let fault = aws_sdk_rds::types::error::DbInstanceNotFoundFault::builder()
+        .message("DBInstance db-1 not found.")
+        .meta(
+            ErrorMetadata::builder()
+                .code("DBInstanceNotFound")
+                .message("DBInstance db-1 not found.")
+                .custom("aws_request_id", "modelled-id")
+                .build(),
+        )
+        .build();
+    let raw = HttpResponse::new(404.try_into().expect("valid status"), SdkBody::empty());
+    let sdk: SdkError<DescribeDBInstancesError> = aws_sdk_rds::error::SdkError::service_error(
+        DescribeDBInstancesError::DbInstanceNotFoundFault(fault),
+        raw,
+    );
+    let err = AwsError::from_sdk("rds", "DescribeDBInstances", &sdk);
     assert!(
-        err.chain().ends_with("(request id body-id)"),
+        err.chain().ends_with("(request id modelled-id)"),
         "{}",
         err.chain()
+    );
+    assert_eq!(
+        err.to_string(),
+        "rds DescribeDBInstances failed (DBInstanceNotFound): DBInstance db-1 not found."
     );
 }
 
