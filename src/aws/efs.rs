@@ -11,9 +11,12 @@ use aws_sdk_efs::types::{
     AccessPointDescription, FileSystemDescription, LifeCycleState, MountTargetDescription, Tag,
 };
 
-use crate::aws::all_pages;
+use crate::aws::clients::service_client;
 use crate::aws::error::AwsError;
-use crate::facts::{Lookup, StorageFacts, Tags, tags_match};
+use crate::aws::inventory::{FetchContext, Inventory};
+use crate::aws::select::{Candidate, found_or, select_by_tags, select_one};
+use crate::aws::{Discovery, all_pages, lookup_outcome};
+use crate::facts::{Lookup, StorageFacts, Tags};
 use crate::metrics::Metrics;
 
 /// Metric label of the service.
@@ -24,6 +27,58 @@ const DESCRIBE_ACCESS_POINTS: &str = "DescribeAccessPoints";
 
 /// EFS caps MaxItems / MaxResults of its list calls at 100 (mount targets: 100 too).
 const EFS_MAX_PAGE: i32 = 100;
+
+service_client!(aws_sdk_efs, SERVICE);
+
+impl Discovery {
+    /// The EFS file system a query names, with its mount target zones and access point.
+    ///
+    /// Two steps: the region's file systems (one listing, cached like every inventory) pick
+    /// the file system; then its mount targets and access points, fetched for that one file
+    /// system only and cached by its id, finish the lookup.
+    pub async fn find_file_system(
+        &self,
+        region: Option<&str>,
+        query: FileSystemQuery<'_>,
+    ) -> Result<Lookup<StorageFacts>, AwsError> {
+        let (region, inventory) = self.inventory::<EfsInventory>(region, ()).await?;
+        let lookup = match choose_file_system(&inventory, &query) {
+            Err(done) => done,
+            Ok(fs) => {
+                let (_, details) = self
+                    .inventory::<FileSystemDetails>(Some(&region), fs.id.clone())
+                    .await?;
+                storage_facts(fs, &details, &query)
+            }
+        };
+        tracing::debug!(%region, ?query, outcome = lookup_outcome(&lookup), "EFS lookup");
+        Ok(lookup)
+    }
+}
+
+impl Inventory for EfsInventory {
+    type Client = aws_sdk_efs::Client;
+    type Key = ();
+    const OPERATION: &'static str = DESCRIBE_FILE_SYSTEMS;
+
+    async fn fetch(aws: &FetchContext<'_, Self::Client>, _: &()) -> Result<Self, AwsError> {
+        fetch_inventory(aws.client, aws.metrics, aws.page_size).await
+    }
+}
+
+/// Cached by file system id.
+impl Inventory for FileSystemDetails {
+    type Client = aws_sdk_efs::Client;
+    type Key = String;
+    const OPERATION: &'static str = DESCRIBE_MOUNT_TARGETS;
+
+    async fn fetch(
+        aws: &FetchContext<'_, Self::Client>,
+        file_system_id: &String,
+    ) -> Result<Self, AwsError> {
+        fetch_details(aws.client, aws.metrics, file_system_id).await
+    }
+}
 
 /// How to find the file system.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,49 +207,66 @@ fn access_point_entry(ap: &AccessPointDescription) -> Option<AccessPointEntry> {
     })
 }
 
-/// The first step of a lookup: which file system, or a final answer without one.
-#[derive(Debug, PartialEq)]
-pub enum FileSystemChoice<'a> {
-    /// One available file system: its mount targets and access points decide the rest.
-    Chosen(&'a FileSystemEntry),
-    /// The lookup ends here (not found, ambiguous, not available).
-    Done(Lookup<StorageFacts>),
+impl<'a> Candidate for &'a FileSystemEntry {
+    type Facts = &'a FileSystemEntry;
+
+    fn arn(&self) -> &str {
+        &self.arn
+    }
+
+    fn tags(&self) -> &Tags {
+        &self.tags
+    }
+
+    /// An available file system is chosen; its mount targets and access points decide the
+    /// rest of the lookup.
+    fn resolve(self) -> Lookup<&'a FileSystemEntry> {
+        when_available(self, &self.arn, &self.state)
+    }
 }
 
-/// Picks the file system a query names from the inventory.
+/// Found while `available`; in any other LifeCycleState (creating, updating, deleting, error)
+/// not ready.
+fn when_available<T>(entry: T, arn: &str, state: &str) -> Lookup<T> {
+    if state == LifeCycleState::Available.as_str() {
+        Lookup::Found(entry)
+    } else {
+        Lookup::NotReady {
+            arn: arn.to_string(),
+            state: state.to_string(),
+        }
+    }
+}
+
+impl<'a> Candidate for &'a AccessPointEntry {
+    type Facts = &'a AccessPointEntry;
+
+    fn arn(&self) -> &str {
+        &self.arn
+    }
+
+    fn tags(&self) -> &Tags {
+        &self.tags
+    }
+
+    fn resolve(self) -> Lookup<&'a AccessPointEntry> {
+        when_available(self, &self.arn, &self.state)
+    }
+}
+
+/// The first step of a lookup: the available file system a query names, or the lookup's
+/// final answer (not found, ambiguous, not available) when there is none.
 pub fn choose_file_system<'a>(
     inventory: &'a EfsInventory,
     query: &FileSystemQuery<'_>,
-) -> FileSystemChoice<'a> {
-    let matches: Vec<&FileSystemEntry> = match query {
-        FileSystemQuery::Tags { selector, .. } => inventory
-            .file_systems
-            .iter()
-            .filter(|fs| tags_match(selector, &fs.tags))
-            .collect(),
-        FileSystemQuery::Id { file_system_id, .. } => inventory
-            .file_systems
-            .iter()
-            .filter(|fs| fs.id == *file_system_id)
-            .collect(),
+) -> Result<&'a FileSystemEntry, Lookup<StorageFacts>> {
+    let chosen = match query {
+        FileSystemQuery::Tags { selector, .. } => select_by_tags(&inventory.file_systems, selector),
+        FileSystemQuery::Id { file_system_id, .. } => {
+            select_one(&inventory.file_systems, |fs| fs.id == *file_system_id)
+        }
     };
-    match matches.as_slice() {
-        [] => FileSystemChoice::Done(Lookup::NotFound {
-            candidates: inventory.file_systems.len(),
-        }),
-        [fs] if fs.state != LifeCycleState::Available.as_str() => {
-            FileSystemChoice::Done(Lookup::NotReady {
-                arn: fs.arn.clone(),
-                state: fs.state.clone(),
-            })
-        }
-        [fs] => FileSystemChoice::Chosen(fs),
-        several => {
-            let mut arns: Vec<String> = several.iter().map(|fs| fs.arn.clone()).collect();
-            arns.sort();
-            FileSystemChoice::Done(Lookup::Ambiguous { arns })
-        }
-    }
+    found_or(chosen)
 }
 
 /// Finishes a lookup once the chosen file system's mount targets and access points are known.
@@ -233,42 +305,29 @@ fn choose_access_point<'a>(
     query: &FileSystemQuery<'_>,
 ) -> Result<Option<&'a AccessPointEntry>, Lookup<StorageFacts>> {
     let chosen = if let Some(wanted) = query.access_point_id() {
-        let Some(ap) = details.access_points.iter().find(|ap| ap.id == wanted) else {
-            return Err(Lookup::Unsupported {
-                arn: fs.arn.clone(),
-                reason: format!(
-                    "access point {wanted} does not exist on file system {}",
-                    fs.id
-                ),
-            });
-        };
-        ap
-    } else {
-        let Some(selector) = query.selector() else {
-            return Ok(None);
-        };
-        let tagged: Vec<&AccessPointEntry> = details
-            .access_points
-            .iter()
-            .filter(|ap| tags_match(selector, &ap.tags))
-            .collect();
-        match tagged.as_slice() {
-            [] => return Ok(None),
-            [ap] => *ap,
-            several => {
-                let mut arns: Vec<String> = several.iter().map(|ap| ap.arn.clone()).collect();
-                arns.sort();
-                return Err(Lookup::Ambiguous { arns });
+        match select_one(&details.access_points, |ap| ap.id == wanted) {
+            // Named explicitly, so its absence is a mistake in the spec, not a wait.
+            Lookup::NotFound { .. } => {
+                return Err(Lookup::Unsupported {
+                    arn: fs.arn.clone(),
+                    reason: format!(
+                        "access point {wanted} does not exist on file system {}",
+                        fs.id
+                    ),
+                });
             }
+            other => other,
         }
+    } else if let Some(selector) = query.selector() {
+        match select_by_tags(&details.access_points, selector) {
+            // Tagging an access point is optional: without one, mount the root.
+            Lookup::NotFound { .. } => return Ok(None),
+            other => other,
+        }
+    } else {
+        return Ok(None);
     };
-    if chosen.state != LifeCycleState::Available.as_str() {
-        return Err(Lookup::NotReady {
-            arn: chosen.arn.clone(),
-            state: chosen.state.clone(),
-        });
-    }
-    Ok(Some(chosen))
+    found_or(chosen).map(Some)
 }
 
 /// Lists every file system of the region.
@@ -341,309 +400,4 @@ async fn list_access_points(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use aws_sdk_efs::types::{LifeCycleState, PerformanceMode};
-    use aws_smithy_types::DateTime;
-    use pretty_assertions::assert_eq;
-
-    const ARN: &str = "arn:aws:elasticfilesystem:us-east-1:123456789012";
-
-    fn tags(pairs: &[(&str, &str)]) -> Vec<Tag> {
-        pairs
-            .iter()
-            .map(|(k, v)| Tag::builder().key(*k).value(*v).build().unwrap())
-            .collect()
-    }
-
-    fn grafana() -> Tags {
-        [("app".to_string(), "grafana".to_string())].into()
-    }
-
-    fn fs(id: &str, state: LifeCycleState, tag_pairs: &[(&str, &str)]) -> FileSystemDescription {
-        FileSystemDescription::builder()
-            .owner_id("123456789012")
-            .creation_token(id)
-            .file_system_id(id)
-            .file_system_arn(format!("{ARN}:file-system/{id}"))
-            .creation_time(DateTime::from_secs(0))
-            .life_cycle_state(state)
-            .number_of_mount_targets(0)
-            .size_in_bytes(
-                aws_sdk_efs::types::FileSystemSize::builder()
-                    .value(0)
-                    .build(),
-            )
-            .performance_mode(PerformanceMode::GeneralPurpose)
-            .set_tags(Some(tags(tag_pairs)))
-            .build()
-            .unwrap()
-    }
-
-    fn mount_target(fs_id: &str, zone: &str, state: LifeCycleState) -> MountTargetDescription {
-        MountTargetDescription::builder()
-            .mount_target_id(format!("fsmt-{zone}"))
-            .file_system_id(fs_id)
-            .subnet_id("subnet-1")
-            .life_cycle_state(state)
-            .availability_zone_name(zone)
-            .build()
-            .unwrap()
-    }
-
-    fn access_point(id: &str, tag_pairs: &[(&str, &str)]) -> AccessPointDescription {
-        AccessPointDescription::builder()
-            .access_point_id(id)
-            .access_point_arn(format!("{ARN}:access-point/{id}"))
-            .life_cycle_state(LifeCycleState::Available)
-            .set_tags(Some(tags(tag_pairs)))
-            .build()
-    }
-
-    fn inventory(file_systems: &[FileSystemDescription]) -> EfsInventory {
-        EfsInventory {
-            file_systems: file_systems.iter().filter_map(file_system_entry).collect(),
-        }
-    }
-
-    fn two_zones(fs_id: &str) -> Vec<MountTargetDescription> {
-        vec![
-            mount_target(fs_id, "us-east-1b", LifeCycleState::Available),
-            mount_target(fs_id, "us-east-1a", LifeCycleState::Available),
-        ]
-    }
-
-    /// Runs a whole lookup over an inventory and the chosen file system's details.
-    fn lookup(
-        inv: &EfsInventory,
-        details: &FileSystemDetails,
-        query: FileSystemQuery<'_>,
-    ) -> Lookup<StorageFacts> {
-        match choose_file_system(inv, &query) {
-            FileSystemChoice::Chosen(fs) => storage_facts(fs, details, &query),
-            FileSystemChoice::Done(lookup) => lookup,
-        }
-    }
-
-    fn by_tags(selector: &Tags) -> FileSystemQuery<'_> {
-        FileSystemQuery::Tags {
-            selector,
-            access_point_id: None,
-        }
-    }
-
-    #[test]
-    fn tagged_file_system_is_found_with_sorted_zones_and_root() {
-        let inv = inventory(&[
-            fs(
-                "fs-11111111",
-                LifeCycleState::Available,
-                &[("app", "grafana")],
-            ),
-            fs(
-                "fs-22222222",
-                LifeCycleState::Available,
-                &[("app", "other")],
-            ),
-        ]);
-        let details = file_system_details(&two_zones("fs-11111111"), &[]);
-        let selector = grafana();
-        assert_eq!(
-            lookup(&inv, &details, by_tags(&selector)),
-            Lookup::Found(StorageFacts {
-                file_system_id: "fs-11111111".into(),
-                arn: format!("{ARN}:file-system/fs-11111111"),
-                access_point_id: None,
-                mount_target_zones: vec!["us-east-1a".into(), "us-east-1b".into()],
-            })
-        );
-    }
-
-    #[test]
-    fn file_system_being_created_is_not_ready() {
-        let inv = inventory(&[fs("fs-1", LifeCycleState::Creating, &[("app", "grafana")])]);
-        let selector = grafana();
-        assert_eq!(
-            choose_file_system(&inv, &by_tags(&selector)),
-            FileSystemChoice::Done(Lookup::NotReady {
-                arn: format!("{ARN}:file-system/fs-1"),
-                state: "creating".into()
-            })
-        );
-    }
-
-    #[test]
-    fn no_mount_targets_is_not_ready() {
-        let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[("app", "grafana")])]);
-        let selector = grafana();
-        assert_eq!(
-            lookup(&inv, &FileSystemDetails::default(), by_tags(&selector)),
-            Lookup::NotReady {
-                arn: format!("{ARN}:file-system/fs-1"),
-                state: "no mount targets".into()
-            }
-        );
-    }
-
-    #[test]
-    fn mount_targets_being_created_are_not_ready() {
-        let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[("app", "grafana")])]);
-        let details = file_system_details(
-            &[mount_target("fs-1", "us-east-1a", LifeCycleState::Creating)],
-            &[],
-        );
-        let selector = grafana();
-        assert!(matches!(
-            lookup(&inv, &details, by_tags(&selector)),
-            Lookup::NotReady { state, .. } if state == "mount targets not available yet"
-        ));
-    }
-
-    #[test]
-    fn several_tagged_file_systems_are_ambiguous() {
-        let inv = inventory(&[
-            fs("fs-b", LifeCycleState::Available, &[("app", "grafana")]),
-            fs("fs-a", LifeCycleState::Available, &[("app", "grafana")]),
-        ]);
-        let selector = grafana();
-        assert_eq!(
-            choose_file_system(&inv, &by_tags(&selector)),
-            FileSystemChoice::Done(Lookup::Ambiguous {
-                arns: vec![
-                    format!("{ARN}:file-system/fs-a"),
-                    format!("{ARN}:file-system/fs-b")
-                ]
-            })
-        );
-    }
-
-    #[test]
-    fn no_tagged_file_system_is_not_found() {
-        let inv = inventory(&[fs("fs-a", LifeCycleState::Available, &[("app", "x")])]);
-        let selector = grafana();
-        assert_eq!(
-            choose_file_system(&inv, &by_tags(&selector)),
-            FileSystemChoice::Done(Lookup::NotFound { candidates: 1 })
-        );
-    }
-
-    #[test]
-    fn requested_access_point_must_exist() {
-        let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[("app", "grafana")])]);
-        let details = file_system_details(&two_zones("fs-1"), &[access_point("fsap-other", &[])]);
-        let selector = grafana();
-        let query = FileSystemQuery::Tags {
-            selector: &selector,
-            access_point_id: Some("fsap-missing"),
-        };
-        match lookup(&inv, &details, query) {
-            Lookup::Unsupported { arn, reason } => {
-                assert_eq!(arn, format!("{ARN}:file-system/fs-1"));
-                assert_eq!(
-                    reason,
-                    "access point fsap-missing does not exist on file system fs-1"
-                );
-            }
-            other => panic!("expected Unsupported, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn requested_access_point_is_used() {
-        let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[])]);
-        let details = file_system_details(&two_zones("fs-1"), &[access_point("fsap-1", &[])]);
-        let query = FileSystemQuery::Id {
-            file_system_id: "fs-1",
-            access_point_id: Some("fsap-1"),
-        };
-        assert!(matches!(
-            lookup(&inv, &details, query),
-            Lookup::Found(f) if f.access_point_id.as_deref() == Some("fsap-1")
-        ));
-    }
-
-    #[test]
-    fn tagged_access_point_is_chosen() {
-        let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[("app", "grafana")])]);
-        let details = file_system_details(
-            &two_zones("fs-1"),
-            &[
-                access_point("fsap-untagged", &[]),
-                access_point("fsap-grafana", &[("app", "grafana")]),
-            ],
-        );
-        let selector = grafana();
-        assert!(matches!(
-            lookup(&inv, &details, by_tags(&selector)),
-            Lookup::Found(f) if f.access_point_id.as_deref() == Some("fsap-grafana")
-        ));
-    }
-
-    #[test]
-    fn two_tagged_access_points_are_ambiguous() {
-        let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[("app", "grafana")])]);
-        let details = file_system_details(
-            &two_zones("fs-1"),
-            &[
-                access_point("fsap-2", &[("app", "grafana")]),
-                access_point("fsap-1", &[("app", "grafana")]),
-            ],
-        );
-        let selector = grafana();
-        assert_eq!(
-            lookup(&inv, &details, by_tags(&selector)),
-            Lookup::Ambiguous {
-                arns: vec![
-                    format!("{ARN}:access-point/fsap-1"),
-                    format!("{ARN}:access-point/fsap-2")
-                ]
-            }
-        );
-    }
-
-    #[test]
-    fn by_id_ignores_tagged_access_points_and_mounts_the_root() {
-        let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[("app", "grafana")])]);
-        let details = file_system_details(
-            &two_zones("fs-1"),
-            &[access_point("fsap-1", &[("app", "grafana")])],
-        );
-        let query = FileSystemQuery::Id {
-            file_system_id: "fs-1",
-            access_point_id: None,
-        };
-        assert!(matches!(
-            lookup(&inv, &details, query),
-            Lookup::Found(f) if f.access_point_id.is_none()
-        ));
-    }
-
-    #[test]
-    fn unknown_id_is_not_found() {
-        let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[])]);
-        let query = FileSystemQuery::Id {
-            file_system_id: "fs-2",
-            access_point_id: None,
-        };
-        assert_eq!(
-            choose_file_system(&inv, &query),
-            FileSystemChoice::Done(Lookup::NotFound { candidates: 1 })
-        );
-    }
-
-    #[test]
-    fn access_point_being_created_is_not_ready() {
-        let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[])]);
-        let mut ap = access_point("fsap-1", &[]);
-        ap.life_cycle_state = Some(LifeCycleState::Creating);
-        let details = file_system_details(&two_zones("fs-1"), &[ap]);
-        let query = FileSystemQuery::Id {
-            file_system_id: "fs-1",
-            access_point_id: Some("fsap-1"),
-        };
-        assert!(matches!(
-            lookup(&inv, &details, query),
-            Lookup::NotReady { state, .. } if state == "creating"
-        ));
-    }
-}
+mod tests;

@@ -4,12 +4,18 @@
 //! with "we never reached AWS". The reconciler needs neither detail: it needs to know whether
 //! to retry soon (throttling, 5xx, timeouts, network), whether a human must act (access
 //! denied, a bad request), and a one-line message for a condition. [`AwsError`] is that.
+//!
+//! Its `Display` is that one line, for conditions and Events: service, operation, what went
+//! wrong and AWS's code and message, or for a call that never got an answer the innermost
+//! cause ("tcp connect error: Connection refused"). The SDK's whole error chain, five layers
+//! deep for a refused connection, is kept apart in [`AwsError::chain`] for debug logs.
 
 use std::error::Error as StdError;
 use std::fmt;
 
 use aws_sdk_rds::config::http::HttpResponse;
 use aws_sdk_rds::error::ProvideErrorMetadata;
+use aws_types::request_id::RequestId;
 
 use crate::metrics::AwsOutcome;
 
@@ -32,6 +38,11 @@ const THROTTLING_CODES: &[&str] = &[
     "PriorRequestNotComplete",
     "EC2ThrottledException",
 ];
+
+/// The longest message a one-line error keeps, in characters. AWS's own messages fit (an
+/// access denial names the principal, the action and the resource in about 250); anything
+/// longer is cut rather than let one error fill an Event.
+const MAX_MESSAGE_CHARS: usize = 400;
 
 /// Error codes that mean the caller's identity or permissions are the problem.
 const ACCESS_DENIED_CODES: &[&str] = &[
@@ -75,13 +86,31 @@ pub enum AwsErrorKind {
     Malformed { message: String },
 }
 
-/// A failed AWS call: which service and operation, and why.
+impl AwsErrorKind {
+    /// Why, on one trimmed line: AWS's message when it answered, else the innermost cause.
+    pub fn message(&self) -> &str {
+        match self {
+            AwsErrorKind::Throttled { message }
+            | AwsErrorKind::ServerError { message, .. }
+            | AwsErrorKind::Timeout { message }
+            | AwsErrorKind::Transport { message }
+            | AwsErrorKind::AccessDenied { message, .. }
+            | AwsErrorKind::Client { message, .. }
+            | AwsErrorKind::Malformed { message } => message,
+        }
+    }
+}
+
+/// A failed AWS call: which service and operation, and why. Displays as one line.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{service} {operation} {kind}")]
 pub struct AwsError {
     service: &'static str,
     operation: &'static str,
     kind: AwsErrorKind,
+    /// The SDK's error with every source and AWS's request id; None when discovery raised the
+    /// error itself.
+    chain: Option<String>,
 }
 
 impl AwsError {
@@ -90,6 +119,7 @@ impl AwsError {
             service,
             operation,
             kind,
+            chain: None,
         }
     }
 
@@ -114,7 +144,23 @@ impl AwsError {
     where
         E: ProvideErrorMetadata + StdError + 'static,
     {
-        Self::new(service, operation, classify_sdk_error(err))
+        let mut chain = error_chain(err);
+        let request_id = match err {
+            aws_sdk_rds::error::SdkError::ServiceError(service_err) => err
+                .request_id()
+                .or_else(|| service_err.err().meta().request_id()),
+            _ => err.request_id(),
+        };
+        // Query-protocol errors (RDS, ElastiCache) already print it within the chain.
+        if let Some(id) = request_id
+            && !chain.contains(id)
+        {
+            chain.push_str(&format!(" (request id {id})"));
+        }
+        AwsError {
+            chain: Some(chain),
+            ..Self::new(service, operation, classify_sdk_error(err))
+        }
     }
 
     pub fn service(&self) -> &'static str {
@@ -127,6 +173,14 @@ impl AwsError {
 
     pub fn kind(&self) -> &AwsErrorKind {
         &self.kind
+    }
+
+    /// Everything the SDK said, for a debug log: its error and every source (the
+    /// connector's, hyper's, the OS's), and AWS's request id when it answered. For an error
+    /// discovery raised itself (no region, an unusable answer) there is nothing beyond the
+    /// message, and that is what it returns.
+    pub fn chain(&self) -> &str {
+        self.chain.as_deref().unwrap_or_else(|| self.kind.message())
     }
 
     /// The metric label of this failure.
@@ -233,35 +287,39 @@ where
             service_err.err().message(),
             service_err.raw().status().as_u16(),
         ),
+        // The kind already says "timed out"; the innermost cause says which timeout.
         aws_sdk_rds::error::SdkError::TimeoutError(_) => AwsErrorKind::Timeout {
-            message: error_chain(err),
+            message: innermost_causes(err, 1),
         },
         aws_sdk_rds::error::SdkError::DispatchFailure(dispatch) => {
-            let message = error_chain(err);
             if dispatch.is_timeout() {
-                AwsErrorKind::Timeout { message }
+                AwsErrorKind::Timeout {
+                    message: innermost_causes(err, 1),
+                }
             } else if dispatch.is_io() {
-                AwsErrorKind::Transport { message }
+                AwsErrorKind::Transport {
+                    message: innermost_causes(err, 2),
+                }
             } else {
                 // "user" and "other" dispatch failures are raised before anything is sent:
                 // no credentials, no region, an endpoint that cannot be resolved.
                 AwsErrorKind::Client {
                     code: "RequestNotSent".to_string(),
-                    message,
+                    message: innermost_causes(err, 2),
                 }
             }
         }
         aws_sdk_rds::error::SdkError::ResponseError(response) => {
-            classify_unparsed_response(response.raw().status().as_u16(), error_chain(err))
+            classify_unparsed_response(response.raw().status().as_u16(), innermost_causes(err, 2))
         }
         aws_sdk_rds::error::SdkError::ConstructionFailure(_) => AwsErrorKind::Client {
             code: "RequestNotBuilt".to_string(),
-            message: error_chain(err),
+            message: innermost_causes(err, 2),
         },
         // SdkError is non-exhaustive.
         _ => AwsErrorKind::Client {
             code: "Unknown".to_string(),
-            message: error_chain(err),
+            message: innermost_causes(err, 2),
         },
     }
 }
@@ -273,7 +331,7 @@ pub fn classify_service_error(
     message: Option<&str>,
     status: u16,
 ) -> AwsErrorKind {
-    let message = message.unwrap_or_default().to_string();
+    let message = one_line(message.unwrap_or_default());
     let code_in = |list: &[&str]| code.is_some_and(|c| list.contains(&c));
     if code_in(THROTTLING_CODES) || status == 429 {
         AwsErrorKind::Throttled { message }
@@ -315,157 +373,50 @@ fn classify_unparsed_response(status: u16, message: String) -> AwsErrorKind {
     }
 }
 
-/// The error and its sources on one line, without repeating a message a wrapper copied
-/// from its source.
-fn error_chain(err: &(dyn StdError + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
+/// The messages of an error and its sources, outermost first, without a message a wrapper
+/// copied from its source.
+fn links(err: &(dyn StdError + 'static)) -> Vec<String> {
+    let mut links: Vec<String> = Vec::new();
     let mut current: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = current {
-        let text = e.to_string().replace('\n', " ");
-        if !text.is_empty() && !parts.last().is_some_and(|last| last.contains(&text)) {
-            parts.push(text);
+        let text = single_spaced(&e.to_string());
+        if !text.is_empty() && !links.last().is_some_and(|last| last.contains(&text)) {
+            links.push(text);
         }
         current = e.source();
     }
-    parts.join(": ")
+    links
+}
+
+/// The error and all its sources on one line.
+fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    links(err).join(": ")
+}
+
+/// The innermost `count` messages of the chain: the outer layers only name the SDK's own
+/// machinery ("dispatch failure: io error: client error (Connect)"); the cause and the step
+/// that hit it ("tcp connect error: Connection refused") say what happened.
+fn innermost_causes(err: &(dyn StdError + 'static), count: usize) -> String {
+    let links = links(err);
+    let start = links.len().saturating_sub(count);
+    one_line(&links[start..].join(": "))
+}
+
+/// `text` with every whitespace run (newlines too) as one space, trimmed.
+fn single_spaced(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `text` on one line, and anything past [`MAX_MESSAGE_CHARS`] cut and marked with an
+/// ellipsis.
+fn one_line(text: &str) -> String {
+    let mut line = single_spaced(text);
+    if let Some((cut, _)) = line.char_indices().nth(MAX_MESSAGE_CHARS) {
+        line.truncate(cut);
+        line.push('…');
+    }
+    line
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use aws_sdk_rds::error::ErrorMetadata;
-    use aws_sdk_rds::operation::describe_db_instances::DescribeDBInstancesError;
-    use aws_smithy_types::body::SdkBody;
-
-    fn service_error(code: &str, message: &str, status: u16) -> SdkError<DescribeDBInstancesError> {
-        let err = DescribeDBInstancesError::generic(
-            ErrorMetadata::builder().code(code).message(message).build(),
-        );
-        let raw = HttpResponse::new(status.try_into().expect("valid status"), SdkBody::empty());
-        aws_sdk_rds::error::SdkError::service_error(err, raw)
-    }
-
-    #[test]
-    fn throttling_is_named_with_service_and_operation() {
-        let err = AwsError::from_sdk(
-            "rds",
-            "DescribeDBInstances",
-            &service_error("Throttling", "Rate exceeded", 400),
-        );
-        assert_eq!(err.outcome(), AwsOutcome::Throttled);
-        assert_eq!(err.reason(), "AwsThrottled");
-        assert!(err.is_transient());
-        assert_eq!(
-            err.to_string(),
-            "rds DescribeDBInstances throttled by AWS (after retries): Rate exceeded"
-        );
-    }
-
-    #[test]
-    fn http_429_without_a_known_code_is_throttling() {
-        let kind = classify_service_error(Some("SomethingNew"), None, 429);
-        assert!(matches!(kind, AwsErrorKind::Throttled { .. }));
-    }
-
-    #[test]
-    fn server_errors_are_unavailable_and_transient() {
-        let err = AwsError::from_sdk(
-            "efs",
-            "DescribeFileSystems",
-            &service_error("InternalFailure", "boom", 500),
-        );
-        assert_eq!(err.outcome(), AwsOutcome::ServerError);
-        assert_eq!(err.reason(), "AwsUnavailable");
-        assert!(err.is_transient());
-        assert_eq!(
-            err.to_string(),
-            "efs DescribeFileSystems failed on the AWS side (HTTP 500 InternalFailure, after retries): boom"
-        );
-    }
-
-    #[test]
-    fn access_denied_by_code_or_status() {
-        for (code, status) in [("AccessDenied", 400), ("Whatever", 403)] {
-            let err = AwsError::from_sdk(
-                "rds",
-                "DescribeDBClusters",
-                &service_error(code, "not allowed", status),
-            );
-            assert_eq!(err.reason(), "AwsAccessDenied");
-            assert_eq!(err.outcome(), AwsOutcome::ClientError);
-            assert!(!err.is_transient());
-            assert!(err.to_string().contains("IAM"), "{err}");
-        }
-    }
-
-    #[test]
-    fn other_client_errors_keep_code_and_message() {
-        let err = AwsError::from_sdk(
-            "rds",
-            "DescribeDBInstances",
-            &service_error("InvalidParameterValue", "bad marker", 400),
-        );
-        assert_eq!(err.reason(), "AwsError");
-        assert_eq!(err.outcome(), AwsOutcome::ClientError);
-        assert_eq!(
-            err.to_string(),
-            "rds DescribeDBInstances failed (InvalidParameterValue): bad marker"
-        );
-    }
-
-    #[test]
-    fn timeouts_are_transient() {
-        let sdk: SdkError<DescribeDBInstancesError> =
-            aws_sdk_rds::error::SdkError::timeout_error("operation timeout (all attempts)");
-        let err = AwsError::from_sdk("rds", "DescribeDBInstances", &sdk);
-        assert_eq!(err.reason(), "AwsTimeout");
-        assert_eq!(err.outcome(), AwsOutcome::Timeout);
-        assert!(err.is_transient());
-        assert!(
-            err.to_string()
-                .starts_with("rds DescribeDBInstances timed out")
-        );
-    }
-
-    #[test]
-    fn connection_failures_are_transport() {
-        let sdk: SdkError<DescribeDBInstancesError> =
-            aws_sdk_rds::error::SdkError::dispatch_failure(aws_sdk_rds::error::ConnectorError::io(
-                "connection refused".into(),
-            ));
-        let err = AwsError::from_sdk("rds", "DescribeDBInstances", &sdk);
-        assert_eq!(err.outcome(), AwsOutcome::Transport);
-        assert_eq!(err.reason(), "AwsUnavailable");
-        assert!(err.to_string().contains("connection refused"), "{err}");
-
-        let sdk: SdkError<DescribeDBInstancesError> =
-            aws_sdk_rds::error::SdkError::dispatch_failure(
-                aws_sdk_rds::error::ConnectorError::timeout("connect timeout".into()),
-            );
-        let err = AwsError::from_sdk("rds", "DescribeDBInstances", &sdk);
-        assert_eq!(err.reason(), "AwsTimeout");
-    }
-
-    #[test]
-    fn requests_never_sent_are_client_errors() {
-        let sdk: SdkError<DescribeDBInstancesError> =
-            aws_sdk_rds::error::SdkError::dispatch_failure(
-                aws_sdk_rds::error::ConnectorError::other("no credentials".into(), None),
-            );
-        let err = AwsError::from_sdk("rds", "DescribeDBInstances", &sdk);
-        assert_eq!(err.reason(), "AwsError");
-        assert!(!err.is_transient());
-        assert!(err.to_string().contains("no credentials"), "{err}");
-    }
-
-    #[test]
-    fn malformed_is_not_transient() {
-        let err = AwsError::malformed("secretsmanager", "GetSecretValue", "no SecretString");
-        assert_eq!(err.reason(), "AwsMalformedResponse");
-        assert!(!err.is_transient());
-        assert_eq!(
-            err.to_string(),
-            "secretsmanager GetSecretValue returned an unusable response: no SecretString"
-        );
-    }
-}
+mod tests;

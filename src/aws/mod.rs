@@ -4,18 +4,33 @@
 //! One [`Discovery`] is shared by every GrafanaCluster. It caches the whole inventory of each
 //! service per region for `refresh_interval` and refreshes it single-flight, so the number
 //! of AWS calls depends on the number of regions, not on the number of clusters. Selecting
-//! by tag is a pure function over the cached inventory (see each service module).
+//! by tag is a pure function over the cached inventory.
+//!
+//! The shared machinery, which no service names:
+//! - `clients.rs`: SDK clients built on first use, per region and service;
+//! - `inventory.rs`: the `Inventory` trait (what a service lists and how) and one TTL cache
+//!   per inventory kind (`cache.rs`), behind `Discovery::inventory` and
+//!   `Discovery::lookup`;
+//! - `select.rs`: the "exactly one resource matches" rule;
+//! - `error.rs`: what went wrong, in categories the reconciler acts on.
+//!
+//! Each service module registers itself: `service_client!` for its client, `impl Inventory`
+//! (and `TagLookup`) for what it lists, and its public lookups as an `impl Discovery` block
+//! (`find_database` lives in rds.rs). Adding a service is a new module and its `mod` line.
 
 pub mod efs;
 pub mod elasticache;
-pub mod error;
 pub mod rds;
 pub mod secrets;
 
-mod cache;
+pub mod error;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+mod cache;
+mod clients;
+mod inventory;
+mod select;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -23,12 +38,13 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_rds::error::ProvideErrorMetadata;
 
-use crate::facts::{CacheFacts, DatabaseFacts, Lookup, ManagedCredentials, StorageFacts, Tags};
+use crate::facts::{Lookup, Tags};
 use crate::metrics::{AwsOutcome, Metrics};
 
-use cache::TtlCache;
+use clients::{Clients, ServiceClient};
 pub use efs::FileSystemQuery;
 pub use error::{AwsError, AwsErrorKind};
+use inventory::{FetchContext, Inventories, Inventory, TagLookup};
 
 /// Drains one of the SDK's paginators into a Vec of the items `$items` returns per page,
 /// recording every page's call in the metrics. The SDK's paginator follows the Marker or
@@ -104,32 +120,18 @@ impl Default for ClientOptions {
     }
 }
 
-/// The SDK clients of one region. Cloning a client is cheap (it is an Arc).
-#[derive(Clone)]
-struct RegionClients {
-    rds: aws_sdk_rds::Client,
-    elasticache: aws_sdk_elasticache::Client,
-    efs: aws_sdk_efs::Client,
-    secrets: aws_sdk_secretsmanager::Client,
-}
-
 struct Inner {
     config: DiscoveryConfig,
     page_size: i32,
-    endpoint_url: Option<String>,
     metrics: Metrics,
-    sdk: SdkConfig,
-    clients: Mutex<HashMap<String, RegionClients>>,
-    rds: TtlCache<String, rds::RdsInventory, AwsError>,
-    caches: TtlCache<String, elasticache::CacheInventory, AwsError>,
-    file_systems: TtlCache<String, efs::EfsInventory, AwsError>,
-    /// Mount targets and access points by (region, file system id).
-    file_system_details: TtlCache<(String, String), efs::FileSystemDetails, AwsError>,
-    /// Managed credentials by (region, secret ARN).
-    credentials: TtlCache<(String, String), ManagedCredentials, AwsError>,
+    clients: Clients,
+    inventories: Inventories,
 }
 
 /// Shared, cached discovery of AWS resources. Cheap to clone.
+///
+/// Each service module adds its own lookups (`find_database` in rds.rs, ...) as thin
+/// wrappers over `Discovery::inventory` and `Discovery::lookup`.
 #[derive(Clone)]
 pub struct Discovery {
     inner: Arc<Inner>,
@@ -191,146 +193,87 @@ impl Discovery {
             inner: Arc::new(Inner {
                 config,
                 page_size: options.page_size.max(1),
-                endpoint_url: options.endpoint_url.clone(),
                 metrics,
-                sdk,
-                clients: Mutex::new(HashMap::new()),
-                rds: TtlCache::new(),
-                caches: TtlCache::new(),
-                file_systems: TtlCache::new(),
-                file_system_details: TtlCache::new(),
-                credentials: TtlCache::new(),
+                clients: Clients::new(sdk, options.endpoint_url.clone()),
+                inventories: Inventories::new(),
             }),
         }
     }
 
-    /// The one RDS database (instance or cluster) carrying every selector tag.
-    pub async fn find_database(
+    /// The value of kind `I` for `key` in a region, from the cache while younger than the
+    /// refresh interval, else read from AWS (once, however many callers ask at the same
+    /// time). Also returns the region used.
+    pub(crate) async fn inventory<I: Inventory>(
         &self,
         region: Option<&str>,
-        selector: &Tags,
-    ) -> Result<Lookup<DatabaseFacts>, AwsError> {
-        let (region, clients) = self.clients(region, rds::SERVICE, "DescribeDBInstances")?;
+        key: I::Key,
+    ) -> Result<(String, Arc<I>), AwsError> {
         let inner = &self.inner;
-        let fetched = inner
-            .rds
-            .get_or_refresh(&region, inner.config.refresh_interval, || {
-                rds::fetch_inventory(&clients.rds, &inner.metrics, inner.page_size)
-            })
-            .await?;
-        inner.metrics.discovery_cache(rds::SERVICE, fetched.hit);
-        let lookup = rds::select_database(&fetched.value, selector);
-        log_lookup("database", &region, selector, &lookup);
-        Ok(lookup)
-    }
-
-    /// The one ElastiCache replication group or Memcached cluster carrying every selector tag.
-    pub async fn find_cache(
-        &self,
-        region: Option<&str>,
-        selector: &Tags,
-    ) -> Result<Lookup<CacheFacts>, AwsError> {
-        let (region, clients) =
-            self.clients(region, elasticache::SERVICE, "DescribeReplicationGroups")?;
-        let inner = &self.inner;
-        let fetched = inner
-            .caches
-            .get_or_refresh(&region, inner.config.refresh_interval, || {
-                elasticache::fetch_inventory(&clients.elasticache, &inner.metrics, inner.page_size)
+        let (region, client) = self.client::<I::Client>(region, I::OPERATION)?;
+        let aws = FetchContext {
+            client: &client,
+            metrics: &inner.metrics,
+            page_size: inner.page_size,
+        };
+        let store = inner.inventories.store::<I>();
+        let slot = (region, key);
+        let fetched = store
+            .get_or_refresh(&slot, inner.config.refresh_interval, || {
+                I::fetch(&aws, &slot.1)
             })
             .await?;
         inner
             .metrics
-            .discovery_cache(elasticache::SERVICE, fetched.hit);
-        let lookup = elasticache::select_cache(&fetched.value, selector);
-        log_lookup("cache", &region, selector, &lookup);
-        Ok(lookup)
+            .discovery_cache(I::Client::SERVICE, fetched.hit);
+        let (region, _) = slot;
+        Ok((region, fetched.value))
     }
 
-    /// The EFS file system a query names, with its mount target zones and access point.
-    pub async fn find_file_system(
+    /// The one resource of a region-wide listing that carries every selector tag.
+    pub(crate) async fn lookup<I: TagLookup>(
         &self,
         region: Option<&str>,
-        query: FileSystemQuery<'_>,
-    ) -> Result<Lookup<StorageFacts>, AwsError> {
-        let (region, clients) = self.clients(region, efs::SERVICE, "DescribeFileSystems")?;
-        let inner = &self.inner;
-        let ttl = inner.config.refresh_interval;
-        let inventory = inner
-            .file_systems
-            .get_or_refresh(&region, ttl, || {
-                efs::fetch_inventory(&clients.efs, &inner.metrics, inner.page_size)
-            })
-            .await?;
-        inner.metrics.discovery_cache(efs::SERVICE, inventory.hit);
-        let fs = match efs::choose_file_system(&inventory.value, &query) {
-            efs::FileSystemChoice::Chosen(fs) => fs,
-            efs::FileSystemChoice::Done(lookup) => {
-                tracing::debug!(%region, ?query, outcome = lookup_outcome(&lookup), "EFS lookup");
-                return Ok(lookup);
-            }
-        };
-        let key = (region.clone(), fs.id.clone());
-        let details = inner
-            .file_system_details
-            .get_or_refresh(&key, ttl, || {
-                efs::fetch_details(&clients.efs, &inner.metrics, &fs.id)
-            })
-            .await?;
-        inner.metrics.discovery_cache(efs::SERVICE, details.hit);
-        let lookup = efs::storage_facts(fs, &details.value, &query);
-        tracing::debug!(%region, ?query, outcome = lookup_outcome(&lookup), "EFS lookup");
+        selector: &Tags,
+    ) -> Result<Lookup<I::Facts>, AwsError> {
+        let (region, inventory) = self.inventory::<I>(region, ()).await?;
+        let lookup = inventory.select(selector);
+        log_lookup(I::WHAT, &region, selector, &lookup);
         Ok(lookup)
-    }
-
-    /// The master user credentials RDS keeps in Secrets Manager under `secret_arn`. Cached
-    /// for `refresh_interval`, so a rotated password is picked up within one interval. The
-    /// secret is read in the region its ARN names; `region` is used only when the ARN has
-    /// none.
-    pub async fn managed_credentials(
-        &self,
-        region: Option<&str>,
-        secret_arn: &str,
-    ) -> Result<ManagedCredentials, AwsError> {
-        let region = secrets::region_of_arn(secret_arn).or(region);
-        let (region, clients) = self.clients(region, secrets::SERVICE, "GetSecretValue")?;
-        let inner = &self.inner;
-        let key = (region, secret_arn.to_string());
-        let fetched = inner
-            .credentials
-            .get_or_refresh(&key, inner.config.refresh_interval, || {
-                secrets::fetch_credentials(&clients.secrets, &inner.metrics, secret_arn)
-            })
-            .await?;
-        inner.metrics.discovery_cache(secrets::SERVICE, fetched.hit);
-        Ok(ManagedCredentials::clone(&fetched.value))
     }
 
     /// Drop every cached inventory (next lookups call AWS).
     pub fn invalidate(&self) {
-        let inner = &self.inner;
-        inner.rds.clear();
-        inner.caches.clear();
-        inner.file_systems.clear();
-        inner.file_system_details.clear();
-        inner.credentials.clear();
+        self.inner.inventories.clear();
         tracing::debug!("discovery cache invalidated");
     }
 
-    /// The region to use and its clients. A region given by the GrafanaCluster wins over
-    /// the configured default, which wins over the SDK's own.
-    fn clients(
+    /// The region to use and the client of service `C` there: for calls that are not cached
+    /// (writes), and for every inventory refresh. `operation` names the failure when no
+    /// region is known.
+    pub(crate) fn client<C: ServiceClient>(
+        &self,
+        region: Option<&str>,
+        operation: &'static str,
+    ) -> Result<(String, C), AwsError> {
+        let region = self.region(region, C::SERVICE, operation)?;
+        let client = self.inner.clients.get::<C>(&region);
+        Ok((region, client))
+    }
+
+    /// The region to use. A region given by the GrafanaCluster wins over the configured
+    /// default, which wins over the SDK's own.
+    fn region(
         &self,
         region: Option<&str>,
         service: &'static str,
         operation: &'static str,
-    ) -> Result<(String, RegionClients), AwsError> {
+    ) -> Result<String, AwsError> {
         let inner = &self.inner;
-        let region = region
+        region
             .filter(|r| !r.is_empty())
             .map(str::to_string)
             .or_else(|| inner.config.default_region.clone())
-            .or_else(|| inner.sdk.region().map(|r| r.as_ref().to_string()))
+            .or_else(|| inner.clients.sdk_region())
             .ok_or_else(|| {
                 AwsError::new(
                     service,
@@ -342,35 +285,7 @@ impl Discovery {
                             .into(),
                     },
                 )
-            })?;
-        let mut clients = inner.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = clients
-            .entry(region.clone())
-            .or_insert_with(|| self.build_clients(&region));
-        Ok((region, entry.clone()))
-    }
-
-    fn build_clients(&self, region: &str) -> RegionClients {
-        let sdk = &self.inner.sdk;
-        let region = Region::new(region.to_string());
-        let endpoint = self.inner.endpoint_url.as_deref();
-        // An explicit endpoint is set on each service too: a service-specific
-        // AWS_ENDPOINT_URL_<SERVICE> would otherwise win over the shared config's.
-        macro_rules! client {
-            ($krate:ident) => {{
-                let mut builder = $krate::config::Builder::from(sdk).region(region.clone());
-                if let Some(url) = endpoint {
-                    builder = builder.endpoint_url(url);
-                }
-                $krate::Client::from_conf(builder.build())
-            }};
-        }
-        RegionClients {
-            rds: client!(aws_sdk_rds),
-            elasticache: client!(aws_sdk_elasticache),
-            efs: client!(aws_sdk_efs),
-            secrets: client!(aws_sdk_secretsmanager),
-        }
+            })
     }
 }
 
@@ -392,7 +307,9 @@ where
         Err(sdk_error) => {
             let err = AwsError::from_sdk(service, operation, &sdk_error);
             metrics.aws_call(service, operation, err.outcome());
-            tracing::debug!(error = %err, "AWS call failed");
+            // The Display is the one line conditions and Events show; the chain (every layer
+            // of the SDK's error, the request id) is for whoever debugs it.
+            tracing::debug!(error = %err, chain = err.chain(), "AWS call failed");
             Err(err)
         }
     }
@@ -417,3 +334,6 @@ fn log_lookup<T>(what: &str, region: &str, selector: &Tags, lookup: &Lookup<T>) 
         "discovery lookup"
     );
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,14 +7,50 @@
 
 use serde::Deserialize;
 
+use crate::aws::clients::service_client;
 use crate::aws::error::AwsError;
-use crate::aws::observe;
+use crate::aws::inventory::{FetchContext, Inventory};
+use crate::aws::{Discovery, observe};
 use crate::facts::{ManagedCredentials, SecretValue};
 use crate::metrics::Metrics;
 
 /// Metric label of the service.
 pub const SERVICE: &str = "secretsmanager";
 const GET_SECRET_VALUE: &str = "GetSecretValue";
+
+service_client!(aws_sdk_secretsmanager, SERVICE);
+
+impl Discovery {
+    /// The master user credentials RDS keeps in Secrets Manager under `secret_arn`. Cached
+    /// for `refresh_interval`, so a rotated password is picked up within one interval. The
+    /// secret is read in the region its ARN names; `region` is used only when the ARN has
+    /// none.
+    pub async fn managed_credentials(
+        &self,
+        region: Option<&str>,
+        secret_arn: &str,
+    ) -> Result<ManagedCredentials, AwsError> {
+        let region = region_of_arn(secret_arn).or(region);
+        let (_, credentials) = self
+            .inventory::<ManagedCredentials>(region, secret_arn.to_string())
+            .await?;
+        Ok(ManagedCredentials::clone(&credentials))
+    }
+}
+
+/// Cached by secret ARN.
+impl Inventory for ManagedCredentials {
+    type Client = aws_sdk_secretsmanager::Client;
+    type Key = String;
+    const OPERATION: &'static str = GET_SECRET_VALUE;
+
+    async fn fetch(
+        aws: &FetchContext<'_, Self::Client>,
+        secret_arn: &String,
+    ) -> Result<Self, AwsError> {
+        fetch_credentials(aws.client, aws.metrics, secret_arn).await
+    }
+}
 
 /// The shape of an RDS-managed secret. Deliberately without Debug.
 #[derive(Deserialize)]

@@ -1,0 +1,304 @@
+use super::*;
+use aws_sdk_efs::types::{LifeCycleState, PerformanceMode};
+use aws_smithy_types::DateTime;
+use pretty_assertions::assert_eq;
+
+const ARN: &str = "arn:aws:elasticfilesystem:us-east-1:123456789012";
+
+fn tags(pairs: &[(&str, &str)]) -> Vec<Tag> {
+    pairs
+        .iter()
+        .map(|(k, v)| Tag::builder().key(*k).value(*v).build().unwrap())
+        .collect()
+}
+
+fn grafana() -> Tags {
+    [("app".to_string(), "grafana".to_string())].into()
+}
+
+fn fs(id: &str, state: LifeCycleState, tag_pairs: &[(&str, &str)]) -> FileSystemDescription {
+    FileSystemDescription::builder()
+        .owner_id("123456789012")
+        .creation_token(id)
+        .file_system_id(id)
+        .file_system_arn(format!("{ARN}:file-system/{id}"))
+        .creation_time(DateTime::from_secs(0))
+        .life_cycle_state(state)
+        .number_of_mount_targets(0)
+        .size_in_bytes(
+            aws_sdk_efs::types::FileSystemSize::builder()
+                .value(0)
+                .build(),
+        )
+        .performance_mode(PerformanceMode::GeneralPurpose)
+        .set_tags(Some(tags(tag_pairs)))
+        .build()
+        .unwrap()
+}
+
+fn mount_target(fs_id: &str, zone: &str, state: LifeCycleState) -> MountTargetDescription {
+    MountTargetDescription::builder()
+        .mount_target_id(format!("fsmt-{zone}"))
+        .file_system_id(fs_id)
+        .subnet_id("subnet-1")
+        .life_cycle_state(state)
+        .availability_zone_name(zone)
+        .build()
+        .unwrap()
+}
+
+fn access_point(id: &str, tag_pairs: &[(&str, &str)]) -> AccessPointDescription {
+    AccessPointDescription::builder()
+        .access_point_id(id)
+        .access_point_arn(format!("{ARN}:access-point/{id}"))
+        .life_cycle_state(LifeCycleState::Available)
+        .set_tags(Some(tags(tag_pairs)))
+        .build()
+}
+
+fn inventory(file_systems: &[FileSystemDescription]) -> EfsInventory {
+    EfsInventory {
+        file_systems: file_systems.iter().filter_map(file_system_entry).collect(),
+    }
+}
+
+fn two_zones(fs_id: &str) -> Vec<MountTargetDescription> {
+    vec![
+        mount_target(fs_id, "us-east-1b", LifeCycleState::Available),
+        mount_target(fs_id, "us-east-1a", LifeCycleState::Available),
+    ]
+}
+
+/// Runs a whole lookup over an inventory and the chosen file system's details.
+fn lookup(
+    inv: &EfsInventory,
+    details: &FileSystemDetails,
+    query: FileSystemQuery<'_>,
+) -> Lookup<StorageFacts> {
+    match choose_file_system(inv, &query) {
+        Ok(fs) => storage_facts(fs, details, &query),
+        Err(lookup) => lookup,
+    }
+}
+
+fn by_tags(selector: &Tags) -> FileSystemQuery<'_> {
+    FileSystemQuery::Tags {
+        selector,
+        access_point_id: None,
+    }
+}
+
+#[test]
+fn tagged_file_system_is_found_with_sorted_zones_and_root() {
+    let inv = inventory(&[
+        fs(
+            "fs-11111111",
+            LifeCycleState::Available,
+            &[("app", "grafana")],
+        ),
+        fs(
+            "fs-22222222",
+            LifeCycleState::Available,
+            &[("app", "other")],
+        ),
+    ]);
+    let details = file_system_details(&two_zones("fs-11111111"), &[]);
+    let selector = grafana();
+    assert_eq!(
+        lookup(&inv, &details, by_tags(&selector)),
+        Lookup::Found(StorageFacts {
+            file_system_id: "fs-11111111".into(),
+            arn: format!("{ARN}:file-system/fs-11111111"),
+            access_point_id: None,
+            mount_target_zones: vec!["us-east-1a".into(), "us-east-1b".into()],
+        })
+    );
+}
+
+#[test]
+fn file_system_being_created_is_not_ready() {
+    let inv = inventory(&[fs("fs-1", LifeCycleState::Creating, &[("app", "grafana")])]);
+    let selector = grafana();
+    assert_eq!(
+        choose_file_system(&inv, &by_tags(&selector)),
+        Err(Lookup::NotReady {
+            arn: format!("{ARN}:file-system/fs-1"),
+            state: "creating".into()
+        })
+    );
+}
+
+#[test]
+fn no_mount_targets_is_not_ready() {
+    let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[("app", "grafana")])]);
+    let selector = grafana();
+    assert_eq!(
+        lookup(&inv, &FileSystemDetails::default(), by_tags(&selector)),
+        Lookup::NotReady {
+            arn: format!("{ARN}:file-system/fs-1"),
+            state: "no mount targets".into()
+        }
+    );
+}
+
+#[test]
+fn mount_targets_being_created_are_not_ready() {
+    let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[("app", "grafana")])]);
+    let details = file_system_details(
+        &[mount_target("fs-1", "us-east-1a", LifeCycleState::Creating)],
+        &[],
+    );
+    let selector = grafana();
+    assert!(matches!(
+        lookup(&inv, &details, by_tags(&selector)),
+        Lookup::NotReady { state, .. } if state == "mount targets not available yet"
+    ));
+}
+
+#[test]
+fn several_tagged_file_systems_are_ambiguous() {
+    let inv = inventory(&[
+        fs("fs-b", LifeCycleState::Available, &[("app", "grafana")]),
+        fs("fs-a", LifeCycleState::Available, &[("app", "grafana")]),
+    ]);
+    let selector = grafana();
+    assert_eq!(
+        choose_file_system(&inv, &by_tags(&selector)),
+        Err(Lookup::Ambiguous {
+            arns: vec![
+                format!("{ARN}:file-system/fs-a"),
+                format!("{ARN}:file-system/fs-b")
+            ]
+        })
+    );
+}
+
+#[test]
+fn no_tagged_file_system_is_not_found() {
+    let inv = inventory(&[fs("fs-a", LifeCycleState::Available, &[("app", "x")])]);
+    let selector = grafana();
+    assert_eq!(
+        choose_file_system(&inv, &by_tags(&selector)),
+        Err(Lookup::NotFound { candidates: 1 })
+    );
+}
+
+#[test]
+fn requested_access_point_must_exist() {
+    let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[("app", "grafana")])]);
+    let details = file_system_details(&two_zones("fs-1"), &[access_point("fsap-other", &[])]);
+    let selector = grafana();
+    let query = FileSystemQuery::Tags {
+        selector: &selector,
+        access_point_id: Some("fsap-missing"),
+    };
+    match lookup(&inv, &details, query) {
+        Lookup::Unsupported { arn, reason } => {
+            assert_eq!(arn, format!("{ARN}:file-system/fs-1"));
+            assert_eq!(
+                reason,
+                "access point fsap-missing does not exist on file system fs-1"
+            );
+        }
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+}
+
+#[test]
+fn requested_access_point_is_used() {
+    let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[])]);
+    let details = file_system_details(&two_zones("fs-1"), &[access_point("fsap-1", &[])]);
+    let query = FileSystemQuery::Id {
+        file_system_id: "fs-1",
+        access_point_id: Some("fsap-1"),
+    };
+    assert!(matches!(
+        lookup(&inv, &details, query),
+        Lookup::Found(f) if f.access_point_id.as_deref() == Some("fsap-1")
+    ));
+}
+
+#[test]
+fn tagged_access_point_is_chosen() {
+    let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[("app", "grafana")])]);
+    let details = file_system_details(
+        &two_zones("fs-1"),
+        &[
+            access_point("fsap-untagged", &[]),
+            access_point("fsap-grafana", &[("app", "grafana")]),
+        ],
+    );
+    let selector = grafana();
+    assert!(matches!(
+        lookup(&inv, &details, by_tags(&selector)),
+        Lookup::Found(f) if f.access_point_id.as_deref() == Some("fsap-grafana")
+    ));
+}
+
+#[test]
+fn two_tagged_access_points_are_ambiguous() {
+    let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[("app", "grafana")])]);
+    let details = file_system_details(
+        &two_zones("fs-1"),
+        &[
+            access_point("fsap-2", &[("app", "grafana")]),
+            access_point("fsap-1", &[("app", "grafana")]),
+        ],
+    );
+    let selector = grafana();
+    assert_eq!(
+        lookup(&inv, &details, by_tags(&selector)),
+        Lookup::Ambiguous {
+            arns: vec![
+                format!("{ARN}:access-point/fsap-1"),
+                format!("{ARN}:access-point/fsap-2")
+            ]
+        }
+    );
+}
+
+#[test]
+fn by_id_ignores_tagged_access_points_and_mounts_the_root() {
+    let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[("app", "grafana")])]);
+    let details = file_system_details(
+        &two_zones("fs-1"),
+        &[access_point("fsap-1", &[("app", "grafana")])],
+    );
+    let query = FileSystemQuery::Id {
+        file_system_id: "fs-1",
+        access_point_id: None,
+    };
+    assert!(matches!(
+        lookup(&inv, &details, query),
+        Lookup::Found(f) if f.access_point_id.is_none()
+    ));
+}
+
+#[test]
+fn unknown_id_is_not_found() {
+    let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[])]);
+    let query = FileSystemQuery::Id {
+        file_system_id: "fs-2",
+        access_point_id: None,
+    };
+    assert_eq!(
+        choose_file_system(&inv, &query),
+        Err(Lookup::NotFound { candidates: 1 })
+    );
+}
+
+#[test]
+fn access_point_being_created_is_not_ready() {
+    let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[])]);
+    let mut ap = access_point("fsap-1", &[]);
+    ap.life_cycle_state = Some(LifeCycleState::Creating);
+    let details = file_system_details(&two_zones("fs-1"), &[ap]);
+    let query = FileSystemQuery::Id {
+        file_system_id: "fs-1",
+        access_point_id: Some("fsap-1"),
+    };
+    assert!(matches!(
+        lookup(&inv, &details, query),
+        Lookup::NotReady { state, .. } if state == "creating"
+    ));
+}
