@@ -150,6 +150,7 @@ fn discovered<T>(result: Result<Lookup<T>, AwsError>) -> Discovered<T> {
         Ok(lookup) => Discovered::Lookup(lookup),
         Err(e) => {
             tracing::warn!(error = %e, "AWS discovery failed");
+            tracing::debug!(chain = %e.chain(), "AWS discovery failed: the whole error");
             Discovered::Failed {
                 reason: aws_reason(&e),
                 message: e.to_string(),
@@ -252,6 +253,7 @@ async fn read_managed_credentials(
         Ok(creds) => ManagedSecretRead::Read(creds),
         Err(e) => {
             tracing::warn!(error = %e, "reading the RDS-managed credentials failed");
+            tracing::debug!(chain = %e.chain(), "reading the RDS-managed credentials failed: the whole error");
             ManagedSecretRead::Unavailable(e.to_string())
         }
     }
