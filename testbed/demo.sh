@@ -99,6 +99,7 @@ for d in $(kubectl get deploy -n "$NS" -o name); do
   echo "===== env wiring of $d"
   kubectl get "$d" -n "$NS" -o go-template='{{range .spec.template.spec.containers}}container {{.name}}{{"\n"}}{{range .env}}  {{.name}}{{if .value}} = {{.value}}{{end}}{{with .valueFrom}}{{with .secretKeyRef}} <- Secret {{.name}} key {{.key}}{{end}}{{with .fieldRef}} <- {{.fieldPath}}{{end}}{{end}}{{"\n"}}{{end}}{{end}}'
   echo "===== secret files of $d (/etc/grafana/secrets)"
+  # shellcheck disable=SC2016 # a go-template variable, not a shell one
   kubectl get "$d" -n "$NS" -o go-template='{{range .spec.template.spec.volumes}}{{with .projected}}{{range .sources}}{{with .secret}}{{$s := .name}}{{range .items}}  {{.path}} <- Secret {{$s}} key {{.key}}{{"\n"}}{{end}}{{end}}{{end}}{{end}}{{end}}'
 done
 
