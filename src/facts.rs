@@ -72,6 +72,8 @@ pub struct DatabaseFacts {
     pub master_username: Option<String>,
     /// MasterUserSecret.SecretArn when RDS manages the master password.
     pub managed_secret_arn: Option<String>,
+    /// DBInstanceClass (the writer's for a cluster), for the connection budget.
+    pub instance_class: Option<String>,
 }
 
 /// Whether a cache endpoint belongs to a replication group (Redis/Valkey) or a cache cluster

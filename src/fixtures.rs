@@ -48,6 +48,7 @@ pub fn database() -> DatabaseFacts {
         db_name: Some("grafana".into()),
         master_username: Some("grafana".into()),
         managed_secret_arn: Some(MANAGED_SECRET_ARN.into()),
+        instance_class: Some("db.r6g.large".into()),
     }
 }
 

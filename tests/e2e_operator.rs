@@ -1353,3 +1353,75 @@ async fn pods_stay_in_mount_target_zones_and_scale_to_zero() {
     operator.stop().await;
     cleanup(&client, &ns).await;
 }
+
+/// Issue 10's connection budget: moto's db.t3.micro Postgres has max_connections 112 by
+/// RDS's formula; 75% of it over 2 replicas + 1 surge pod gives 28 per replica. An explicit
+/// pool over the budget is used but reported, with a Warning Event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_budget_sizes_the_pool_and_warns_when_exceeded() {
+    let ReadyCluster {
+        client,
+        ns,
+        operator,
+        ..
+    } = ready_cluster("budget", 2, serde_json::json!({})).await;
+    let deploy: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let d = deploy.get("grafana").await.expect("deployment");
+    assert_eq!(
+        env_map(&d)["GF_DATABASE_MAX_OPEN_CONN"].value.as_deref(),
+        Some("28")
+    );
+    let gcs: Api<GrafanaCluster> = Api::namespaced(client.clone(), &ns);
+    let gc = gcs.get("grafana").await.expect("gc");
+    let (status, reason, message) = condition(&gc, "ConnectionBudget").expect("condition");
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "WithinBudget"));
+    assert!(message.contains("max_connections 112"), "{message}");
+
+    gcs.patch(
+        "grafana",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"database": {"connectionBudget": {"maxOpenPerReplica": 50}}}})),
+    )
+    .await
+    .expect("explicit pool");
+    let message = wait_for("ConnectionBudget=False", WAIT, || async {
+        let gc = gcs.get("grafana").await.ok()?;
+        let (status, reason, message) = condition(&gc, "ConnectionBudget")?;
+        (status == "False" && reason == "OverBudget").then_some(message)
+    })
+    .await;
+    assert!(
+        message.contains("= 150") && message.contains("is 84"),
+        "{message}"
+    );
+    wait_for("the explicit pool in the env", WAIT, || async {
+        let d = deploy.get("grafana").await.ok()?;
+        (env_map(&d)
+            .get("GF_DATABASE_MAX_OPEN_CONN")?
+            .value
+            .as_deref()
+            == Some("50"))
+        .then_some(())
+    })
+    .await;
+    let (ok, events, _) = kubectl(
+        &[
+            "get",
+            "events",
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={range .items[*]}{.type} {.reason}{\"\\n\"}{end}",
+        ],
+        None,
+    );
+    assert!(ok);
+    assert!(
+        events
+            .lines()
+            .any(|l| l == "Warning ConnectionBudgetFailed"),
+        "{events}"
+    );
+    operator.stop().await;
+    cleanup(&client, &ns).await;
+}

@@ -87,6 +87,28 @@ pub struct DatabaseSpec {
     /// database certificate; needed for verify-ca/verify-full and mysql true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_bundle_config_map_ref: Option<KeyRef>,
+
+    /// How many connections the replicas may hold together. By default each replica's pool
+    /// is sized so that every replica, plus the extra pods of a rollout, stays within a share
+    /// of the RDS instance's max_connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_budget: Option<ConnectionBudgetSpec>,
+}
+
+/// The database connection budget.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionBudgetSpec {
+    /// Percent of the database's max_connections Grafana may use, the rest left to other
+    /// clients and RDS itself (default 75).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub share_percent: Option<i32>,
+    /// Connections per replica (GF_DATABASE_MAX_OPEN_CONN), instead of the computed one. It
+    /// is still checked against the budget: over it, the ConnectionBudget condition is False.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub max_open_per_replica: Option<i32>,
 }
 
 /// Where the database user and password come from: exactly one of secretRef and

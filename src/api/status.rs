@@ -68,6 +68,9 @@ pub struct DatabaseStatus {
     /// ARN of the RDS-managed master user secret, when used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed_secret_arn: Option<String>,
+    /// RDS instance class (the writer's for a cluster), which bounds max_connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_class: Option<String>,
 }
 
 /// The cache in use (never a credential).

@@ -52,6 +52,7 @@ fn database(engine: DatabaseEngine, rds_engine: &str, port: i32) -> DatabaseFact
         db_name: Some("grafana".into()),
         master_username: Some("grafana".into()),
         managed_secret_arn: Some(MANAGED_ARN.into()),
+        instance_class: Some("db.t4g.medium".into()),
     }
 }
 

@@ -7,6 +7,7 @@
 //! must never blank a working Deployment. The condition then says why, and the cluster is
 //! reported Degraded.
 
+mod budget;
 mod cache;
 mod component;
 mod credentials;
@@ -108,6 +109,9 @@ pub struct DatabasePlan {
     pub ca: Option<DatabaseCa>,
     pub credentials: DatabaseCredentials,
     pub pool: ConnectionPool,
+    /// How `pool` relates to the database's max_connections (the ConnectionBudget
+    /// condition).
+    pub budget: ConditionState,
 }
 
 /// The Redis AUTH token: where the pods' copy comes from, and its value when it was read.

@@ -162,6 +162,12 @@ fn cluster_states(desired: i32, resolution: &Resolution, inputs: &StatusInputs<'
         .into_iter()
         .map(|(t, c)| (t, c.clone()))
         .collect();
+    if let Some(plan) = &resolution.plan {
+        states.push((
+            ConditionType::ConnectionBudget,
+            plan.database.budget.clone(),
+        ));
+    }
     states.extend([
         (ConditionType::Ready, ready),
         (ConditionType::Progressing, progressing),

@@ -11,6 +11,8 @@ pub enum ConditionType {
     DatabaseResolved,
     CacheResolved,
     StorageResolved,
+    /// The replicas' pools fit the database's max_connections.
+    ConnectionBudget,
     Progressing,
     Degraded,
     /// kstatus' abnormal-true conditions: Flux and kstatus-based tools read these (and
@@ -21,11 +23,12 @@ pub enum ConditionType {
 
 impl ConditionType {
     /// The order of `status.conditions`.
-    pub const ORDER: [ConditionType; 8] = [
+    pub const ORDER: [ConditionType; 9] = [
         ConditionType::Ready,
         ConditionType::DatabaseResolved,
         ConditionType::CacheResolved,
         ConditionType::StorageResolved,
+        ConditionType::ConnectionBudget,
         ConditionType::Progressing,
         ConditionType::Degraded,
         ConditionType::Reconciling,
@@ -38,6 +41,7 @@ impl ConditionType {
             ConditionType::DatabaseResolved => "DatabaseResolved",
             ConditionType::CacheResolved => "CacheResolved",
             ConditionType::StorageResolved => "StorageResolved",
+            ConditionType::ConnectionBudget => "ConnectionBudget",
             ConditionType::Progressing => "Progressing",
             ConditionType::Degraded => "Degraded",
             ConditionType::Reconciling => "Reconciling",
@@ -79,6 +83,10 @@ pub enum Reason {
     CaBundleRequired,
     PasswordNotUsable,
     AccessPointRequired,
+    // The connection budget.
+    WithinBudget,
+    OverBudget,
+    NoKnownLimit,
     // AWS could not be asked.
     AwsThrottled,
     AwsUnavailable,
@@ -122,6 +130,9 @@ impl Reason {
             Reason::CaBundleRequired => "CaBundleRequired",
             Reason::PasswordNotUsable => "PasswordNotUsable",
             Reason::AccessPointRequired => "AccessPointRequired",
+            Reason::WithinBudget => "WithinBudget",
+            Reason::OverBudget => "OverBudget",
+            Reason::NoKnownLimit => "NoKnownLimit",
             Reason::AwsThrottled => "AwsThrottled",
             Reason::AwsUnavailable => "AwsUnavailable",
             Reason::AwsTimeout => "AwsTimeout",
