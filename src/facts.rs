@@ -97,6 +97,9 @@ pub struct CacheFacts {
     pub port: i32,
     pub transit_encryption: bool,
     pub auth_token_enabled: bool,
+    /// Cache nodes: a Memcached cluster with several gives each client one of them through
+    /// its configuration endpoint.
+    pub nodes: i32,
 }
 
 /// A usable EFS file system.

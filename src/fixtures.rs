@@ -62,6 +62,7 @@ pub fn cache() -> CacheFacts {
         port: 6379,
         transit_encryption: true,
         auth_token_enabled: true,
+        nodes: 1,
     }
 }
 
@@ -69,7 +70,8 @@ pub fn file_system() -> StorageFacts {
     StorageFacts {
         file_system_id: "fs-0123456789abcdef0".into(),
         arn: "arn:aws:elasticfilesystem:us-east-1:1:file-system/fs-0123456789abcdef0".into(),
-        access_point_id: None,
+        // Plugins are installed: the root of a file system is not writable for Grafana.
+        access_point_id: Some("fsap-0123456789abcdef0".into()),
         mount_target_zones: vec!["us-east-1a".into()],
     }
 }

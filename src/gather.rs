@@ -78,6 +78,35 @@ fn random_secret(len: usize) -> SecretValue {
     )
 }
 
+/// A password with characters some client cannot carry; never the value itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasswordFinding {
+    /// Where it is, e.g. `Secret ns/db key password`.
+    pub source: String,
+    /// What it contains, e.g. `a space`.
+    pub characters: Vec<&'static str>,
+}
+
+/// The characters of `password` that an unquoted `key=value` connection string cannot
+/// carry; None when there are none.
+pub fn unquotable(password: &str, source: String) -> Option<PasswordFinding> {
+    let mut characters = Vec::new();
+    if password
+        .trim_end_matches(['\n', '\r'])
+        .chars()
+        .any(char::is_whitespace)
+    {
+        characters.push("whitespace");
+    }
+    if password.contains('\\') {
+        characters.push("a backslash");
+    }
+    if password.contains('\'') {
+        characters.push("a single quote");
+    }
+    (!characters.is_empty()).then_some(PasswordFinding { source, characters })
+}
+
 /// What was read of the Secrets the pods reference.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SecretReads {
@@ -92,6 +121,8 @@ pub struct SecretReads {
     /// The Redis AUTH token, trimmed.
     pub cache_auth_token: Option<SecretValue>,
     pub managed: ManagedSecretRead,
+    /// The database password has characters a Postgres connection string cannot carry.
+    pub unquotable_password: Option<PasswordFinding>,
     pub fresh: FreshValues,
 }
 
@@ -105,6 +136,7 @@ impl SecretReads {
             existing: BTreeSet::new(),
             cache_auth_token: None,
             managed: ManagedSecretRead::NotAsked,
+            unquotable_password: None,
             fresh,
         }
     }
@@ -150,6 +182,7 @@ fn discovered<T>(result: Result<Lookup<T>, AwsError>) -> Discovered<T> {
         Ok(lookup) => Discovered::Lookup(lookup),
         Err(e) => {
             tracing::warn!(error = %e, "AWS discovery failed");
+            tracing::debug!(chain = %e.chain(), "AWS discovery failed: the whole error");
             Discovered::Failed {
                 reason: aws_reason(&e),
                 message: e.to_string(),
@@ -168,6 +201,10 @@ pub async fn gather(gc: &GrafanaCluster, sources: Sources<'_>) -> Result<Gathere
         None => SecretReads::unread(fresh),
     };
     secrets.managed = read_managed_credentials(gc, sources.discovery, database.as_ref()).await;
+    if let ManagedSecretRead::Read(creds) = &secrets.managed {
+        let source = format!("the RDS-managed secret {}", creds.secret_arn);
+        secrets.unquotable_password = unquotable(creds.password.expose(), source);
+    }
     Ok(Gathered {
         database,
         cache,
@@ -252,6 +289,7 @@ async fn read_managed_credentials(
         Ok(creds) => ManagedSecretRead::Read(creds),
         Err(e) => {
             tracing::warn!(error = %e, "reading the RDS-managed credentials failed");
+            tracing::debug!(chain = %e.chain(), "reading the RDS-managed credentials failed: the whole error");
             ManagedSecretRead::Unavailable(e.to_string())
         }
     }
@@ -322,6 +360,14 @@ async fn read_secrets(
                 reads.cache_auth_token = Some(SecretValue::new(text));
             }
         }
+        if secret_use.user == SecretUser::Database
+            && secret_use.made_by.is_none()
+            && let Some(key) = &secret_use.password_key
+            && let Some(value) = data.get(key)
+        {
+            let source = format!("Secret {namespace}/{} key {key}", secret_use.name);
+            reads.unquotable_password = unquotable(&String::from_utf8_lossy(&value.0), source);
+        }
         if let Some(problem) = missing_keys(&namespace, &secret_use, &data) {
             record_problem(&mut reads.problems, secret_use.user, problem);
         }
@@ -360,4 +406,27 @@ fn record_problem(problems: &mut SecretProblems, user: SecretUser, problem: Stri
         SecretUser::Admin => &mut problems.admin,
     };
     slot.get_or_insert(problem);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unquotable_passwords_are_named_by_class_never_by_value() {
+        let f = unquotable("xyz q\\w'e", "Secret ns/db key password".into()).expect("finding");
+        assert_eq!(
+            f.characters,
+            vec!["whitespace", "a backslash", "a single quote"]
+        );
+        assert!(!format!("{f:?}").contains("xyz"));
+        assert!(
+            unquotable("p${x}@#!", "s".into()).is_none(),
+            "$ and braces are fine in a file"
+        );
+        assert!(
+            unquotable("secret\n", "s".into()).is_none(),
+            "a trailing newline is trimmed"
+        );
+    }
 }

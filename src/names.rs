@@ -18,6 +18,10 @@ pub const PLUGINS_HASH_ANNOTATION: &str = "grafana-ha.io/plugins-hash";
 pub const SECRET_KEY_KEY: &str = "secret_key";
 /// Key of the Redis connection string in the cache Secret.
 pub const CACHE_CONNSTR_KEY: &str = "connstr";
+/// Key of the trimmed Redis AUTH token in the cache Secret (alerting over Redis).
+pub const CACHE_PASSWORD_KEY: &str = "password";
+/// Where the Secrets Grafana reads are mounted as files.
+pub const SECRETS_PATH: &str = "/etc/grafana/secrets";
 
 /// Port of the Grafana HTTP server.
 pub const HTTP_PORT: i32 = 3000;

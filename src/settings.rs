@@ -24,6 +24,7 @@ impl Setting {
 
 pub const PATHS_PLUGINS: Setting = Setting::new("paths", "plugins");
 pub const PLUGINS_PREINSTALL_DISABLED: Setting = Setting::new("plugins", "preinstall_disabled");
+pub const PLUGINS_PLUGIN_ADMIN_ENABLED: Setting = Setting::new("plugins", "plugin_admin_enabled");
 pub const DATABASE_TYPE: Setting = Setting::new("database", "type");
 pub const DATABASE_HOST: Setting = Setting::new("database", "host");
 pub const DATABASE_NAME: Setting = Setting::new("database", "name");
@@ -33,6 +34,10 @@ pub const DATABASE_SSL_MODE: Setting = Setting::new("database", "ssl_mode");
 pub const DATABASE_CA_CERT_PATH: Setting = Setting::new("database", "ca_cert_path");
 pub const DATABASE_SERVER_CERT_NAME: Setting = Setting::new("database", "server_cert_name");
 pub const DATABASE_MIGRATION_LOCKING: Setting = Setting::new("database", "migration_locking");
+pub const DATABASE_LOCKING_ATTEMPT_TIMEOUT_SEC: Setting =
+    Setting::new("database", "locking_attempt_timeout_sec");
+pub const DATABASE_MAX_OPEN_CONN: Setting = Setting::new("database", "max_open_conn");
+pub const DATABASE_MAX_IDLE_CONN: Setting = Setting::new("database", "max_idle_conn");
 pub const REMOTE_CACHE_TYPE: Setting = Setting::new("remote_cache", "type");
 pub const REMOTE_CACHE_CONNSTR: Setting = Setting::new("remote_cache", "connstr");
 pub const REMOTE_CACHE_PREFIX: Setting = Setting::new("remote_cache", "prefix");
@@ -44,6 +49,9 @@ pub const SERVER_ROOT_URL: Setting = Setting::new("server", "root_url");
 pub const AUTH_BASIC_ENABLED: Setting = Setting::new("auth.basic", "enabled");
 pub const AUTH_ANONYMOUS_ENABLED: Setting = Setting::new("auth.anonymous", "enabled");
 pub const ALERTING_HA_PEERS: Setting = Setting::new("unified_alerting", "ha_peers");
+pub const ALERTING_HA_LABEL: Setting = Setting::new("unified_alerting", "ha_label");
+pub const ALERTING_HA_RECONNECT_TIMEOUT: Setting =
+    Setting::new("unified_alerting", "ha_reconnect_timeout");
 pub const ALERTING_HA_LISTEN_ADDRESS: Setting =
     Setting::new("unified_alerting", "ha_listen_address");
 pub const ALERTING_HA_ADVERTISE_ADDRESS: Setting =
@@ -60,6 +68,7 @@ pub const ALERTING_HA_REDIS_TLS_ENABLED: Setting =
 pub const MANAGED: &[Setting] = &[
     PATHS_PLUGINS,
     PLUGINS_PREINSTALL_DISABLED,
+    PLUGINS_PLUGIN_ADMIN_ENABLED,
     DATABASE_TYPE,
     DATABASE_HOST,
     DATABASE_NAME,
@@ -69,6 +78,9 @@ pub const MANAGED: &[Setting] = &[
     DATABASE_CA_CERT_PATH,
     DATABASE_SERVER_CERT_NAME,
     DATABASE_MIGRATION_LOCKING,
+    DATABASE_LOCKING_ATTEMPT_TIMEOUT_SEC,
+    DATABASE_MAX_OPEN_CONN,
+    DATABASE_MAX_IDLE_CONN,
     REMOTE_CACHE_TYPE,
     REMOTE_CACHE_CONNSTR,
     REMOTE_CACHE_PREFIX,
@@ -80,6 +92,8 @@ pub const MANAGED: &[Setting] = &[
     AUTH_BASIC_ENABLED,
     AUTH_ANONYMOUS_ENABLED,
     ALERTING_HA_PEERS,
+    ALERTING_HA_LABEL,
+    ALERTING_HA_RECONNECT_TIMEOUT,
     ALERTING_HA_LISTEN_ADDRESS,
     ALERTING_HA_ADVERTISE_ADDRESS,
     ALERTING_HA_REDIS_ADDRESS,
@@ -87,6 +101,20 @@ pub const MANAGED: &[Setting] = &[
     ALERTING_HA_REDIS_PREFIX,
     ALERTING_HA_REDIS_TLS_ENABLED,
 ];
+
+/// The keys of the pinned Grafana's conf/defaults.ini (`section.key`), kept as data with
+/// its source in the file's header. Grafana applies a `GF_*` override only to a key its ini
+/// files have: a managed setting missing here would be silently ignored.
+pub const GRAFANA_DEFAULTS_KEYS: &str = include_str!("settings/grafana-defaults-keys.txt");
+
+/// True when the pinned Grafana's defaults.ini has `setting`.
+pub fn known_to_grafana(setting: &Setting) -> bool {
+    let wanted = format!("{}.{}", setting.section, setting.key);
+    GRAFANA_DEFAULTS_KEYS
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .any(|l| l.trim() == wanted)
+}
 
 /// Whole families a user may not set through `spec.env` either: a neighbour of a managed
 /// setting (another database or cache key, `__FILE` variants) would silently change the
@@ -100,6 +128,7 @@ const MANAGED_PREFIXES: &[&str] = &[
     "GF_UNIFIED_ALERTING_HA_",
     "GF_PATHS_PLUGINS",
     "GF_PLUGINS_PREINSTALL",
+    "GF_PLUGINS_PLUGIN_ADMIN_",
     "GF_SESSION_",
     "GF_INSTALL_PLUGINS",
 ];
@@ -136,6 +165,26 @@ mod tests {
         }
         assert!(is_managed_env_name(POD_IP));
         assert!(!is_managed_env_name("GF_LOG_LEVEL"));
+    }
+
+    /// Generated from the pinned version's defaults.ini, not checked by eye.
+    #[test]
+    fn every_managed_setting_is_a_key_of_the_pinned_grafana() {
+        for s in MANAGED {
+            assert!(
+                known_to_grafana(s),
+                "{s:?} is not in conf/defaults.ini: Grafana would ignore it"
+            );
+        }
+        assert!(!known_to_grafana(&Setting::new("database", "no_such_key")));
+        assert!(
+            GRAFANA_DEFAULTS_KEYS
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .count()
+                > 500,
+            "the keys file looks truncated"
+        );
     }
 
     #[test]

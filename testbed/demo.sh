@@ -93,10 +93,14 @@ kubectl get deploy,svc,pvc,pv,pdb,secret -n "$NS"
 echo
 # Names and sources of the containers' environment, never the values.
 for d in $(kubectl get deploy -n "$NS" -o name); do
-  # Literal values are shown: the operator never puts a secret in one (secrets come
-  # through valueFrom.secretKeyRef, printed as the Secret and key, not the value).
+  # Literal values are shown: the operator never puts a secret in one (Grafana reads
+  # secrets from files through $__file{...}; the files' Secrets and keys are listed below,
+  # never their values).
   echo "===== env wiring of $d"
   kubectl get "$d" -n "$NS" -o go-template='{{range .spec.template.spec.containers}}container {{.name}}{{"\n"}}{{range .env}}  {{.name}}{{if .value}} = {{.value}}{{end}}{{with .valueFrom}}{{with .secretKeyRef}} <- Secret {{.name}} key {{.key}}{{end}}{{with .fieldRef}} <- {{.fieldPath}}{{end}}{{end}}{{"\n"}}{{end}}{{end}}'
+  echo "===== secret files of $d (/etc/grafana/secrets)"
+  # shellcheck disable=SC2016 # a go-template variable, not a shell one
+  kubectl get "$d" -n "$NS" -o go-template='{{range .spec.template.spec.volumes}}{{with .projected}}{{range .sources}}{{with .secret}}{{$s := .name}}{{range .items}}  {{.path}} <- Secret {{$s}} key {{.key}}{{"\n"}}{{end}}{{end}}{{end}}{{end}}{{end}}'
 done
 
 echo

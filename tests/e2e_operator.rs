@@ -45,6 +45,10 @@ async fn seed(aws: &AwsClients, prefix: &str) -> Seeded {
     let file_system_id = aws.create_file_system(&format!("{tag}-fs"), &tags).await;
     aws.create_mount_target(&file_system_id, "us-east-1a").await;
     aws.create_mount_target(&file_system_id, "us-east-1b").await;
+    // Plugins are installed: the root of a file system is not writable for Grafana, an
+    // access point with its POSIX user is.
+    aws.create_access_point(&file_system_id, &format!("{tag}-ap"), &tags)
+        .await;
     let db = aws
         .rds
         .describe_db_instances()
@@ -174,6 +178,24 @@ fn env_map(d: &Deployment) -> BTreeMap<String, k8s_openapi::api::core::v1::EnvVa
         .collect()
 }
 
+/// The (Secret, key) behind a file of the Grafana pods' Secrets volume.
+fn secret_file(d: &Deployment, path: &str) -> Option<(String, String)> {
+    let pod = d.spec.as_ref()?.template.spec.as_ref()?;
+    pod.volumes
+        .iter()
+        .flatten()
+        .filter_map(|v| v.projected.as_ref())
+        .flat_map(|p| p.sources.iter().flatten())
+        .filter_map(|s| s.secret.as_ref())
+        .find_map(|s| {
+            s.items
+                .iter()
+                .flatten()
+                .find(|i| i.path == path)
+                .map(|i| (s.name.clone(), i.key.clone()))
+        })
+}
+
 fn secrets_hash(d: &Deployment) -> String {
     d.spec
         .as_ref()
@@ -240,9 +262,14 @@ async fn article_setup_runs_ready_with_every_child_wired() {
         env["GF_DATABASE_HOST"].value.as_deref(),
         Some(db.endpoint.as_str())
     );
-    assert!(
-        env["GF_DATABASE_PASSWORD"].value.is_none(),
-        "no literal secret"
+    assert_eq!(
+        env["GF_DATABASE_PASSWORD"].value.as_deref(),
+        Some("$__file{/etc/grafana/secrets/database/password}"),
+        "no literal secret: Grafana reads the Secret's file"
+    );
+    assert_eq!(
+        secret_file(&d, "database/password"),
+        Some(("grafana-db-credentials".into(), "password".into()))
     );
     assert_eq!(env["GF_REMOTE_CACHE_TYPE"].value.as_deref(), Some("redis"));
     for e in env.values() {
@@ -250,7 +277,12 @@ async fn article_setup_runs_ready_with_every_child_wired() {
             || e.name.contains("SECRET")
             || e.name == "GF_REMOTE_CACHE_CONNSTR"
         {
-            assert!(e.value.is_none(), "{} must come from a Secret", e.name);
+            let value = e.value.clone().unwrap_or_default();
+            assert!(
+                value.starts_with("$__file{/etc/grafana/secrets/"),
+                "{} must come from a Secret file, not {value:?}",
+                e.name
+            );
         }
     }
 
@@ -295,9 +327,10 @@ async fn article_setup_runs_ready_with_every_child_wired() {
         pv_spec.persistent_volume_reclaim_policy.as_deref(),
         Some("Retain")
     );
-    assert_eq!(
-        pv_spec.csi.expect("csi").volume_handle,
-        seeded.file_system_id
+    let handle = pv_spec.csi.expect("csi").volume_handle;
+    assert!(
+        handle.starts_with(&format!("{}::fsap-", seeded.file_system_id)),
+        "mounted through the tagged access point: {handle}"
     );
     wait_for("the claim to bind", WAIT, || async {
         let c = claims.get(&claim_name).await.ok()?;
@@ -539,14 +572,9 @@ async fn secret_data_changes_roll_pods_and_metadata_changes_do_not() {
     wait_condition(&client, &ns, "Ready", "True").await;
     let deploy: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     let d = deploy.get("grafana").await.expect("d");
-    let env = env_map(&d);
-    let from = env["GF_DATABASE_PASSWORD"]
-        .value_from
-        .as_ref()
-        .and_then(|v| v.secret_key_ref.as_ref())
-        .expect("secretKeyRef");
+    let from = secret_file(&d, "database/password").expect("the password file");
     assert_eq!(
-        (from.name.as_str(), from.key.as_str()),
+        (from.0.as_str(), from.1.as_str()),
         ("db-user", "password"),
         "the user Secret is referenced, not copied"
     );
@@ -605,12 +633,8 @@ async fn secret_data_changes_roll_pods_and_metadata_changes_do_not() {
     .await;
     let before = wait_for("a settled hash", WAIT, || async {
         let d = deploy.get("grafana").await.ok()?;
-        let from = env_map(&d)
-            .get("GF_DATABASE_PASSWORD")?
-            .value_from
-            .clone()?
-            .secret_key_ref?;
-        (from.name == "grafana-db-credentials").then(|| secrets_hash(&d))
+        let (name, _) = secret_file(&d, "database/password")?;
+        (name == "grafana-db-credentials").then(|| secrets_hash(&d))
     })
     .await;
     aws.secrets
@@ -817,6 +841,8 @@ async fn discovery_outcomes_are_reported_as_conditions() {
         .await;
     let fs = aws.create_file_system(&format!("{tag}-fs"), &tags).await;
     aws.create_mount_target(&fs, "us-east-1a").await;
+    aws.create_access_point(&fs, &format!("{tag}-ap"), &tags)
+        .await;
     let gcs: Api<GrafanaCluster> = Api::namespaced(client.clone(), &ns);
     let message = wait_for("DatabaseResolved=NotReady", WAIT, || async {
         let gc = gcs.get("grafana").await.ok()?;
@@ -1180,11 +1206,14 @@ async fn switching_file_system_moves_to_a_new_claim_and_keeps_the_old_volume() {
     // A second, untagged file system, named by id.
     let other = aws.create_file_system(&unique("switch-other"), &[]).await;
     aws.create_mount_target(&other, "us-east-1a").await;
+    let other_ap = aws
+        .create_access_point(&other, &unique("switch-other-ap"), &[])
+        .await;
     let gcs: Api<GrafanaCluster> = Api::namespaced(client.clone(), &ns);
     gcs.patch(
         "grafana",
         &PatchParams::default(),
-        &Patch::Merge(serde_json::json!({"spec": {"plugins": {"efs": {"fileSystemId": other}}}})),
+        &Patch::Merge(serde_json::json!({"spec": {"plugins": {"efs": {"fileSystemId": other, "accessPointId": other_ap}}}})),
     )
     .await
     .expect("switch");

@@ -38,6 +38,7 @@ async fn seed_demo(aws: &AwsClients) -> (String, String) {
         .await;
     let fs = aws.create_file_system("render-fs", &tags).await;
     aws.create_mount_target(&fs, "us-east-1a").await;
+    aws.create_access_point(&fs, "render-ap", &tags).await;
     let db = aws
         .rds
         .describe_db_instances()
@@ -93,7 +94,10 @@ async fn render_prints_the_children_of_the_example() {
         out.contains(&format!("{host}:5432")),
         "database endpoint wired"
     );
-    assert!(out.contains(&format!("volumeHandle: {fs}")), "EFS volume");
+    assert!(
+        out.contains(&format!("volumeHandle: {fs}::fsap-")),
+        "EFS volume through the access point"
+    );
     assert!(out.contains("replicas: 3"));
     // moto's RDS-managed password never appears, in clear or in base64.
     assert!(

@@ -1,7 +1,8 @@
 //! Defaults of the GrafanaCluster API that live in the operator rather than in the CRD.
 
-/// Grafana image used when spec.image is not set: a pinned, current release.
-pub const GRAFANA_IMAGE: &str = "docker.io/grafana/grafana:12.2.1";
+/// Grafana image used when spec.image is not set: the current stable release when this
+/// operator version was made. Its conf/defaults.ini keys are in src/settings/.
+pub const GRAFANA_IMAGE: &str = "docker.io/grafana/grafana:13.3.0";
 
 pub fn replicas() -> i32 {
     2

@@ -51,7 +51,8 @@ pub enum DatabaseEngine {
     validation = Rule::new("!(has(self.tags) && has(self.endpoint))").message("spec.database: set at most one of tags and endpoint"),
     validation = Rule::new("!has(self.tags) || size(self.tags) > 0").message("spec.database.tags: an empty selector would match every database; remove it or add a tag"),
     validation = Rule::new("!has(self.endpoint) || has(self.engine)").message("spec.database.engine: required with database.endpoint (discovery cannot tell the engine)"),
-    validation = Rule::new("!has(self.sslMode) || !has(self.engine) || (self.engine == 'postgres' && self.sslMode in ['disable', 'require', 'verify-ca', 'verify-full']) || (self.engine == 'mysql' && self.sslMode in ['true', 'false', 'skip-verify'])").message("spec.database.sslMode: postgres takes disable, require, verify-ca or verify-full; mysql takes true, false or skip-verify")
+    validation = Rule::new("!has(self.sslMode) || !has(self.engine) || (self.engine == 'postgres' && self.sslMode in ['disable', 'require', 'verify-ca', 'verify-full']) || (self.engine == 'mysql' && self.sslMode in ['true', 'false', 'skip-verify'])").message("spec.database.sslMode: postgres takes disable, require, verify-ca or verify-full; mysql takes true, false or skip-verify"),
+    validation = Rule::new("!has(self.sslMode) || !(self.sslMode in ['verify-ca', 'verify-full', 'true']) || has(self.caBundleConfigMapRef)").message("spec.database.caBundleConfigMapRef: sslMode verify-ca, verify-full and true verify the server against a CA the Grafana image does not trust; name a ConfigMap holding the CA bundle (e.g. the RDS global bundle)")
 )]
 pub struct DatabaseSpec {
     /// Extra tags, merged over spec.aws.tags, that select the RDS instance or cluster.

@@ -342,6 +342,22 @@ mod tests {
     }
 
     #[test]
+    fn verifying_tls_needs_a_ca_bundle() {
+        let spec = with(
+            base(),
+            &["database", "sslMode"],
+            serde_json::json!("verify-full"),
+        );
+        assert_refused(spec.clone(), "spec.database.caBundleConfigMapRef");
+        let spec = with(
+            spec,
+            &["database", "caBundleConfigMapRef"],
+            serde_json::json!({"name": "rds-ca", "key": "global-bundle.pem"}),
+        );
+        assert!(messages(spec).is_empty());
+    }
+
+    #[test]
     fn redis_alerting_needs_redis() {
         let spec = with(base(), &["alerting", "ha"], serde_json::json!("redis"));
         let spec = with(spec, &["cache", "engine"], serde_json::json!("memcached"));

@@ -80,6 +80,9 @@ pub struct CacheEntry {
     pub cluster_mode: bool,
     pub transit_encryption: bool,
     pub auth_token_enabled: bool,
+    /// Cache nodes (Memcached); 1 for a replication group, whose primary endpoint is one
+    /// address.
+    pub nodes: i32,
     pub tags: Tags,
 }
 
@@ -140,6 +143,7 @@ pub fn replication_group_entry(group: &ReplicationGroup) -> Option<Untagged> {
         cluster_mode,
         transit_encryption: group.transit_encryption_enabled().unwrap_or(false),
         auth_token_enabled: group.auth_token_enabled().unwrap_or(false),
+        nodes: 1,
         tags: Tags::new(),
     }))
 }
@@ -172,6 +176,10 @@ pub fn memcached_entry(cluster: &CacheCluster) -> Option<Untagged> {
         cluster_mode: false,
         transit_encryption: cluster.transit_encryption_enabled().unwrap_or(false),
         auth_token_enabled: false,
+        nodes: cluster
+            .num_cache_nodes()
+            .unwrap_or(cluster.cache_nodes().len() as i32)
+            .max(1),
         tags: Tags::new(),
     }))
 }
@@ -240,6 +248,7 @@ pub fn cache_facts(entry: &CacheEntry) -> Lookup<CacheFacts> {
         port,
         transit_encryption: entry.transit_encryption,
         auth_token_enabled: entry.auth_token_enabled,
+        nodes: entry.nodes,
     })
 }
 

@@ -19,9 +19,10 @@ use super::pod::{
     container_security_context, grafana_ports, http_probe, plugins_mount, plugins_volume,
     pod_security_context, scratch,
 };
+use super::secret_files;
 use crate::hash::sha256_hex;
 use crate::names::{self, Component};
-use crate::resolve::{Plan, PluginSet};
+use crate::resolve::{DatabaseCa, Plan, PluginSet};
 
 /// One digest over the data of every Secret the pods read: it changes exactly when some
 /// referenced value changes, never on a metadata-only update.
@@ -43,7 +44,7 @@ fn wait_for_plugins(plan: &Plan, set: &PluginSet) -> Container {
         image: Some(plan.image.clone()),
         command: Some(super::plugins::wait_command(set)),
         security_context: Some(container_security_context()),
-        volume_mounts: Some(vec![plugins_mount()]),
+        volume_mounts: Some(vec![plugins_mount(true)]),
         resources: Some(ResourceRequirements {
             requests: Some(amounts("10m", "16Mi")),
             limits: Some(amounts("100m", "64Mi")),
@@ -58,9 +59,15 @@ fn wait_for_plugins(plan: &Plan, set: &PluginSet) -> Container {
 fn volumes(plan: &Plan) -> (Vec<Volume>, Vec<VolumeMount>) {
     let (data, data_mount) = scratch("data", "/var/lib/grafana");
     let (tmp, tmp_mount) = scratch("tmp", "/tmp");
-    let mut volumes = vec![plugins_volume(plan), data, tmp];
-    let mut mounts = vec![plugins_mount(), data_mount, tmp_mount];
-    if let Some(ca) = &plan.database.ca_bundle {
+    // Grafana only reads the shared plugins: the installer Job is the one writer.
+    let mut volumes = vec![plugins_volume(plan), data, tmp, secret_files::volume(plan)];
+    let mut mounts = vec![
+        plugins_mount(true),
+        data_mount,
+        tmp_mount,
+        secret_files::mount(),
+    ];
+    if let Some(DatabaseCa::Bundle(ca)) = &plan.database.ca {
         mounts.push(VolumeMount {
             name: "db-ca".into(),
             mount_path: DB_CA_DIR.into(),

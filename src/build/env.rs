@@ -4,13 +4,22 @@
 
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, SecretKeySelector};
 
+use super::secret_files::SecretFile;
 use crate::api::DatabaseEngine;
 use crate::names;
-use crate::resolve::{AlertingPlan, CacheConnection, Plan, SecretKeyPair};
+use crate::resolve::{AlertingPlan, CacheConnection, DatabaseCa, Plan};
 use crate::settings::{self, Setting};
 
 /// Where a CA bundle for the database is mounted.
 pub const DB_CA_DIR: &str = "/etc/grafana/db-ca";
+/// The system CA bundle of Grafana's images (Alpine and Ubuntu alike).
+pub const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
+/// How long a MySQL replica waits for another's migration lock: longer than a first start's
+/// migrations take, shorter than the startup probe's 10 minutes.
+const MYSQL_LOCK_WAIT_SECONDS: &str = "300";
+/// How long a gossip peer that left is tried again: Grafana recommends under 15 minutes on
+/// Kubernetes, where a pod IP is soon reused by another pod.
+const GOSSIP_RECONNECT_TIMEOUT: &str = "2m";
 
 /// A plain env var (never for secrets).
 pub fn literal(name: &str, value: &str) -> EnvVar {
@@ -41,8 +50,9 @@ pub fn from_secret(name: &str, secret: &str, key: &str) -> EnvVar {
     }
 }
 
-fn setting_from_secret(setting: Setting, secret: &str, key: &str) -> EnvVar {
-    from_secret(&setting.env_name(), secret, key)
+/// A setting Grafana reads from a file of the Secrets volume.
+fn setting_from_file(setting: Setting, file: SecretFile) -> EnvVar {
+    literal(&setting.env_name(), &file.expansion())
 }
 
 fn from_field(name: &str, path: &str) -> EnvVar {
@@ -65,28 +75,17 @@ pub fn grafana_env(plan: &Plan) -> Vec<EnvVar> {
     let mut env = vec![
         from_field(settings::POD_IP, "status.podIP"),
         setting(settings::PATHS_PLUGINS, names::PLUGINS_PATH),
-        // Replicas must not install anything into the shared volume themselves.
+        // Replicas must not write into the shared volume: the installer Job is its only
+        // writer, so no preinstall and no installing from the plugin catalog.
         setting(settings::PLUGINS_PREINSTALL_DISABLED, "true"),
+        setting(settings::PLUGINS_PLUGIN_ADMIN_ENABLED, "false"),
     ];
     env.extend(database_env(plan));
     env.extend(cache_env(plan));
-    let admin = plan.admin.keys();
     env.extend([
-        setting_from_secret(
-            settings::SECURITY_SECRET_KEY,
-            &plan.signing_key.secret,
-            names::SECRET_KEY_KEY,
-        ),
-        setting_from_secret(
-            settings::SECURITY_ADMIN_USER,
-            &admin.secret,
-            &admin.username_key,
-        ),
-        setting_from_secret(
-            settings::SECURITY_ADMIN_PASSWORD,
-            &admin.secret,
-            &admin.password_key,
-        ),
+        setting_from_file(settings::SECURITY_SECRET_KEY, SecretFile::SigningKey),
+        setting_from_file(settings::SECURITY_ADMIN_USER, SecretFile::AdminUser),
+        setting_from_file(settings::SECURITY_ADMIN_PASSWORD, SecretFile::AdminPassword),
     ]);
     let server = &plan.server;
     if let Some(domain) = &server.domain {
@@ -110,11 +109,6 @@ pub fn grafana_env(plan: &Plan) -> Vec<EnvVar> {
 
 fn database_env(plan: &Plan) -> Vec<EnvVar> {
     let db = &plan.database;
-    let SecretKeyPair {
-        secret,
-        username_key,
-        password_key,
-    } = db.credentials.keys();
     let mut env = vec![
         setting(
             settings::DATABASE_TYPE,
@@ -125,23 +119,44 @@ fn database_env(plan: &Plan) -> Vec<EnvVar> {
         ),
         setting(settings::DATABASE_HOST, &db.status.endpoint),
         setting(settings::DATABASE_NAME, &db.status.name),
-        setting_from_secret(settings::DATABASE_USER, secret, username_key),
-        setting_from_secret(settings::DATABASE_PASSWORD, secret, password_key),
+        setting_from_file(settings::DATABASE_USER, SecretFile::DatabaseUser),
+        setting_from_file(settings::DATABASE_PASSWORD, SecretFile::DatabasePassword),
         setting(settings::DATABASE_SSL_MODE, &db.ssl_mode),
         // Every replica migrates at start; the lock keeps them from doing it at once.
+        // Postgres' loser exits and restarts; MySQL's waits for the lock.
         setting(settings::DATABASE_MIGRATION_LOCKING, "true"),
+        setting(
+            settings::DATABASE_MAX_OPEN_CONN,
+            &db.pool.max_open.to_string(),
+        ),
+        setting(
+            settings::DATABASE_MAX_IDLE_CONN,
+            &db.pool.max_idle.to_string(),
+        ),
     ];
-    if let Some(ca) = &db.ca_bundle {
+    if db.status.engine == DatabaseEngine::Mysql {
         env.push(setting(
-            settings::DATABASE_CA_CERT_PATH,
-            &format!("{DB_CA_DIR}/{}", ca.key),
+            settings::DATABASE_LOCKING_ATTEMPT_TIMEOUT_SEC,
+            MYSQL_LOCK_WAIT_SECONDS,
         ));
-        if db.status.engine == DatabaseEngine::Mysql {
+    }
+    match &db.ca {
+        Some(DatabaseCa::Bundle(ca)) => {
             env.push(setting(
-                settings::DATABASE_SERVER_CERT_NAME,
-                &db.status.host,
+                settings::DATABASE_CA_CERT_PATH,
+                &format!("{DB_CA_DIR}/{}", ca.key),
             ));
+            if db.status.engine == DatabaseEngine::Mysql {
+                env.push(setting(
+                    settings::DATABASE_SERVER_CERT_NAME,
+                    &db.status.host,
+                ));
+            }
         }
+        Some(DatabaseCa::System) => {
+            env.push(setting(settings::DATABASE_CA_CERT_PATH, SYSTEM_CA_FILE))
+        }
+        None => {}
     }
     env
 }
@@ -151,13 +166,9 @@ fn cache_env(plan: &Plan) -> Vec<EnvVar> {
         return vec![setting(settings::REMOTE_CACHE_TYPE, "database")];
     };
     let mut env = match &cache.connection {
-        CacheConnection::Redis { secret, .. } => vec![
+        CacheConnection::Redis { .. } => vec![
             setting(settings::REMOTE_CACHE_TYPE, "redis"),
-            setting_from_secret(
-                settings::REMOTE_CACHE_CONNSTR,
-                secret,
-                names::CACHE_CONNSTR_KEY,
-            ),
+            setting_from_file(settings::REMOTE_CACHE_CONNSTR, SecretFile::CacheConnstr),
         ],
         CacheConnection::Memcached => vec![
             setting(settings::REMOTE_CACHE_TYPE, "memcached"),
@@ -170,10 +181,17 @@ fn cache_env(plan: &Plan) -> Vec<EnvVar> {
 
 fn alerting_env(alerting: &AlertingPlan) -> Vec<EnvVar> {
     match alerting {
-        AlertingPlan::Gossip { peers, .. } => {
-            let gossip = format!("$({}):{}", settings::POD_IP, names::GOSSIP_PORT);
+        AlertingPlan::Gossip { peers, label, .. } => {
+            // Brackets: valid for IPv4 and required for IPv6 (EKS IPv6 clusters); the
+            // gossip library splits host and port with the standard rules.
+            let gossip = format!("[$({})]:{}", settings::POD_IP, names::GOSSIP_PORT);
             vec![
                 setting(settings::ALERTING_HA_PEERS, peers),
+                setting(settings::ALERTING_HA_LABEL, label),
+                setting(
+                    settings::ALERTING_HA_RECONNECT_TIMEOUT,
+                    GOSSIP_RECONNECT_TIMEOUT,
+                ),
                 setting(settings::ALERTING_HA_LISTEN_ADDRESS, &gossip),
                 setting(settings::ALERTING_HA_ADVERTISE_ADDRESS, &gossip),
             ]
@@ -189,11 +207,10 @@ fn alerting_env(alerting: &AlertingPlan) -> Vec<EnvVar> {
                 setting(settings::ALERTING_HA_REDIS_PREFIX, prefix),
                 setting(settings::ALERTING_HA_REDIS_TLS_ENABLED, &tls.to_string()),
             ];
-            if let Some(token) = password {
-                env.push(setting_from_secret(
+            if password.is_some() {
+                env.push(setting_from_file(
                     settings::ALERTING_HA_REDIS_PASSWORD,
-                    &token.name,
-                    &token.key,
+                    SecretFile::AlertingRedisPassword,
                 ));
             }
             env

@@ -9,6 +9,7 @@ pub mod meta;
 pub mod pdb;
 pub mod plugins;
 pub mod pod;
+pub mod secret_files;
 pub mod secrets;
 pub mod services;
 pub mod storage;

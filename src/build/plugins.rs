@@ -19,15 +19,19 @@ use crate::resolve::{Plan, PluginSet};
 /// The script the installer runs; plugins arrive as positional arguments (validated as
 /// `id@version`), never spliced into the script text.
 const INSTALL_SCRIPT: &str = r#"set -eu
-marker="$MARKER_DIR/$PLUGIN_SET_HASH"
-if [ -f "$marker" ]; then echo "plugin set $PLUGIN_SET_HASH already installed"; exit 0; fi
+# One installer per plugin set and volume. Other sets' markers go first, so replicas of an
+# older set (a rollback) wait for this run instead of trusting a marker of a volume state
+# that no longer holds; grafana cli skips a plugin already at the exact version and replaces
+# another version; this set's marker is written last, once everything is in place.
+mkdir -p "$MARKER_DIR"
+find "$MARKER_DIR" -mindepth 1 -maxdepth 1 ! -name "$PLUGIN_SET_HASH" -exec rm -f {} +
 for plugin in "$@"; do
   id="${plugin%@*}"; version="${plugin#*@}"
   echo "installing $id $version"
   grafana cli --pluginsDir "$PLUGINS_DIR" plugins install "$id" "$version"
 done
-mkdir -p "$MARKER_DIR"
-touch "$marker"
+touch "$MARKER_DIR/$PLUGIN_SET_HASH"
+echo "plugin set $PLUGIN_SET_HASH installed"
 "#;
 
 /// The shell command an init container runs to wait for `set` to be installed.
@@ -88,7 +92,7 @@ pub fn job(plan: &Plan) -> Option<Job> {
                         command: Some(command),
                         env: Some(env),
                         security_context: Some(container_security_context()),
-                        volume_mounts: Some(vec![plugins_mount(), tmp_mount]),
+                        volume_mounts: Some(vec![plugins_mount(false), tmp_mount]),
                         ..Default::default()
                     }],
                     volumes: Some(vec![plugins_volume(plan), tmp]),
@@ -139,6 +143,31 @@ mod tests {
             "cache": {"authTokenSecretRef": {"name": "redis-auth", "key": "token"}},
         }));
         assert!(job(&fixtures::plan_of(&gc)).is_none());
+    }
+
+    #[test]
+    fn the_installer_never_trusts_an_old_marker() {
+        // A rollback to a set installed before must install again: no early exit on the
+        // marker, other sets' markers removed first, this set's marker written last.
+        assert!(!INSTALL_SCRIPT.contains("exit 0"));
+        let remove = INSTALL_SCRIPT.find("rm -f").expect("removes other markers");
+        let install = INSTALL_SCRIPT.find("plugins install").expect("installs");
+        let touch = INSTALL_SCRIPT.find("touch").expect("writes the marker");
+        assert!(remove < install && install < touch);
+        let job = job(&fixtures::plan()).expect("job");
+        let c = &job
+            .spec
+            .expect("spec")
+            .template
+            .spec
+            .expect("pod")
+            .containers[0];
+        let plugins = &c.volume_mounts.as_ref().expect("mounts")[0];
+        assert_ne!(
+            plugins.read_only,
+            Some(true),
+            "the installer is the one writer"
+        );
     }
 
     #[test]

@@ -52,10 +52,12 @@ pub fn plugins_volume(plan: &Plan) -> Volume {
     }
 }
 
-pub fn plugins_mount() -> VolumeMount {
+/// The shared plugins volume; read-only everywhere but in the installer.
+pub fn plugins_mount(read_only: bool) -> VolumeMount {
     VolumeMount {
         name: "plugins".into(),
         mount_path: names::PLUGINS_PATH.into(),
+        read_only: read_only.then_some(true),
         ..VolumeMount::default()
     }
 }

@@ -85,19 +85,28 @@ pub fn cache_connection(plan: &Plan) -> Option<Secret> {
     let token = auth
         .as_ref()
         .map(|a| a.token.as_ref().unwrap_or(&placeholder));
+    let mut data = BTreeMap::from([(
+        names::CACHE_CONNSTR_KEY.to_string(),
+        redis_connstr(
+            &cache.status.host,
+            cache.status.port,
+            token,
+            cache.status.tls,
+        ),
+    )]);
+    // The trimmed token on its own, for alerting over Redis: the user's Secret may end in
+    // a newline that Grafana would send as part of the password.
+    if let Some(token) = token {
+        data.insert(
+            names::CACHE_PASSWORD_KEY.to_string(),
+            token.expose().to_string(),
+        );
+    }
     Some(secret(
         &plan.cluster,
         name.clone(),
         Component::CacheConnection,
-        BTreeMap::from([(
-            names::CACHE_CONNSTR_KEY.to_string(),
-            redis_connstr(
-                &cache.status.host,
-                cache.status.port,
-                token,
-                cache.status.tls,
-            ),
-        )]),
+        data,
     ))
 }
 

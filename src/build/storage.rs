@@ -119,7 +119,10 @@ mod tests {
         assert_eq!(spec.access_modes, Some(vec!["ReadWriteMany".to_string()]));
         let csi = spec.csi.as_ref().expect("csi");
         assert_eq!(csi.driver, "efs.csi.aws.com");
-        assert_eq!(csi.volume_handle, "fs-0123456789abcdef0");
+        assert_eq!(
+            csi.volume_handle,
+            "fs-0123456789abcdef0::fsap-0123456789abcdef0"
+        );
         assert!(pv.metadata.owner_references.is_none());
         let pvc = claim(&w);
         let claim_ref = spec.claim_ref.as_ref().expect("claimRef");

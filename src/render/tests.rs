@@ -66,6 +66,7 @@ fn cache(engine: CacheEngine, port: i32, tls: bool) -> CacheFacts {
         port,
         transit_encryption: tls,
         auth_token_enabled: tls,
+        nodes: 1,
     }
 }
 

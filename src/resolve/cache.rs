@@ -1,7 +1,9 @@
 //! The remote cache (an endpoint from the spec, or the one ElastiCache cache the tags
 //! select), how Grafana connects to it, and the alerting HA that may run through it.
 
-use crate::api::{AlertingHa, CacheEngine, CacheStatus, GrafanaClusterSpec, GrafanaClusterStatus};
+use crate::api::{
+    AlertingHa, CacheEngine, CacheStatus, GrafanaClusterSpec, GrafanaClusterStatus, KeyRef,
+};
 use crate::facts::{CacheFacts, Lookup};
 use crate::gather::SecretReads;
 use crate::names;
@@ -99,6 +101,24 @@ fn found(
             ),
         ));
     }
+    if facts.engine == CacheEngine::Memcached && facts.transit_encryption {
+        return Err(ConditionState::failed(
+            Reason::Unsupported,
+            format!(
+                "{} has in-transit encryption, and Grafana's Memcached client has no TLS: use a Memcached cluster without it, or Redis",
+                facts.arn
+            ),
+        ));
+    }
+    if facts.engine == CacheEngine::Memcached && facts.nodes > 1 {
+        return Err(ConditionState::failed(
+            Reason::Unsupported,
+            format!(
+                "{} has {} nodes, and Grafana's Memcached client takes one server: each replica would resolve the configuration endpoint to a different node and the replicas would not share a cache; use a one-node cluster, or Redis",
+                facts.arn, facts.nodes
+            ),
+        ));
+    }
     let status = CacheStatus {
         engine: facts.engine,
         endpoint: format!("{}:{}", facts.host, facts.port),
@@ -143,7 +163,9 @@ pub fn plan(
     CachePlan {
         status,
         connection,
-        prefix: format!("{}/{}:", cluster.namespace, cluster.name),
+        // Disjoint from the alerting prefix: the Redis alerting peer scans its prefix and
+        // would count cache keys as cluster members.
+        prefix: format!("{}/{}/cache:", cluster.namespace, cluster.name),
     }
 }
 
@@ -165,12 +187,18 @@ pub fn alerting(
         (AlertingHa::Off, _) => AlertingPlan::Off,
         (AlertingHa::Redis, Some(cache)) => AlertingPlan::Redis {
             address: cache.status.endpoint.clone(),
-            prefix: format!("{}/{}", cluster.namespace, cluster.name),
+            prefix: format!("{}/{}/alerting", cluster.namespace, cluster.name),
             tls: cache.status.tls,
+            // The operator's trimmed copy: the user's Secret may end in a newline, which
+            // Grafana would send as part of the password.
             password: match &cache.connection {
                 CacheConnection::Redis {
-                    auth: Some(auth), ..
-                } => Some(auth.token_ref.clone()),
+                    auth: Some(_),
+                    secret,
+                } => Some(KeyRef {
+                    name: secret.clone(),
+                    key: names::CACHE_PASSWORD_KEY.into(),
+                }),
                 _ => None,
             },
         },
@@ -179,6 +207,7 @@ pub fn alerting(
             AlertingPlan::Gossip {
                 peers: format!("{service}.{}.svc:{}", cluster.namespace, names::GOSSIP_PORT),
                 service,
+                label: format!("{}/{}", cluster.namespace, cluster.name),
             }
         }
     }

@@ -35,6 +35,8 @@ pub struct SecretUse {
     pub name: String,
     pub keys: Vec<String>,
     pub user: SecretUser,
+    /// Which of `keys` is a password.
+    pub password_key: Option<String>,
     /// Made by the operator: when it is missing, the operator creates it.
     pub made_by: Option<OperatorSecret>,
 }
@@ -133,8 +135,9 @@ pub fn signing_key(cluster: &str, secrets: &SecretReads) -> Generated {
 pub fn references(cluster: &str, spec: &GrafanaClusterSpec) -> Vec<SecretUse> {
     let pair = |keys: SecretKeyPair, user, made_by| SecretUse {
         name: keys.secret,
-        keys: vec![keys.username_key, keys.password_key],
+        keys: vec![keys.username_key, keys.password_key.clone()],
         user,
+        password_key: Some(keys.password_key),
         made_by,
     };
     let mut uses = vec![match database_source(cluster, spec) {
@@ -155,13 +158,24 @@ pub fn references(cluster: &str, spec: &GrafanaClusterSpec) -> Vec<SecretUse> {
                 name: r.name.clone(),
                 keys: vec![r.key.clone()],
                 user: SecretUser::Cache,
+                password_key: Some(r.key.clone()),
                 made_by: None,
             });
         }
+        // The connection string, and the trimmed AUTH token for alerting over Redis.
+        let mut keys = vec![names::CACHE_CONNSTR_KEY.to_string()];
+        if spec
+            .cache
+            .as_ref()
+            .is_some_and(|c| c.auth_token_secret_ref.is_some())
+        {
+            keys.push(names::CACHE_PASSWORD_KEY.to_string());
+        }
         uses.push(SecretUse {
             name: names::cache_secret(cluster),
-            keys: vec![names::CACHE_CONNSTR_KEY.into()],
+            keys,
             user: SecretUser::Cache,
+            password_key: None,
             made_by: Some(OperatorSecret::CacheConnection),
         });
     }
@@ -177,6 +191,7 @@ pub fn references(cluster: &str, spec: &GrafanaClusterSpec) -> Vec<SecretUse> {
         name: names::secret_key_secret(cluster),
         keys: vec![names::SECRET_KEY_KEY.into()],
         user: SecretUser::Admin,
+        password_key: None,
         made_by: Some(OperatorSecret::SigningKey),
     });
     uses

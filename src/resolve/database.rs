@@ -6,7 +6,8 @@ use crate::facts::{DatabaseFacts, Lookup};
 use crate::status::{ConditionState, Reason};
 
 use super::component::{Discovered, Resolved, lookup_failure};
-use super::{DatabaseCredentials, DatabasePlan, merged_selector};
+use super::{ConnectionPool, DatabaseCa, DatabaseCredentials, DatabasePlan, merged_selector};
+use crate::gather::SecretReads;
 
 /// Name of Grafana's database when neither the spec nor RDS names one.
 const DEFAULT_DATABASE_NAME: &str = "grafana";
@@ -124,20 +125,115 @@ fn found(
     Ok((status, message))
 }
 
-/// The database part of the plan: TLS defaults for the engine in use.
+/// Connections per replica when nothing else bounds them: Grafana's own default is no
+/// limit, which lets a few replicas exhaust a small RDS instance's max_connections.
+const DEFAULT_POOL: ConnectionPool = ConnectionPool {
+    max_open: 20,
+    max_idle: 4,
+};
+
+/// The modes Grafana passes on for each engine: lib/pq's sslmode for Postgres, the MySQL
+/// driver's tls parameter for MySQL (anything else silently means no TLS there).
+fn ssl_modes(engine: DatabaseEngine) -> &'static [&'static str] {
+    match engine {
+        DatabaseEngine::Postgres => &["disable", "require", "verify-ca", "verify-full"],
+        DatabaseEngine::Mysql => &["true", "false", "skip-verify"],
+    }
+}
+
+/// The TLS mode and CA file for the engine in use, or why they cannot work.
+fn tls(
+    spec: &GrafanaClusterSpec,
+    engine: DatabaseEngine,
+) -> Result<(String, Option<DatabaseCa>), ConditionState> {
+    let db_spec = spec.database.clone().unwrap_or_default();
+    let mode = db_spec
+        .ssl_mode
+        .clone()
+        .unwrap_or_else(|| default_ssl_mode(engine).to_string());
+    if !ssl_modes(engine).contains(&mode.as_str()) {
+        return Err(ConditionState::failed(
+            Reason::InvalidSslMode,
+            format!(
+                "spec.database.sslMode {mode} does not fit the {} database in use: use one of {}",
+                engine_name(engine),
+                ssl_modes(engine).join(", ")
+            ),
+        ));
+    }
+    let bundle = db_spec
+        .ca_bundle_config_map_ref
+        .clone()
+        .map(DatabaseCa::Bundle);
+    let verifies = matches!(mode.as_str(), "verify-ca" | "verify-full" | "true");
+    let ca = match (engine, mode.as_str()) {
+        (_, _) if verifies && bundle.is_none() => {
+            return Err(ConditionState::failed(
+                Reason::CaBundleRequired,
+                format!(
+                    "spec.database.sslMode {mode} verifies the server against a CA that the image does not trust: set spec.database.caBundleConfigMapRef to a ConfigMap holding the RDS CA bundle (global-bundle.pem)"
+                ),
+            ));
+        }
+        // Grafana's MySQL client reads ca_cert_path for every TLS mode.
+        (DatabaseEngine::Mysql, "skip-verify") => bundle.or(Some(DatabaseCa::System)),
+        _ => bundle,
+    };
+    Ok((mode, ca))
+}
+
+/// Postgres: Grafana writes the password unquoted into a lib/pq `key=value` connection
+/// string, so whitespace, a backslash or a quote break it.
+fn password_problem(engine: DatabaseEngine, secrets: &SecretReads) -> Option<ConditionState> {
+    let finding = secrets.unquotable_password.as_ref()?;
+    (engine == DatabaseEngine::Postgres).then(|| {
+        ConditionState::failed(
+            Reason::PasswordNotUsable,
+            format!(
+                "the database password in {} contains {}, which Grafana cannot pass to PostgreSQL (it puts the password unquoted into a key=value connection string): change the password",
+                finding.source,
+                finding.characters.join(" and ")
+            ),
+        )
+    })
+}
+
+/// The database part of the plan (TLS defaults for the engine in use), or the condition
+/// that says why the resolved database cannot be wired.
 pub fn plan(
     spec: &GrafanaClusterSpec,
-    status: DatabaseStatus,
-    credentials: DatabaseCredentials,
-) -> DatabasePlan {
-    let db_spec = spec.database.clone().unwrap_or_default();
-    DatabasePlan {
-        ssl_mode: db_spec
-            .ssl_mode
-            .clone()
-            .unwrap_or_else(|| default_ssl_mode(status.engine).to_string()),
-        ca_bundle: db_spec.ca_bundle_config_map_ref.clone(),
-        credentials,
-        status,
+    mut resolved: Resolved<DatabaseStatus>,
+    credentials: Result<DatabaseCredentials, String>,
+    secrets: &SecretReads,
+) -> (Resolved<DatabaseStatus>, Option<DatabasePlan>) {
+    let credentials = match credentials {
+        Ok(credentials) => credentials,
+        Err(problem) => return (resolved.with_secret_problem(Some(&problem)), None),
+    };
+    let Some(status) = resolved.target.clone() else {
+        return (resolved, None);
+    };
+    let checked =
+        tls(spec, status.engine).and_then(|tls| match password_problem(status.engine, secrets) {
+            Some(problem) => Err(problem),
+            None => Ok(tls),
+        });
+    match checked {
+        Ok((ssl_mode, ca)) => {
+            let plan = DatabasePlan {
+                ssl_mode,
+                ca,
+                credentials,
+                pool: DEFAULT_POOL,
+                status,
+            };
+            (resolved, Some(plan))
+        }
+        Err(condition) => {
+            resolved.condition = condition;
+            resolved.target = None;
+            resolved.stale = false;
+            (resolved, None)
+        }
     }
 }

@@ -83,13 +83,31 @@ impl DatabaseCredentials {
     }
 }
 
+/// The CA file Grafana's database client reads.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DatabaseCa {
+    /// The user's bundle (e.g. the RDS global bundle), mounted from a ConfigMap.
+    Bundle(KeyRef),
+    /// The image's system bundle: MySQL `skip-verify` does not verify, but Grafana reads a
+    /// CA file for every TLS mode, and an empty path fails the connection.
+    System,
+}
+
+/// Connections each replica's pool may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionPool {
+    pub max_open: u32,
+    pub max_idle: u32,
+}
+
 /// The database to wire.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DatabasePlan {
     pub status: DatabaseStatus,
     pub ssl_mode: String,
-    pub ca_bundle: Option<KeyRef>,
+    pub ca: Option<DatabaseCa>,
     pub credentials: DatabaseCredentials,
+    pub pool: ConnectionPool,
 }
 
 /// The Redis AUTH token: where the pods' copy comes from, and its value when it was read.
@@ -151,9 +169,11 @@ pub struct PluginSet {
 #[derive(Clone, Debug, PartialEq)]
 pub enum AlertingPlan {
     /// Memberlist over the headless Service.
+    /// `label` keeps two clusters' peers apart when pod IPs are reused.
     Gossip {
         service: String,
         peers: String,
+        label: String,
     },
     /// Through the Redis cache.
     Redis {
@@ -294,8 +314,9 @@ pub fn image(spec: &GrafanaClusterSpec) -> String {
         .unwrap_or_else(|| crate::api::defaults::GRAFANA_IMAGE.to_string())
 }
 
-/// The plugin set of the spec, if any plugins are listed.
-pub fn plugin_set(gc_name: &str, spec: &GrafanaClusterSpec) -> Option<PluginSet> {
+/// The plugin set of the spec on the volume `claim`, if any plugins are listed. The volume
+/// is part of the set's identity: the same list on a new volume must be installed again.
+pub fn plugin_set(gc_name: &str, spec: &GrafanaClusterSpec, claim: &str) -> Option<PluginSet> {
     let mut plugins: Vec<String> = spec
         .plugins
         .as_ref()
@@ -306,7 +327,8 @@ pub fn plugin_set(gc_name: &str, spec: &GrafanaClusterSpec) -> Option<PluginSet>
     }
     plugins.sort();
     plugins.dedup();
-    let hash = crate::hash::short_hash(plugins.join("\n").as_bytes(), 10);
+    let identity = format!("{}\nvolume={claim}", plugins.join("\n"));
+    let hash = crate::hash::short_hash(identity.as_bytes(), 10);
     Some(PluginSet {
         job_name: names::plugins_job(gc_name, &hash),
         plugins,
@@ -328,17 +350,12 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
         .with_secret_problem(secrets.problems.cache.as_deref());
     let storage = storage::resolve(&cluster, spec, gathered.storage.as_ref(), last);
     let credentials = credentials::database(&cluster.name, spec, gathered);
-    let database = match &credentials {
-        Ok(_) => database,
-        Err(problem) => database.with_secret_problem(Some(problem)),
-    };
+    let (database, database_plan) = database::plan(spec, database, credentials, &gathered.secrets);
+    let storage = storage::check_writable(spec, storage);
 
     let cache_ready = !cache_enabled(spec) || cache.target.is_some();
-    let plan = match (&database.target, &storage.target, credentials) {
-        (Some(db), Some(st), Ok(credentials))
-            if cache_ready && secrets.problems.admin.is_none() =>
-        {
-            let database = database::plan(spec, db.clone(), credentials);
+    let plan = match (database_plan, &storage.target) {
+        (Some(database), Some(st)) if cache_ready && secrets.problems.admin.is_none() => {
             let cache = cache
                 .target
                 .clone()
@@ -350,7 +367,7 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
                 database,
                 cache,
                 storage: storage::plan(spec, st.clone()),
-                plugins: plugin_set(&cluster.name, spec),
+                plugins: plugin_set(&cluster.name, spec, &st.claim_name),
                 alerting,
                 admin: credentials::admin(&cluster.name, spec, secrets),
                 signing_key: credentials::signing_key(&cluster.name, secrets),

@@ -114,9 +114,14 @@ pub fn disruption_budget(spec: &GrafanaClusterSpec) -> Option<DisruptionBudget> 
 pub fn server(spec: &GrafanaClusterSpec) -> ServerPlan {
     let server = spec.server.clone().unwrap_or_default();
     let auth = spec.auth.clone().unwrap_or_default();
+    // Grafana's own default root_url is http://<domain>:3000/, wrong behind any proxy or
+    // load balancer: with only a domain, the public URL is https on the standard port.
+    let root_url = server
+        .root_url
+        .or_else(|| server.domain.as_ref().map(|d| format!("https://{d}/")));
     ServerPlan {
         domain: server.domain,
-        root_url: server.root_url,
+        root_url,
         basic_auth: auth.basic.unwrap_or(true),
         anonymous_auth: auth.anonymous.unwrap_or(false),
     }

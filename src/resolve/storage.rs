@@ -4,7 +4,7 @@
 use crate::api::{GrafanaClusterSpec, GrafanaClusterStatus, PluginsAccessMode, StorageStatus};
 use crate::facts::{Lookup, StorageFacts};
 use crate::names;
-use crate::status::Reason;
+use crate::status::{ConditionState, Reason};
 
 use super::component::{Discovered, Resolved, lookup_failure};
 use super::{ClusterRef, StoragePlan, merged_selector};
@@ -83,6 +83,34 @@ fn found(cluster: &ClusterRef, facts: &StorageFacts) -> (StorageStatus, String) 
         facts.arn
     );
     (status, message)
+}
+
+/// Installing plugins onto the root of an EFS file system cannot work: the EFS CSI driver
+/// applies no fsGroup, a new file system's root belongs to root with mode 755, and the
+/// installer runs as Grafana's user. An access point with Grafana's POSIX user can.
+pub fn check_writable(
+    spec: &GrafanaClusterSpec,
+    mut resolved: Resolved<StorageStatus>,
+) -> Resolved<StorageStatus> {
+    let installs = spec
+        .plugins
+        .as_ref()
+        .and_then(|p| p.install.as_ref())
+        .is_some_and(|i| !i.is_empty());
+    let Some(status) = &resolved.target else {
+        return resolved;
+    };
+    if let (true, Some(fs), None) = (installs, &status.file_system_id, &status.access_point_id) {
+        resolved.condition = ConditionState::failed(
+            Reason::AccessPointRequired,
+            format!(
+                "spec.plugins.install needs a writable directory, and the root of {fs} is not writable by Grafana's user (uid 472; the EFS CSI driver ignores fsGroup): tag an EFS access point with POSIX user 472:472 and a root directory created for it, name it in spec.plugins.efs.accessPointId, or use spec.plugins.storageClassName with an efs-ap StorageClass"
+            ),
+        );
+        resolved.target = None;
+        resolved.stale = false;
+    }
+    resolved
 }
 
 /// The storage part of the plan: access mode, size and the static volume's handle.

@@ -68,13 +68,18 @@ fn article_setup_resolves_everything() {
 
 #[test]
 fn plugin_hash_ignores_order() {
-    let a = plugin_set("g", &article().spec).expect("set");
+    let a = plugin_set("g", &article().spec, "claim-1").expect("set");
     let mut spec = article().spec;
     spec.plugins.as_mut().expect("plugins").install =
         Some(vec!["a-panel@2.0.0".into(), "b-panel@1.0.0".into()]);
-    assert_eq!(plugin_set("g", &spec).expect("set").hash, a.hash);
+    assert_eq!(plugin_set("g", &spec, "claim-1").expect("set").hash, a.hash);
+    assert_ne!(
+        plugin_set("g", &spec, "claim-2").expect("set").hash,
+        a.hash,
+        "the same list on a new volume is installed again"
+    );
     spec.plugins.as_mut().expect("plugins").install = Some(vec!["a-panel@2.0.1".into()]);
-    assert_ne!(plugin_set("g", &spec).expect("set").hash, a.hash);
+    assert_ne!(plugin_set("g", &spec, "claim-1").expect("set").hash, a.hash);
 }
 
 #[test]
@@ -186,6 +191,7 @@ fn redis_alerting_without_redis_falls_back_to_gossip() {
     let mut memcached = cache();
     memcached.engine = CacheEngine::Memcached;
     memcached.auth_token_enabled = false;
+    memcached.transit_encryption = false;
     obs.cache = Some(Discovered::Lookup(Lookup::Found(memcached)));
     let w = resolve(&gc, &obs).plan.expect("wiring");
     assert_eq!(w.alerting.mode(), AlertingHa::Gossip);
@@ -313,4 +319,166 @@ fn generated_secrets_are_new_only_when_read_and_absent() {
             .signing_key
             .new
     );
+}
+
+// The wiring review (shared/notes/grafana-wiring-review.md): one test per refusal.
+
+fn mysql_found() -> Gathered {
+    let mut obs = found();
+    let mut db = db();
+    db.engine = DatabaseEngine::Mysql;
+    db.rds_engine = "mysql".into();
+    obs.database = fixtures::found(db);
+    obs
+}
+
+#[test]
+fn ssl_mode_is_checked_against_the_engine_discovery_found() {
+    let mut gc = article();
+    gc.spec.database.as_mut().expect("db").ssl_mode = Some("require".into());
+    let r = resolve(&gc, &mysql_found());
+    assert_eq!(r.database.condition.reason, Reason::InvalidSslMode);
+    assert!(
+        r.database
+            .condition
+            .message
+            .contains("spec.database.sslMode require")
+    );
+    assert!(r.plan.is_none());
+}
+
+#[test]
+fn verifying_modes_need_a_ca_bundle() {
+    for (mode, obs) in [("verify-full", found()), ("true", mysql_found())] {
+        let mut gc = article();
+        gc.spec.database.as_mut().expect("db").ssl_mode = Some(mode.into());
+        let r = resolve(&gc, &obs);
+        assert_eq!(
+            r.database.condition.reason,
+            Reason::CaBundleRequired,
+            "{mode}"
+        );
+        assert!(
+            r.database
+                .condition
+                .message
+                .contains("caBundleConfigMapRef")
+        );
+        gc.spec
+            .database
+            .as_mut()
+            .expect("db")
+            .ca_bundle_config_map_ref = Some(crate::api::KeyRef {
+            name: "rds-ca".into(),
+            key: "global-bundle.pem".into(),
+        });
+        let plan = resolve(&gc, &obs).plan.expect("plan");
+        assert!(matches!(plan.database.ca, Some(DatabaseCa::Bundle(_))));
+    }
+}
+
+#[test]
+fn mysql_skip_verify_without_a_bundle_reads_the_system_bundle() {
+    let plan = resolve(&article(), &mysql_found()).plan.expect("plan");
+    assert_eq!(plan.database.ssl_mode, "skip-verify");
+    assert_eq!(plan.database.ca, Some(DatabaseCa::System));
+}
+
+#[test]
+fn a_postgres_password_grafana_cannot_quote_is_refused_not_for_mysql() {
+    let finding = crate::gather::unquotable("p w", "Secret obs/db key password".into());
+    let mut obs = found();
+    obs.secrets.unquotable_password = finding.clone();
+    let r = resolve(&article(), &obs);
+    assert_eq!(r.database.condition.reason, Reason::PasswordNotUsable);
+    assert!(
+        r.database
+            .condition
+            .message
+            .contains("Secret obs/db key password")
+    );
+    assert!(
+        !r.database.condition.message.contains("p w"),
+        "never the value"
+    );
+    let mut obs = mysql_found();
+    obs.secrets.unquotable_password = finding;
+    assert!(resolve(&article(), &obs).plan.is_some());
+}
+
+#[test]
+fn plugins_on_an_efs_root_are_refused_with_what_to_do() {
+    let mut obs = found();
+    obs.storage = fixtures::found(crate::facts::StorageFacts {
+        access_point_id: None,
+        ..fixtures::file_system()
+    });
+    let r = resolve(&article(), &obs);
+    assert_eq!(r.storage.condition.reason, Reason::AccessPointRequired);
+    assert!(r.storage.condition.message.contains("accessPointId"));
+    assert!(r.plan.is_none());
+    let mut no_plugins = article();
+    no_plugins.spec.plugins = None;
+    assert!(
+        resolve(&no_plugins, &obs).plan.is_some(),
+        "reading only is fine"
+    );
+}
+
+#[test]
+fn memcached_with_tls_or_several_nodes_is_refused() {
+    let mut gc = article();
+    gc.spec.cache = None;
+    let memcached = || CacheFacts {
+        engine: CacheEngine::Memcached,
+        aws_engine: "memcached".into(),
+        auth_token_enabled: false,
+        transit_encryption: false,
+        nodes: 1,
+        ..cache()
+    };
+    let mut obs = found();
+    obs.cache = fixtures::found(CacheFacts {
+        transit_encryption: true,
+        ..memcached()
+    });
+    let r = resolve(&gc, &obs);
+    assert_eq!(r.cache.condition.reason, Reason::Unsupported);
+    assert!(r.cache.condition.message.contains("no TLS"));
+    obs.cache = fixtures::found(CacheFacts {
+        nodes: 3,
+        ..memcached()
+    });
+    let r = resolve(&gc, &obs);
+    assert!(r.cache.condition.message.contains("3 nodes"));
+    obs.cache = fixtures::found(memcached());
+    assert!(resolve(&gc, &obs).plan.is_some());
+}
+
+#[test]
+fn the_domain_alone_gives_an_https_root_url() {
+    let mut gc = article();
+    gc.spec.server = Some(crate::api::ServerSpec {
+        domain: Some("grafana.example.com".into()),
+        root_url: None,
+    });
+    let plan = resolve(&gc, &found()).plan.expect("plan");
+    assert_eq!(
+        plan.server.root_url.as_deref(),
+        Some("https://grafana.example.com/")
+    );
+}
+
+#[test]
+fn cache_and_alerting_prefixes_are_disjoint() {
+    let mut gc = article();
+    gc.spec.alerting = Some(crate::api::AlertingSpec {
+        ha: Some(AlertingHa::Redis),
+    });
+    let plan = resolve(&gc, &found()).plan.expect("plan");
+    let cache = plan.cache.expect("cache").prefix;
+    let AlertingPlan::Redis { prefix, .. } = plan.alerting else {
+        panic!("redis alerting");
+    };
+    assert!(!cache.starts_with(&prefix) && !prefix.starts_with(cache.trim_end_matches(':')));
 }

@@ -81,6 +81,7 @@ fn redis_replication_group_is_found() {
             port: 6379,
             transit_encryption: true,
             auth_token_enabled: true,
+            nodes: 1,
         })
     );
 }

@@ -48,6 +48,17 @@ fn secret_keys_read_by(pod: &PodSpec) -> BTreeSet<(String, String)> {
         }
     }
     for v in pod.volumes.iter().flatten() {
+        let projected = v.projected.iter().flat_map(|p| p.sources.iter().flatten());
+        for secret in projected.filter_map(|source| source.secret.as_ref()) {
+            match &secret.items {
+                Some(items) => {
+                    out.extend(items.iter().map(|i| (secret.name.clone(), i.key.clone())))
+                }
+                None => {
+                    out.insert((secret.name.clone(), "*".into()));
+                }
+            }
+        }
         if let Some(s) = &v.secret {
             let name = s.secret_name.clone().unwrap_or_default();
             match &s.items {

@@ -14,13 +14,14 @@ fn env_of(plan: &Plan) -> BTreeMap<String, EnvVar> {
         .collect()
 }
 
-fn secret_ref(e: &EnvVar) -> (String, String) {
-    let r = e
-        .value_from
-        .as_ref()
-        .and_then(|v| v.secret_key_ref.as_ref())
-        .unwrap_or_else(|| panic!("{} is not from a Secret", e.name));
-    (r.name.clone(), r.key.clone())
+/// The Secret key a setting reads through its `$__file{}` file.
+fn secret_ref(plan: &Plan, e: &EnvVar) -> (String, String) {
+    let value = e.value.clone().unwrap_or_default();
+    let (_, from) = crate::build::secret_files::files(plan)
+        .into_iter()
+        .find(|(file, _)| file.expansion() == value)
+        .unwrap_or_else(|| panic!("{} is not read from a Secret file: {value:?}", e.name));
+    (from.name, from.key)
 }
 
 /// The article, with Redis alerting, and with a CA bundle.
@@ -81,8 +82,12 @@ fn no_secret_is_ever_a_literal() {
                 .is_some_and(|c| matches!(c.connection, CacheConnection::Memcached));
             let literal_ok = e.name == settings::REMOTE_CACHE_CONNSTR.env_name() && memcached;
             if secretish && !literal_ok {
-                assert!(e.value.is_none(), "{} has a literal value", e.name);
-                secret_ref(&e);
+                assert!(
+                    e.value_from.is_none(),
+                    "{} is an env value, not a file",
+                    e.name
+                );
+                secret_ref(&plan, &e);
             }
         }
     }
@@ -98,21 +103,21 @@ fn wires_database_cache_and_keys() {
     assert_eq!(lit("GF_DATABASE_NAME"), "grafana");
     assert_eq!(lit("GF_DATABASE_SSL_MODE"), "require");
     assert_eq!(
-        secret_ref(&env["GF_DATABASE_PASSWORD"]),
+        secret_ref(&plan, &env["GF_DATABASE_PASSWORD"]),
         ("grafana-db-credentials".into(), "password".into())
     );
     assert_eq!(lit("GF_REMOTE_CACHE_TYPE"), "redis");
     assert_eq!(
-        secret_ref(&env["GF_REMOTE_CACHE_CONNSTR"]),
+        secret_ref(&plan, &env["GF_REMOTE_CACHE_CONNSTR"]),
         ("grafana-cache".into(), "connstr".into())
     );
-    assert_eq!(lit("GF_REMOTE_CACHE_PREFIX"), "obs/grafana:");
+    assert_eq!(lit("GF_REMOTE_CACHE_PREFIX"), "obs/grafana/cache:");
     assert_eq!(
-        secret_ref(&env["GF_SECURITY_SECRET_KEY"]),
+        secret_ref(&plan, &env["GF_SECURITY_SECRET_KEY"]),
         ("grafana-secret-key".into(), "secret_key".into())
     );
     assert_eq!(
-        secret_ref(&env["GF_SECURITY_ADMIN_PASSWORD"]),
+        secret_ref(&plan, &env["GF_SECURITY_ADMIN_PASSWORD"]),
         ("grafana-admin".into(), "password".into())
     );
     assert_eq!(lit("GF_SERVER_ROOT_URL"), "https://grafana.example.com/");
@@ -122,7 +127,16 @@ fn wires_database_cache_and_keys() {
     );
     assert_eq!(
         lit("GF_UNIFIED_ALERTING_HA_LISTEN_ADDRESS"),
-        "$(POD_IP):9094"
+        "[$(POD_IP)]:9094",
+        "brackets: valid for IPv4, required for IPv6"
+    );
+    assert_eq!(lit("GF_UNIFIED_ALERTING_HA_LABEL"), "obs/grafana");
+    assert_eq!(lit("GF_UNIFIED_ALERTING_HA_RECONNECT_TIMEOUT"), "2m");
+    assert_eq!(lit("GF_PLUGINS_PLUGIN_ADMIN_ENABLED"), "false");
+    assert_eq!(lit("GF_DATABASE_MAX_OPEN_CONN"), "20");
+    assert_eq!(
+        lit("GF_DATABASE_PASSWORD"),
+        "$__file{/etc/grafana/secrets/database/password}"
     );
     assert!(!env.keys().any(|k| k.starts_with("GF_SESSION_")));
     assert!(!env.keys().any(|k| k == "GF_INSTALL_PLUGINS"));
@@ -145,8 +159,14 @@ fn redis_alerting_uses_the_cache() {
         Some("grafana-cache.cache.local:6379")
     );
     assert_eq!(
-        secret_ref(&env["GF_UNIFIED_ALERTING_HA_REDIS_PASSWORD"]),
-        ("redis-auth".into(), "token".into())
+        secret_ref(&plan, &env["GF_UNIFIED_ALERTING_HA_REDIS_PASSWORD"]),
+        ("grafana-cache".into(), "password".into()),
+        "the operator's trimmed copy of the token"
+    );
+    assert_eq!(
+        env["GF_UNIFIED_ALERTING_HA_REDIS_PREFIX"].value.as_deref(),
+        Some("obs/grafana/alerting"),
+        "disjoint from the cache prefix"
     );
     assert!(!env.contains_key("GF_UNIFIED_ALERTING_HA_PEERS"));
 }

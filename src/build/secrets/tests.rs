@@ -48,6 +48,11 @@ fn cache_secret_holds_the_token_or_a_placeholder() {
     let s = cache_connection(&plan).expect("secret");
     assert!(value(&s, "connstr").contains("password=tok"));
     assert!(value(&s, "connstr").contains("ssl=true"));
+    assert_eq!(
+        value(&s, "password"),
+        "tok",
+        "the trimmed token for alerting"
+    );
     let mut unread = fixtures::gathered();
     unread.secrets.cache_auth_token = None;
     let plan = crate::resolve::resolve(&fixtures::article(), &unread)
