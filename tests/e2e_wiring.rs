@@ -63,6 +63,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use grafana_ha_operator::api::GrafanaCluster;
+use grafana_ha_operator::names;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar, PodSpec, Secret};
 use kube::api::{Patch, PatchParams, PostParams};
@@ -100,6 +101,7 @@ struct Bed {
     work: PathBuf,
     operator: Option<Operator>,
     cleanup: Cleanup,
+    started: Instant,
 }
 
 /// Removes the namespace and the SQL users and databases a case made, on every exit path;
@@ -121,6 +123,9 @@ impl Drop for Cleanup {
         }
         if let Some(ns) = &self.ns {
             let _ = kubectl(&["delete", "namespace", ns, "--wait=false"], None);
+            // The static EFS volumes are cluster-scoped (reclaim policy Retain).
+            let selector = format!("{}={ns}", names::NAMESPACE_LABEL);
+            let _ = kubectl(&["delete", "pv", "-l", &selector, "--wait=false"], None);
         }
         if let Some(s) = &self.services {
             for (user, db) in &self.pg {
@@ -173,6 +178,7 @@ impl Bed {
                 pg: Vec::new(),
                 mysql: Vec::new(),
             },
+            started: Instant::now(),
             ns,
             services,
         }
@@ -443,6 +449,8 @@ impl Bed {
         if let Some(op) = self.operator.take() {
             op.stop().await;
         }
+        clear_endpoints();
+        eprintln!("{}: done in {:.1?}", self.ns, self.started.elapsed());
     }
 }
 
@@ -729,6 +737,7 @@ async fn contract(bed: &Bed, name: &str, expect: &Expect) -> Vec<String> {
 fn verdict(case: &str, contract: &[String], report: &ProbeReport, work: &std::path::Path) {
     let problems = report.problems();
     if contract.is_empty() && problems.is_empty() {
+        eprintln!("{case}: contract kept; probe:\n{}", report.summary());
         return;
     }
     let mut msg = format!("{case}: the wiring does not work\n");
@@ -1021,6 +1030,7 @@ async fn awkward_password_postgres_is_refused() {
         !message.contains(AWKWARD_PASSWORD),
         "the condition must not show the password"
     );
+    eprintln!("refused: DatabaseResolved=False {reason}: {message}");
     // Two resyncs later the Deployment is still the one from before.
     tokio::time::sleep(Duration::from_secs(7)).await;
     let after = bed.deployment("grafana").await;
@@ -1050,6 +1060,7 @@ async fn awkward_password_postgres_is_refused() {
         !errors.is_empty() && errors.iter().all(|e| !e.is_empty()),
         "with the refused password the probe's Postgres connection must fail: {errors:?}"
     );
+    eprintln!("the probe with the refused password: {errors:?}");
     bed.finish().await;
 }
 

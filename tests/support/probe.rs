@@ -319,7 +319,42 @@ impl ProbeReport {
                     c["error"].as_str().unwrap_or("")
                 )
             })
+            .chain(self.ignored_overrides())
             .collect()
+    }
+
+    /// GF_ variables the pinned Grafana has no key for (Grafana ignores them silently), as
+    /// the probe reports them with the key list.
+    pub fn ignored_overrides(&self) -> Vec<String> {
+        self.checks()
+            .filter(|c| c["name"] == "grafana.settings")
+            .filter_map(|c| {
+                let ignored = c["details"]["overrides_ignored"].as_array()?;
+                (!ignored.is_empty()).then(|| {
+                    format!(
+                        "ignored grafana.settings {}/{}: no such key in the pinned Grafana's defaults.ini: {ignored:?}",
+                        c["cluster"].as_str().unwrap_or("?"),
+                        c["replica"].as_u64().unwrap_or(0),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// One line per check: "status name cluster/replica", for the test's log.
+    pub fn summary(&self) -> String {
+        self.checks()
+            .map(|c| {
+                format!(
+                    "{} {} {}/{}",
+                    c["status"].as_str().unwrap_or("?"),
+                    c["name"].as_str().unwrap_or("?"),
+                    c["cluster"].as_str().unwrap_or("?"),
+                    c["replica"].as_u64().unwrap_or(0)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     pub fn checks(&self) -> impl Iterator<Item = &serde_json::Value> {
@@ -378,6 +413,7 @@ pub fn run_probe(
         "systemCA": services.public_ca_file,
         "workDir": work.join("probe-work"),
         "only": only,
+        "iniKeys": ini_keys(),
     });
     let config_file = work.join("probe.json");
     std::fs::write(&config_file, config.to_string()).expect("writing probe.json");
@@ -423,6 +459,13 @@ pub fn run_probe(
         status: out.status.code(),
         stderr,
     }
+}
+
+/// The key list of the pinned Grafana's defaults.ini (src/settings/), when the checkout has
+/// it: the probe then applies only overrides of keys Grafana has and reports the others.
+fn ini_keys() -> Option<String> {
+    let file = repo_file("src/settings/grafana-defaults-keys.txt");
+    Path::new(&file).is_file().then_some(file)
 }
 
 /// True when this process can make a private network namespace (root, unshare, ip).
