@@ -9,8 +9,9 @@
 //! Deployment; the test dumps `kubectl get deployment,secret,configmap -o json` and hands
 //! it to the wiring probe (testbed/probe, Grafana's own client libraries), which builds
 //! each replica's environment and files as the kubelet would, applies Grafana's env
-//! overrides and `$__file{}`/`${}` expansion, and connects as Grafana does at start. Every
-//! probe check must pass. Each case also checks the Deployment against the wiring contract
+//! overrides (only to keys of the pinned Grafana's defaults.ini, src/settings/) and
+//! `$__file{}`/`${}` expansion, and connects as Grafana does at start. Every probe check
+//! must pass. Each case also checks the Deployment against the wiring contract
 //! (Secrets as files under /etc/grafana/secrets read through `$__file{}`, `[$(POD_IP)]:9094`,
 //! `ha_label` `<ns>/<name>` and a 2m reconnect timeout, disjoint cache and alerting
 //! prefixes, the trimmed Redis AUTH token in `<name>-cache`, a readable CA file for MySQL
