@@ -1019,7 +1019,7 @@ async fn crd_explains_itself_and_rejects_bad_specs_at_apply() {
         ),
         (
             bad(
-                serde_json::json!({"replicas": 0, "aws": {"tags": {"a": "b"}}, "database": {"credentials": {"rdsManagedSecret": true}}}),
+                serde_json::json!({"replicas": 1001, "aws": {"tags": {"a": "b"}}, "database": {"credentials": {"rdsManagedSecret": true}}}),
             ),
             "spec.replicas",
         ),
@@ -1261,6 +1261,95 @@ async fn switching_file_system_moves_to_a_new_claim_and_keeps_the_old_volume() {
             .as_deref(),
         Some("Retain")
     );
+    operator.stop().await;
+    cleanup(&client, &ns).await;
+}
+
+/// Issue 10's placement and scale to zero: pods are kept in the zones with an EFS mount
+/// target; `replicas: 0` scales Grafana down, reports ScaledDown (not "not ready"), drops
+/// the budget, keeps everything else, and scaling up brings it all back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_stay_in_mount_target_zones_and_scale_to_zero() {
+    let ReadyCluster {
+        client,
+        ns,
+        operator,
+        ..
+    } = ready_cluster("zero", 2, serde_json::json!({})).await;
+    let deploy: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let d = deploy.get("grafana").await.expect("deployment");
+    let affinity = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.affinity.clone())
+        .expect("affinity");
+    let terms = affinity
+        .node_affinity
+        .and_then(|n| n.required_during_scheduling_ignored_during_execution)
+        .expect("required node affinity")
+        .node_selector_terms;
+    let zones = terms[0].match_expressions.clone().expect("expressions")[0]
+        .values
+        .clone();
+    assert_eq!(
+        zones,
+        Some(vec!["us-east-1a".to_string(), "us-east-1b".to_string()]),
+        "the zones with a mount target"
+    );
+
+    let gcs: Api<GrafanaCluster> = Api::namespaced(client.clone(), &ns);
+    let scale = |n: i32| serde_json::json!({"spec": {"replicas": n}});
+    gcs.patch("grafana", &PatchParams::default(), &Patch::Merge(scale(0)))
+        .await
+        .expect("scale to zero");
+    let gc = wait_for("Ready=True ScaledDown", WAIT, || async {
+        let gc = gcs.get("grafana").await.ok()?;
+        let (status, reason, _) = condition(&gc, "Ready")?;
+        (status == "True" && reason == "ScaledDown").then_some(gc)
+    })
+    .await;
+    assert_eq!(
+        condition(&gc, "Stalled").map(|c| c.0).as_deref(),
+        Some("False")
+    );
+    assert_eq!(
+        deploy
+            .get("grafana")
+            .await
+            .expect("d")
+            .spec
+            .and_then(|s| s.replicas),
+        Some(0)
+    );
+    let budgets: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), &ns);
+    wait_for("the budget to go", WAIT, || async {
+        budgets
+            .get_opt("grafana")
+            .await
+            .ok()
+            .and_then(|b| b.is_none().then_some(()))
+    })
+    .await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    assert!(
+        secrets
+            .get_opt("grafana-secret-key")
+            .await
+            .expect("get")
+            .is_some()
+    );
+
+    gcs.patch("grafana", &PatchParams::default(), &Patch::Merge(scale(2)))
+        .await
+        .expect("scale up");
+    wait_for("Ready=True Available", WAIT, || async {
+        let gc = gcs.get("grafana").await.ok()?;
+        let (status, reason, _) = condition(&gc, "Ready")?;
+        (status == "True" && reason == "Available").then_some(())
+    })
+    .await;
+    assert!(budgets.get_opt("grafana").await.expect("get").is_some());
     operator.stop().await;
     cleanup(&client, &ns).await;
 }

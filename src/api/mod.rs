@@ -93,9 +93,10 @@ pub const GROUP: &str = "grafana-ha.io";
 #[serde(rename_all = "camelCase")]
 pub struct GrafanaClusterSpec {
     /// Number of Grafana replicas. Also driven through the scale subresource (`kubectl scale gfc`,
-    /// HorizontalPodAutoscaler); the operator never overrides the count they set.
+    /// HorizontalPodAutoscaler); the operator never overrides the count they set. 0 scales
+    /// Grafana down (maintenance) and keeps everything else.
     #[serde(default = "defaults::replicas")]
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(range(min = 0, max = 1000))]
     pub replicas: i32,
 
     /// Grafana container image. Defaults to the Grafana release pinned by this operator version

@@ -22,7 +22,11 @@ pub async fn write_status(
     if previous == status {
         return Ok(());
     }
-    let events = status::condition_events(&previous.conditions, &status.conditions);
+    let mut events = status::condition_events(&previous.conditions, &status.conditions);
+    events.extend(status::zone_event(
+        previous.storage.as_ref(),
+        status.storage.as_ref(),
+    ));
     let api: Api<GrafanaCluster> = ctx.api(&gc.namespace().unwrap_or_default());
     let patch = serde_json::json!({
         "apiVersion": format!("{}/v1alpha1", crate::api::GROUP),

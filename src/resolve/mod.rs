@@ -249,6 +249,9 @@ pub struct Plan {
     pub signing_key: Generated,
     pub server: ServerPlan,
     pub pod: PodSettings,
+    /// Zones the pods (and the installer) must run in: those with an EFS mount target, or
+    /// empty (anywhere) with a StorageClass. A pod elsewhere could never mount the plugins.
+    pub required_zones: Vec<String>,
     pub rolling_update: RollingUpdate,
     pub disruption_budget: Option<DisruptionBudget>,
     /// Digests of the data of every Secret key the pods read, keyed `secret/key`, as read
@@ -373,6 +376,7 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
                 signing_key: credentials::signing_key(&cluster.name, secrets),
                 server: pod::server(spec),
                 pod: pod::settings(&cluster.name, spec),
+                required_zones: st.mount_target_zones.clone(),
                 rolling_update: pod::rolling_update(spec),
                 disruption_budget: pod::disruption_budget(spec),
                 secret_digests: secrets.digests.clone(),

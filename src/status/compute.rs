@@ -238,6 +238,11 @@ fn ready(f: &Facts<'_>, progressing: &ConditionState) -> ConditionState {
         ConditionState::failed(Reason::Unresolved, format!("waiting for {}", f.unresolved))
     } else if let Some(err) = &f.inputs.apply_error {
         ConditionState::failed(Reason::ApplyFailed, err.clone())
+    } else if f.complete && !f.plugins_pending && desired == 0 {
+        ConditionState::ok(
+            Reason::ScaledDown,
+            "scaled to zero (spec.replicas: 0): no replica serves; everything else is kept",
+        )
     } else if f.complete && !f.plugins_pending {
         ConditionState::ok(
             Reason::Available,
