@@ -115,6 +115,21 @@ pub struct StorageFacts {
     pub mount_target_zones: Vec<String>,
 }
 
+/// What a pre-upgrade RDS snapshot looks like in AWS.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum SnapshotRead {
+    /// No upgrade is snapshotting.
+    #[default]
+    NotAsked,
+    /// Asked, not there: the controller creates it.
+    Missing,
+    Creating,
+    Available {
+        arn: String,
+    },
+    Failed(String),
+}
+
 /// A string that must never be printed: Debug and Display redact it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretValue(String);

@@ -110,6 +110,9 @@ pub fn gathered() -> Gathered {
         cache: found(cache()),
         storage: found(file_system()),
         secrets: secret_reads(),
+        deployment: None,
+        snapshot: crate::facts::SnapshotRead::NotAsked,
+        now: crate::fixtures::now(),
     }
 }
 
@@ -129,4 +132,9 @@ pub fn plan_of(gc: &GrafanaCluster) -> Plan {
 
 pub fn plan() -> Plan {
     plan_of(&article())
+}
+
+/// A fixed clock for the pure middle.
+pub fn now() -> k8s_openapi::jiff::Timestamp {
+    k8s_openapi::jiff::Timestamp::from_second(1_800_000_000).expect("timestamp")
 }

@@ -112,6 +112,9 @@ fn postgres(secrets: SecretReads) -> Gathered {
         cache: found(cache(CacheEngine::Redis, 6379, true)),
         storage: found(efs()),
         secrets,
+        deployment: None,
+        snapshot: crate::facts::SnapshotRead::NotAsked,
+        now: crate::fixtures::now(),
     }
 }
 
@@ -172,6 +175,9 @@ fn golden_mysql_memcached_storage_class() {
         cache: found(memcached),
         storage: None,
         secrets,
+        deployment: None,
+        snapshot: crate::facts::SnapshotRead::NotAsked,
+        now: crate::fixtures::now(),
     };
     let out = render_gathered(&gc, &gathered).expect("renders");
     check("mysql-memcached.yaml", &out);

@@ -14,6 +14,8 @@ mod credentials;
 mod database;
 mod pod;
 mod storage;
+pub mod upgrade;
+pub mod version;
 
 use std::collections::BTreeMap;
 
@@ -241,8 +243,12 @@ pub struct ServerPlan {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     pub cluster: ClusterRef,
+    /// The image the Deployment runs this round (during a safe upgrade, maybe the old one).
     pub image: String,
+    /// The Deployment's replicas this round (during a safe upgrade, 0 or 1 on the way).
     pub replicas: i32,
+    /// The version-aware rollout's decision: what the status records of it.
+    pub upgrade: upgrade::UpgradeDecision,
     pub database: DatabasePlan,
     pub cache: Option<CachePlan>,
     pub storage: StoragePlan,
@@ -368,9 +374,20 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
                 .clone()
                 .map(|status| cache::plan(&cluster, spec, status, secrets));
             let alerting = cache::alerting(&cluster, spec, cache.as_ref());
+            let target = image(spec);
+            let upgrade = upgrade::decide(&upgrade::UpgradeInputs {
+                spec,
+                previous: gc.status.as_ref(),
+                live: gathered.deployment.as_ref(),
+                snapshot: &gathered.snapshot,
+                database: &database.status,
+                target: &target,
+                now: gathered.now,
+            });
             Some(Plan {
-                image: image(spec),
-                replicas: spec.replicas,
+                image: upgrade.image.clone(),
+                replicas: upgrade.replicas,
+                upgrade,
                 database,
                 cache,
                 storage: storage::plan(spec, st.clone()),
