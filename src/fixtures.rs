@@ -49,6 +49,7 @@ pub fn database() -> DatabaseFacts {
         master_username: Some("grafana".into()),
         managed_secret_arn: Some(MANAGED_SECRET_ARN.into()),
         instance_class: Some("db.r6g.large".into()),
+        single_zone: None,
     }
 }
 
@@ -64,6 +65,7 @@ pub fn cache() -> CacheFacts {
         transit_encryption: true,
         auth_token_enabled: true,
         nodes: 1,
+        single_zone: None,
     }
 }
 

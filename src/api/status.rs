@@ -113,6 +113,9 @@ pub struct DatabaseStatus {
     /// RDS instance class (the writer's for a cluster), which bounds max_connections.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_class: Option<String>,
+    /// The zone of a single-AZ database: pods prefer it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
 }
 
 /// The cache in use (never a credential).
@@ -132,6 +135,9 @@ pub struct CacheStatus {
     /// ARN of the replication group or cache cluster (absent when spec.cache.endpoint is used).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
+    /// The zone of a cache without a standby in another zone: pods prefer it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
 }
 
 /// The plugin storage in use.

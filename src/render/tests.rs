@@ -53,6 +53,7 @@ fn database(engine: DatabaseEngine, rds_engine: &str, port: i32) -> DatabaseFact
         master_username: Some("grafana".into()),
         managed_secret_arn: Some(MANAGED_ARN.into()),
         instance_class: Some("db.t4g.medium".into()),
+        single_zone: None,
     }
 }
 
@@ -68,6 +69,7 @@ fn cache(engine: CacheEngine, port: i32, tls: bool) -> CacheFacts {
         transit_encryption: tls,
         auth_token_enabled: tls,
         nodes: 1,
+        single_zone: None,
     }
 }
 

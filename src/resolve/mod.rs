@@ -262,6 +262,9 @@ pub struct Plan {
     /// Zones the pods (and the installer) must run in: those with an EFS mount target, or
     /// empty (anywhere) with a StorageClass. A pod elsewhere could never mount the plugins.
     pub required_zones: Vec<String>,
+    /// Zones the pods prefer, with a weight: a single-AZ database's (50) and cache's (25),
+    /// so that Grafana's queries do not cross a zone when they need not.
+    pub preferred_zones: Vec<(String, i32)>,
     pub rolling_update: RollingUpdate,
     pub disruption_budget: Option<DisruptionBudget>,
     /// Digests of the data of every Secret key the pods read, keyed `secret/key`, as read
@@ -375,6 +378,8 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
                 .map(|status| cache::plan(&cluster, spec, status, secrets));
             let alerting = cache::alerting(&cluster, spec, cache.as_ref());
             let target = image(spec);
+            let preferred_zones =
+                pod::preferred_zones(&database.status, cache.as_ref().map(|c| &c.status));
             let upgrade = upgrade::decide(&upgrade::UpgradeInputs {
                 spec,
                 previous: gc.status.as_ref(),
@@ -398,6 +403,7 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
                 server: pod::server(spec),
                 pod: pod::settings(&cluster.name, spec),
                 required_zones: st.mount_target_zones.clone(),
+                preferred_zones,
                 rolling_update: pod::rolling_update(spec),
                 disruption_budget: pod::disruption_budget(spec),
                 secret_digests: secrets.digests.clone(),
