@@ -72,6 +72,8 @@ pub struct DatabaseFacts {
     pub master_username: Option<String>,
     /// MasterUserSecret.SecretArn when RDS manages the master password.
     pub managed_secret_arn: Option<String>,
+    /// DBInstanceClass (the writer's for a cluster), for the connection budget.
+    pub instance_class: Option<String>,
 }
 
 /// Whether a cache endpoint belongs to a replication group (Redis/Valkey) or a cache cluster
@@ -111,6 +113,21 @@ pub struct StorageFacts {
     pub access_point_id: Option<String>,
     /// Availability zones that have a mount target, sorted.
     pub mount_target_zones: Vec<String>,
+}
+
+/// What a pre-upgrade RDS snapshot looks like in AWS.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum SnapshotRead {
+    /// No upgrade is snapshotting.
+    #[default]
+    NotAsked,
+    /// Asked, not there: the controller creates it.
+    Missing,
+    Creating,
+    Available {
+        arn: String,
+    },
+    Failed(String),
 }
 
 /// A string that must never be printed: Debug and Display redact it.

@@ -48,6 +48,7 @@ pub fn database() -> DatabaseFacts {
         db_name: Some("grafana".into()),
         master_username: Some("grafana".into()),
         managed_secret_arn: Some(MANAGED_SECRET_ARN.into()),
+        instance_class: Some("db.r6g.large".into()),
     }
 }
 
@@ -109,6 +110,9 @@ pub fn gathered() -> Gathered {
         cache: found(cache()),
         storage: found(file_system()),
         secrets: secret_reads(),
+        deployment: None,
+        snapshot: crate::facts::SnapshotRead::NotAsked,
+        now: crate::fixtures::now(),
     }
 }
 
@@ -128,4 +132,9 @@ pub fn plan_of(gc: &GrafanaCluster) -> Plan {
 
 pub fn plan() -> Plan {
     plan_of(&article())
+}
+
+/// A fixed clock for the pure middle.
+pub fn now() -> k8s_openapi::jiff::Timestamp {
+    k8s_openapi::jiff::Timestamp::from_second(1_800_000_000).expect("timestamp")
 }

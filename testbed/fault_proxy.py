@@ -20,6 +20,15 @@ Admin API (on the proxy's own port):
   GET  /__fault  -> current fault and per-service counters
   DELETE /__fault -> mode none and counters cleared
 
+  POST /__endpoints {"rewrites": [[regex, replacement], ...],
+                     "service": "rds"}     # optional, as for faults
+       Adds rewrites that apply to every forwarded response body from now on, whatever
+       the fault: an endpoint map, so that moto's Describe* answers name real servers
+       (moto cannot set an endpoint's host or port). Kept across fault changes and
+       DELETE /__fault; "replace": true drops the earlier ones first.
+  GET  /__endpoints -> the rewrites in force
+  DELETE /__endpoints -> all of them removed
+
 Usage: fault_proxy.py --port PORT --upstream http://127.0.0.1:MOTO_PORT
 """
 
@@ -130,6 +139,48 @@ class FaultState:
             return fault
 
 
+class EndpointMap:
+    """Rewrites applied to every forwarded response body, independent of the faults."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.rewrites = []  # (service or None, compiled regex, replacement)
+
+    def add(self, spec):
+        if not isinstance(spec, dict):
+            raise ValueError("want a JSON object with rewrites")
+        pairs = spec.get("rewrites")
+        if not pairs or not isinstance(pairs, list):
+            raise ValueError("rewrites: want [[regex, replacement], ...]")
+        service = spec.get("service") or None
+        compiled = []
+        for pair in pairs:
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2 or not all(isinstance(x, str) for x in pair):
+                raise ValueError(f"rewrite {pair!r}: want [regex, replacement]")
+            try:
+                pattern = re.compile(pair[0], re.DOTALL)
+            except re.error as e:
+                raise ValueError(f"rewrite {pair[0]!r}: {e}") from e
+            compiled.append((service, pattern, pair[1]))
+        with self.lock:
+            if spec.get("replace"):
+                self.rewrites = []
+            self.rewrites.extend(compiled)
+
+    def clear(self):
+        with self.lock:
+            self.rewrites = []
+
+    def snapshot(self):
+        with self.lock:
+            return {"rewrites": [{"service": s, "regex": p.pattern, "replacement": r} for s, p, r in self.rewrites]}
+
+    def matching(self, service, host):
+        """The (regex, replacement) pairs that apply to a request for service/host."""
+        with self.lock:
+            return [(p, r) for s, p, r in self.rewrites if s is None or s in service or s in host]
+
+
 def service_of(headers):
     """The AWS service a request is for: from the SigV4 scope, else from its headers."""
     m = SCOPE_RE.search(headers.get("Authorization", ""))
@@ -206,6 +257,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fault-proxy/1"
     state: FaultState = None  # set in main()
+    endpoints: EndpointMap = None
     upstream: urllib.parse.SplitResult = None
 
     def log_message(self, fmt, *args):  # one line per request on stderr, with service
@@ -252,13 +304,33 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, {"Content-Type": "application/json"}, json.dumps(self.state.snapshot()))
         return self._send(405, {"Content-Type": "text/plain"}, "method not allowed\n")
 
+    def _endpoints_admin(self, body):
+        json_headers = {"Content-Type": "application/json"}
+        if self.command == "DELETE":
+            self.endpoints.clear()
+        elif self.command == "POST":
+            try:
+                self.endpoints.add(json.loads(body or b"{}"))
+            except (ValueError, TypeError) as e:
+                return self._send(400, json_headers, json.dumps({"error": str(e)}))
+        elif self.command != "GET":
+            return self._send(405, {"Content-Type": "text/plain"}, "method not allowed\n")
+        return self._send(200, json_headers, json.dumps(self.endpoints.snapshot()))
+
     def _handle(self):
         body = self._read_body()
-        if self.path.split("?", 1)[0].rstrip("/") == "/__fault":
+        admin_path = self.path.split("?", 1)[0].rstrip("/")
+        if admin_path == "/__fault":
             return self._admin(body)
+        if admin_path == "/__endpoints":
+            return self._endpoints_admin(body)
         service = service_of(self.headers)
+        host = self.headers.get("Host", "")
         protocol = protocol_of(service, self.headers.get("Content-Type", ""))
-        fault = self.state.take(service, self.headers.get("Host", ""))
+        # The endpoint map first: it describes the world; a fault's rewrites then change
+        # that world's answer (e.g. drop the endpoint while "creating").
+        rewrites = self.endpoints.matching(service, host)
+        fault = self.state.take(service, host)
         if fault:
             mode, delay = fault
             self.log_message("injecting %s for %s %s (%s)", mode, self.command, self.path, service)
@@ -269,11 +341,14 @@ class Handler(BaseHTTPRequestHandler):
             if mode == "delay":
                 time.sleep(delay)
             if mode == "rewrite":
-                return self._forward_rewritten(body, delay)
+                return self._forward_rewritten(body, rewrites + delay)
+        if rewrites:
+            return self._forward_rewritten(body, rewrites)
         self._forward(body)
 
     def _forward_rewritten(self, body, rewrites):
-        """Forwards to moto and rewrites the whole response body before answering."""
+        """Forwards to moto and rewrites the whole response body before answering (a body
+        that is not UTF-8 passes unchanged)."""
         up = self.upstream
         conn = http.client.HTTPConnection(up.hostname, up.port or 80, timeout=120)
         try:
@@ -282,13 +357,19 @@ class Handler(BaseHTTPRequestHandler):
             headers["Accept-Encoding"] = "identity"
             conn.request(self.command, self.path, body=body or None, headers=headers)
             resp = conn.getresponse()
-            data = resp.read().decode("utf-8", errors="replace")
+            raw = resp.read()
+            out = {k: v for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"}
+            try:
+                data = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return self._send(resp.status, out, raw)
             for pattern, replacement in rewrites:
                 data = pattern.sub(replacement, data)
-            out = {k: v for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"}
             return self._send(resp.status, out, data)
         except OSError as e:
             return self._send(502, {"Content-Type": "text/plain"}, f"fault_proxy: upstream error: {e}\n")
+        except (re.error, IndexError) as e:  # a replacement naming a group the regex lacks
+            return self._send(502, {"Content-Type": "text/plain"}, f"fault_proxy: rewrite failed: {e}\n")
         finally:
             conn.close()
 
@@ -339,6 +420,7 @@ def main():
     ap.add_argument("--upstream", required=True, help="moto's URL, e.g. http://127.0.0.1:5000")
     args = ap.parse_args()
     Handler.state = FaultState()
+    Handler.endpoints = EndpointMap()
     Handler.upstream = urllib.parse.urlsplit(args.upstream)
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True

@@ -10,6 +10,7 @@ Run with the test bed's venv: .venv/bin/python testbed/fault_proxy_selftest.py
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -43,9 +44,9 @@ def wait_http(url, timeout=30):
             time.sleep(0.1)
 
 
-def admin(proxy, method, spec=None):
+def admin(proxy, method, spec=None, path="/__fault"):
     data = json.dumps(spec).encode() if spec is not None else None
-    req = urllib.request.Request(f"{proxy}/__fault", data=data, method=method)
+    req = urllib.request.Request(f"{proxy}{path}", data=data, method=method)
     with urllib.request.urlopen(req, timeout=5) as r:
         return json.load(r)
 
@@ -154,6 +155,74 @@ def run_tests(proxy):
         else:
             raise AssertionError("unknown mode accepted")
 
+    def endpoints(method, spec=None):
+        return admin(proxy, method, spec, path="/__endpoints")
+
+    def db_endpoint(db_id):
+        db = rds.describe_db_instances(DBInstanceIdentifier=db_id)["DBInstances"][0]
+        return db["Endpoint"]["Address"], db["Endpoint"]["Port"]
+
+    def t_endpoint_map_survives_faults():
+        admin(proxy, "DELETE")
+        endpoints("DELETE")
+        db_id = f"selftest-ep-{time.time_ns()}"
+        rds.create_db_instance(DBInstanceIdentifier=db_id, DBInstanceClass="db.t3.micro", Engine="postgres",
+                               AllocatedStorage=20, MasterUsername="admin", MasterUserPassword="password1")
+        moto_host, moto_port = db_endpoint(db_id)
+        assert moto_host.startswith(db_id + "."), moto_host
+        st = endpoints("POST", {"service": "rds", "rewrites": [
+            [rf"<Address>{re.escape(moto_host)}</Address>\s*<Port>{moto_port}</Port>",
+             "<Address>127.0.0.1</Address><Port>15432</Port>"]]})
+        assert len(st["rewrites"]) == 1 and st["rewrites"][0]["service"] == "rds", st
+        assert db_endpoint(db_id) == ("127.0.0.1", 15432)
+        # A fault answers itself (not rewritten); once it is used up the map applies again.
+        admin(proxy, "POST", {"mode": "throttle", "count": 1, "service": "rds"})
+        expect_error(rds.describe_db_instances, "Throttling", 400)
+        assert db_endpoint(db_id) == ("127.0.0.1", 15432)
+        # Clearing the faults keeps the map; the delay mode forwards through it too.
+        admin(proxy, "DELETE")
+        admin(proxy, "POST", {"mode": "delay", "count": 1, "delay_seconds": 0.2})
+        assert db_endpoint(db_id) == ("127.0.0.1", 15432)
+        assert endpoints("GET")["rewrites"][0]["replacement"].startswith("<Address>127.0.0.1")
+        # A fault rewrite applies after the map (here: the database is "being created").
+        admin(proxy, "POST", {"mode": "rewrite", "count": 1, "service": "rds",
+                              "rewrites": [[r"<Endpoint>.*?</Endpoint>", ""]]})
+        db = rds.describe_db_instances(DBInstanceIdentifier=db_id)["DBInstances"][0]
+        assert "Endpoint" not in db, db
+        assert db_endpoint(db_id) == ("127.0.0.1", 15432)
+        # Other services are not touched by a map scoped to rds; DELETE removes it.
+        sm.list_secrets()
+        assert endpoints("DELETE")["rewrites"] == []
+        assert db_endpoint(db_id) == (moto_host, moto_port)
+
+    def t_endpoint_map_inserts_memcached_endpoint():
+        endpoints("DELETE")
+        cc_id = f"selftest-mc-{time.time_ns() % 10**9}"
+        ec.create_cache_cluster(CacheClusterId=cc_id, Engine="memcached", CacheNodeType="cache.t3.micro",
+                                NumCacheNodes=1)
+        cluster = ec.describe_cache_clusters(CacheClusterId=cc_id)["CacheClusters"][0]
+        assert "ConfigurationEndpoint" not in cluster, cluster  # moto: null
+        endpoints("POST", {"rewrites": [[
+            rf"(<CacheClusterId>{cc_id}</CacheClusterId>)",
+            r"\1<ConfigurationEndpoint><Address>127.0.0.1</Address><Port>11311</Port></ConfigurationEndpoint>"]]})
+        cluster = ec.describe_cache_clusters(CacheClusterId=cc_id)["CacheClusters"][0]
+        assert cluster["ConfigurationEndpoint"] == {"Address": "127.0.0.1", "Port": 11311}, cluster
+        # "replace" drops the earlier rewrites.
+        endpoints("POST", {"replace": True, "rewrites": [["no-such-text", "x"]]})
+        cluster = ec.describe_cache_clusters(CacheClusterId=cc_id)["CacheClusters"][0]
+        assert "ConfigurationEndpoint" not in cluster, cluster
+        endpoints("DELETE")
+
+    def t_endpoint_map_bad_requests():
+        for bad in ({"rewrites": [["(unclosed", "x"]]}, {"rewrites": []}, {"rewrites": [["only-one"]]}, []):
+            try:
+                endpoints("POST", bad)
+            except urllib.error.HTTPError as e:
+                assert e.code == 400, (bad, e.code)
+            else:
+                raise AssertionError(f"accepted {bad!r}")
+        assert endpoints("GET")["rewrites"] == []
+
     tests = [v for k, v in locals().items() if k.startswith("t_")]
     passed = failed = 0
     for t in tests:
@@ -166,6 +235,7 @@ def run_tests(proxy):
             print(f"FAIL {t.__name__}")
             traceback.print_exc()
     admin(proxy, "DELETE")
+    admin(proxy, "DELETE", path="/__endpoints")
     return passed, failed
 
 

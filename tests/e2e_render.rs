@@ -168,7 +168,7 @@ async fn render_fails_clearly_when_discovery_or_validation_fails() {
 
     let text = std::fs::read_to_string(&file).expect("file");
     let invalid = std::env::temp_dir().join(format!("render-bad-{}.yaml", rand::random::<u32>()));
-    std::fs::write(&invalid, text.replace("replicas: 3", "replicas: 0")).expect("write");
+    std::fs::write(&invalid, text.replace("replicas: 3", "replicas: 1001")).expect("write");
     let (code, _, err) = render(&invalid.to_string_lossy(), &[]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("spec.replicas"), "{err}");

@@ -87,6 +87,28 @@ pub struct DatabaseSpec {
     /// database certificate; needed for verify-ca/verify-full and mysql true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_bundle_config_map_ref: Option<KeyRef>,
+
+    /// How many connections the replicas may hold together. By default each replica's pool
+    /// is sized so that every replica, plus the extra pods of a rollout, stays within a share
+    /// of the RDS instance's max_connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_budget: Option<ConnectionBudgetSpec>,
+}
+
+/// The database connection budget.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionBudgetSpec {
+    /// Percent of the database's max_connections Grafana may use, the rest left to other
+    /// clients and RDS itself (default 75).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub share_percent: Option<i32>,
+    /// Connections per replica (GF_DATABASE_MAX_OPEN_CONN), instead of the computed one. It
+    /// is still checked against the budget: over it, the ConnectionBudget condition is False.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub max_open_per_replica: Option<i32>,
 }
 
 /// Where the database user and password come from: exactly one of secretRef and
@@ -330,4 +352,34 @@ pub struct PodDisruptionBudgetSpec {
     /// Pods that may be down during voluntary disruptions (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_unavailable: Option<IntOrString>,
+}
+
+/// How Grafana upgrades across minor and major versions.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum UpgradeStrategy {
+    /// Stop the old version, let one new pod migrate the database, then scale out.
+    Safe,
+    /// A plain rolling update: old pods keep writing while the first new pod migrates.
+    RollingUpgrade,
+}
+
+/// Version-aware rollouts.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeSpec {
+    /// Safe (default) or RollingUpgrade, for minor and major version changes; patch
+    /// versions always roll normally.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<UpgradeStrategy>,
+    /// Take an RDS snapshot before a minor or major upgrade migrates the database (needs
+    /// rds:CreateDBSnapshot / rds:CreateDBClusterSnapshot and rds:DescribeDBSnapshots /
+    /// rds:DescribeDBClusterSnapshots). Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<bool>,
+    /// Run an image older than the version the database was migrated to. Set it to that
+    /// version (status.databaseVersion) to confirm you restored the database or know the
+    /// older version can use it: Grafana's migrations only move forward.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub accept_downgrade_from: Option<String>,
 }

@@ -101,10 +101,10 @@ fn validate_spec(spec: &GrafanaClusterSpec, out: &mut Vec<Violation>) {
             message,
         })
     };
-    if !(1..=1000).contains(&spec.replicas) {
+    if !(0..=1000).contains(&spec.replicas) {
         refuse(
             "spec.replicas",
-            format!("must be between 1 and 1000, got {}", spec.replicas),
+            format!("must be between 0 and 1000, got {}", spec.replicas),
         );
     }
     if let Some(image) = &spec.image
@@ -393,7 +393,7 @@ mod tests {
     #[test]
     fn replicas_and_ids_are_bounded() {
         assert_refused(
-            with(base(), &["replicas"], serde_json::json!(0)),
+            with(base(), &["replicas"], serde_json::json!(1001)),
             "spec.replicas",
         );
         assert_refused(

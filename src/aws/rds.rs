@@ -89,6 +89,8 @@ pub struct DatabaseEntry {
     /// For an instance that is a member of a cluster (Aurora, Multi-AZ DB cluster): the
     /// cluster, whose writer endpoint must be used instead of the member's own.
     pub cluster_identifier: Option<String>,
+    /// DBInstanceClass; for a cluster, its writer's.
+    pub instance_class: Option<String>,
     pub tags: Tags,
 }
 
@@ -148,6 +150,7 @@ pub fn instance_entry(db: &DbInstance) -> Option<DatabaseEntry> {
             .master_user_secret()
             .and_then(|s| non_empty(s.secret_arn())),
         cluster_identifier: non_empty(db.db_cluster_identifier()),
+        instance_class: non_empty(db.db_instance_class()),
         tags: tag_map(db.tag_list()),
     })
 }
@@ -173,16 +176,45 @@ pub fn cluster_entry(cluster: &DbCluster) -> Option<DatabaseEntry> {
             .master_user_secret()
             .and_then(|s| non_empty(s.secret_arn())),
         cluster_identifier: None,
+        // Multi-AZ DB clusters name their class; Aurora's is its writer instance's.
+        instance_class: non_empty(cluster.db_cluster_instance_class()),
         tags: tag_map(cluster.tag_list()),
     })
 }
 
 /// Builds the inventory from what the describe calls returned.
 pub fn inventory(instances: &[DbInstance], clusters: &[DbCluster]) -> RdsInventory {
+    let instance_entries: Vec<DatabaseEntry> =
+        instances.iter().filter_map(instance_entry).collect();
+    let clusters = clusters
+        .iter()
+        .filter_map(|c| {
+            let mut entry = cluster_entry(c)?;
+            entry.instance_class = entry
+                .instance_class
+                .take()
+                .or_else(|| writer_class(c, &instance_entries));
+            Some(entry)
+        })
+        .collect();
     RdsInventory {
-        instances: instances.iter().filter_map(instance_entry).collect(),
-        clusters: clusters.iter().filter_map(cluster_entry).collect(),
+        instances: instance_entries,
+        clusters,
     }
+}
+
+/// The instance class of a cluster's writer, from the listed instances.
+fn writer_class(cluster: &DbCluster, instances: &[DatabaseEntry]) -> Option<String> {
+    let writer = cluster
+        .db_cluster_members()
+        .iter()
+        .find(|m| m.is_cluster_writer().unwrap_or(false))?
+        .db_instance_identifier()?;
+    instances
+        .iter()
+        .find(|i| i.identifier == writer)?
+        .instance_class
+        .clone()
 }
 
 /// An RDS resource as the selection sees it: its own tags, but counted as what Grafana would
@@ -300,6 +332,7 @@ pub fn database_facts(entry: &DatabaseEntry) -> Lookup<DatabaseFacts> {
         db_name: entry.db_name.clone(),
         master_username: entry.master_username.clone(),
         managed_secret_arn: entry.managed_secret_arn.clone(),
+        instance_class: entry.instance_class.clone(),
     })
 }
 

@@ -135,7 +135,7 @@ fn pod_template(plan: &Plan, secret_digests: &BTreeMap<String, String>) -> PodTe
             volumes: Some(volumes),
             node_selector: pod.node_selector.clone(),
             tolerations: pod.tolerations.clone(),
-            affinity: pod.affinity.clone(),
+            affinity: super::pod::affinity(plan),
             topology_spread_constraints: Some(pod.topology_spread.clone()),
             termination_grace_period_seconds: Some(30),
             ..PodSpec::default()

@@ -86,6 +86,8 @@ pub fn job(plan: &Plan) -> Option<Job> {
                     security_context: Some(pod_security_context()),
                     node_selector: plan.pod.node_selector.clone(),
                     tolerations: plan.pod.tolerations.clone(),
+                    // The installer mounts the same EFS volume as the replicas.
+                    affinity: super::pod::affinity(plan),
                     containers: vec![k8s_openapi::api::core::v1::Container {
                         name: "install-plugins".into(),
                         image: Some(plan.image.clone()),

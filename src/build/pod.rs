@@ -2,9 +2,9 @@
 //! contexts, the shared plugins volume, scratch space, probes and ports.
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, ContainerPort, EmptyDirVolumeSource, HTTPGetAction,
-    PersistentVolumeClaimVolumeSource, PodSecurityContext, Probe, SeccompProfile, SecurityContext,
-    Volume, VolumeMount,
+    Affinity, Capabilities, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, NodeAffinity,
+    NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, PersistentVolumeClaimVolumeSource,
+    PodSecurityContext, Probe, SeccompProfile, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -106,4 +106,105 @@ pub fn grafana_ports() -> Vec<ContainerPort> {
         port("gossip-tcp", names::GOSSIP_PORT, "TCP"),
         port("gossip-udp", names::GOSSIP_PORT, "UDP"),
     ]
+}
+
+/// The node label of a node's zone.
+pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+
+/// The user's affinity with the plan's required zones added to every required term (terms
+/// are alternatives, so each must carry the zone rule), or as the only term.
+pub fn affinity(plan: &Plan) -> Option<Affinity> {
+    let mut affinity = plan.pod.affinity.clone();
+    if plan.required_zones.is_empty() {
+        return affinity;
+    }
+    let in_zones = NodeSelectorRequirement {
+        key: ZONE_LABEL.into(),
+        operator: "In".into(),
+        values: Some(plan.required_zones.clone()),
+    };
+    let node = affinity
+        .get_or_insert_with(Affinity::default)
+        .node_affinity
+        .get_or_insert_with(NodeAffinity::default);
+    let required = node
+        .required_during_scheduling_ignored_during_execution
+        .get_or_insert_with(NodeSelector::default);
+    if required.node_selector_terms.is_empty() {
+        required
+            .node_selector_terms
+            .push(NodeSelectorTerm::default());
+    }
+    for term in &mut required.node_selector_terms {
+        term.match_expressions
+            .get_or_insert_with(Vec::new)
+            .push(in_zones.clone());
+    }
+    affinity
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+
+    fn zone_terms(a: &Affinity) -> Vec<Vec<NodeSelectorRequirement>> {
+        a.node_affinity
+            .as_ref()
+            .and_then(|n| {
+                n.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
+            .map(|r| {
+                r.node_selector_terms
+                    .iter()
+                    .map(|t| t.match_expressions.clone().unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn pods_stay_in_zones_with_a_mount_target() {
+        let plan = fixtures::plan();
+        let a = affinity(&plan).expect("affinity");
+        let terms = zone_terms(&a);
+        assert_eq!(terms.len(), 1);
+        assert_eq!(terms[0][0].key, ZONE_LABEL);
+        assert_eq!(terms[0][0].values, Some(vec!["us-east-1a".to_string()]));
+    }
+
+    #[test]
+    fn the_users_terms_each_get_the_zone_rule() {
+        let mut gc = fixtures::article();
+        gc.spec.affinity = Some(serde_json::from_value(serde_json::json!({
+            "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["a"]}]},
+                {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["b"]}]}
+            ]}},
+            "podAntiAffinity": {}
+        })).expect("affinity"));
+        let a = affinity(&fixtures::plan_of(&gc)).expect("affinity");
+        let terms = zone_terms(&a);
+        assert_eq!(terms.len(), 2);
+        for term in terms {
+            assert_eq!(term.len(), 2, "the user's rule and the zone rule, together");
+            assert_eq!(term[1].key, ZONE_LABEL);
+        }
+        assert!(
+            a.pod_anti_affinity.is_some(),
+            "the rest of the user's affinity is kept"
+        );
+    }
+
+    #[test]
+    fn a_storage_class_leaves_placement_to_the_user() {
+        let gc = fixtures::cluster(serde_json::json!({
+            "aws": {"tags": {"a": "b"}},
+            "database": {"credentials": {"rdsManagedSecret": true}},
+            "cache": {"enabled": false},
+            "plugins": {"storageClassName": "efs"},
+        }));
+        assert!(affinity(&fixtures::plan_of(&gc)).is_none());
+    }
 }

@@ -192,7 +192,7 @@ fn status_reason(seen: &[Seen], condition: &str) -> String {
 #[tokio::test]
 async fn an_invalid_spec_writes_only_the_status() {
     let mut gc = fixed();
-    gc.spec.replicas = 0;
+    gc.spec.replicas = 1001;
     let (outcome, seen) = round(gc, |_, _, body| echo(body)).await;
     assert_eq!(outcome, Outcome::InvalidSpec);
     assert!(seen.iter().all(|s| is_status(s) || is_event(s)), "{seen:?}");

@@ -19,7 +19,7 @@ use crate::gather::{self, Sources};
 use crate::names;
 use crate::pipeline::{self, Planned};
 use crate::resolve::{Plan, Resolution};
-use crate::status::{self, ConditionType, JobState, Rollout, StatusInputs};
+use crate::status::{self, ConditionType, EventReason, JobState, Rollout, StatusInputs};
 
 pub async fn reconcile_cluster(gc: &GrafanaCluster, ctx: &Context) -> Result<Outcome> {
     if gc.metadata.deletion_timestamp.is_some() {
@@ -39,12 +39,16 @@ pub async fn reconcile_cluster(gc: &GrafanaCluster, ctx: &Context) -> Result<Out
         discovery: &ctx.discovery,
         client: Some(&ctx.client),
         secret_cache: Some(&ctx.stores.secrets),
+        deployment_cache: Some(&ctx.stores.deployments),
     };
     let gathered = gather::gather(gc, sources).await?;
     let Planned {
         resolution,
         children,
     } = pipeline::plan(gc, &gathered);
+    if let Some(plan) = &resolution.plan {
+        request_snapshot(ctx, gc, plan).await;
+    }
     let written = match (&resolution.plan, children) {
         (Some(plan), Some(children)) => Some(write(ctx, gc, plan, children).await),
         _ => None,
@@ -68,6 +72,36 @@ pub async fn reconcile_cluster(gc: &GrafanaCluster, ctx: &Context) -> Result<Out
         .any(|c| c.type_ == ConditionType::Ready.as_str() && c.status == "True");
     write_status(gc, ctx, status).await?;
     Ok(outcome(&resolution, apply_error.as_ref(), ready))
+}
+
+/// Asks RDS for the pre-upgrade snapshot the plan wants (idempotent by name). A failure is
+/// reported and asked again next round; the upgrade waits meanwhile (bounded).
+async fn request_snapshot(ctx: &Context, gc: &GrafanaCluster, plan: &Plan) {
+    let Some(request) = &plan.upgrade.snapshot else {
+        return;
+    };
+    let region = gc.spec.aws.as_ref().and_then(|a| a.region.as_deref());
+    let result = ctx
+        .discovery
+        .create_snapshot(region, &request.database_arn, &request.snapshot_id)
+        .await;
+    let (warning, note) = match &result {
+        Ok(()) => (
+            false,
+            format!(
+                "asked RDS for snapshot {} of {} before the upgrade",
+                request.snapshot_id, request.database_arn
+            ),
+        ),
+        Err(e) => {
+            tracing::debug!(chain = %e.chain(), "creating the pre-upgrade snapshot failed");
+            (
+                true,
+                format!("creating the pre-upgrade snapshot failed: {e}"),
+            )
+        }
+    };
+    super::report::publish(ctx, gc, warning, EventReason::SnapshotRequested, note).await;
 }
 
 /// Applies the children, then removes what they superseded.

@@ -52,6 +52,7 @@ fn database(engine: DatabaseEngine, rds_engine: &str, port: i32) -> DatabaseFact
         db_name: Some("grafana".into()),
         master_username: Some("grafana".into()),
         managed_secret_arn: Some(MANAGED_ARN.into()),
+        instance_class: Some("db.t4g.medium".into()),
     }
 }
 
@@ -111,6 +112,9 @@ fn postgres(secrets: SecretReads) -> Gathered {
         cache: found(cache(CacheEngine::Redis, 6379, true)),
         storage: found(efs()),
         secrets,
+        deployment: None,
+        snapshot: crate::facts::SnapshotRead::NotAsked,
+        now: crate::fixtures::now(),
     }
 }
 
@@ -171,6 +175,9 @@ fn golden_mysql_memcached_storage_class() {
         cache: found(memcached),
         storage: None,
         secrets,
+        deployment: None,
+        snapshot: crate::facts::SnapshotRead::NotAsked,
+        now: crate::fixtures::now(),
     };
     let out = render_gathered(&gc, &gathered).expect("renders");
     check("mysql-memcached.yaml", &out);

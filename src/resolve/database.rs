@@ -6,7 +6,7 @@ use crate::facts::{DatabaseFacts, Lookup};
 use crate::status::{ConditionState, Reason};
 
 use super::component::{Discovered, Resolved, lookup_failure};
-use super::{ConnectionPool, DatabaseCa, DatabaseCredentials, DatabasePlan, merged_selector};
+use super::{DatabaseCa, DatabaseCredentials, DatabasePlan, merged_selector};
 use crate::gather::SecretReads;
 
 /// Name of Grafana's database when neither the spec nor RDS names one.
@@ -56,6 +56,7 @@ pub fn resolve(
             arn: None,
             rds_engine: None,
             managed_secret_arn: None,
+            instance_class: None,
         };
         let message = format!(
             "using {} at {} from spec.database.endpoint",
@@ -117,6 +118,7 @@ fn found(
         } else {
             None
         },
+        instance_class: facts.instance_class.clone(),
     };
     let message = format!(
         "found {} {} at {} ({})",
@@ -124,13 +126,6 @@ fn found(
     );
     Ok((status, message))
 }
-
-/// Connections per replica when nothing else bounds them: Grafana's own default is no
-/// limit, which lets a few replicas exhaust a small RDS instance's max_connections.
-const DEFAULT_POOL: ConnectionPool = ConnectionPool {
-    max_open: 20,
-    max_idle: 4,
-};
 
 /// The modes Grafana passes on for each engine: lib/pq's sslmode for Postgres, the MySQL
 /// driver's tls parameter for MySQL (anything else silently means no TLS there).
@@ -220,11 +215,13 @@ pub fn plan(
         });
     match checked {
         Ok((ssl_mode, ca)) => {
+            let (pool, budget) = super::budget::pool(spec, &status);
             let plan = DatabasePlan {
+                budget,
                 ssl_mode,
                 ca,
                 credentials,
-                pool: DEFAULT_POOL,
+                pool,
                 status,
             };
             (resolved, Some(plan))

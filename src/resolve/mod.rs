@@ -7,12 +7,15 @@
 //! must never blank a working Deployment. The condition then says why, and the cluster is
 //! reported Degraded.
 
+mod budget;
 mod cache;
 mod component;
 mod credentials;
 mod database;
 mod pod;
 mod storage;
+pub mod upgrade;
+pub mod version;
 
 use std::collections::BTreeMap;
 
@@ -108,6 +111,9 @@ pub struct DatabasePlan {
     pub ca: Option<DatabaseCa>,
     pub credentials: DatabaseCredentials,
     pub pool: ConnectionPool,
+    /// How `pool` relates to the database's max_connections (the ConnectionBudget
+    /// condition).
+    pub budget: ConditionState,
 }
 
 /// The Redis AUTH token: where the pods' copy comes from, and its value when it was read.
@@ -237,8 +243,12 @@ pub struct ServerPlan {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     pub cluster: ClusterRef,
+    /// The image the Deployment runs this round (during a safe upgrade, maybe the old one).
     pub image: String,
+    /// The Deployment's replicas this round (during a safe upgrade, 0 or 1 on the way).
     pub replicas: i32,
+    /// The version-aware rollout's decision: what the status records of it.
+    pub upgrade: upgrade::UpgradeDecision,
     pub database: DatabasePlan,
     pub cache: Option<CachePlan>,
     pub storage: StoragePlan,
@@ -249,6 +259,9 @@ pub struct Plan {
     pub signing_key: Generated,
     pub server: ServerPlan,
     pub pod: PodSettings,
+    /// Zones the pods (and the installer) must run in: those with an EFS mount target, or
+    /// empty (anywhere) with a StorageClass. A pod elsewhere could never mount the plugins.
+    pub required_zones: Vec<String>,
     pub rolling_update: RollingUpdate,
     pub disruption_budget: Option<DisruptionBudget>,
     /// Digests of the data of every Secret key the pods read, keyed `secret/key`, as read
@@ -361,9 +374,20 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
                 .clone()
                 .map(|status| cache::plan(&cluster, spec, status, secrets));
             let alerting = cache::alerting(&cluster, spec, cache.as_ref());
+            let target = image(spec);
+            let upgrade = upgrade::decide(&upgrade::UpgradeInputs {
+                spec,
+                previous: gc.status.as_ref(),
+                live: gathered.deployment.as_ref(),
+                snapshot: &gathered.snapshot,
+                database: &database.status,
+                target: &target,
+                now: gathered.now,
+            });
             Some(Plan {
-                image: image(spec),
-                replicas: spec.replicas,
+                image: upgrade.image.clone(),
+                replicas: upgrade.replicas,
+                upgrade,
                 database,
                 cache,
                 storage: storage::plan(spec, st.clone()),
@@ -373,6 +397,7 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
                 signing_key: credentials::signing_key(&cluster.name, secrets),
                 server: pod::server(spec),
                 pod: pod::settings(&cluster.name, spec),
+                required_zones: st.mount_target_zones.clone(),
                 rolling_update: pod::rolling_update(spec),
                 disruption_budget: pod::disruption_budget(spec),
                 secret_digests: secrets.digests.clone(),

@@ -100,7 +100,8 @@ pub fn rolling_update(spec: &GrafanaClusterSpec) -> RollingUpdate {
 /// a single-replica cluster (maxUnavailable 1 lets that one pod go).
 pub fn disruption_budget(spec: &GrafanaClusterSpec) -> Option<DisruptionBudget> {
     let settings = spec.pod_disruption_budget.clone().unwrap_or_default();
-    if !settings.enabled.unwrap_or(true) {
+    // Scaled to zero, a budget guards nothing and only shows as unhealthy.
+    if !settings.enabled.unwrap_or(true) || spec.replicas == 0 {
         return None;
     }
     Some(match (settings.min_available, settings.max_unavailable) {

@@ -11,6 +11,10 @@ pub enum ConditionType {
     DatabaseResolved,
     CacheResolved,
     StorageResolved,
+    /// The replicas' pools fit the database's max_connections.
+    ConnectionBudget,
+    /// A minor or major upgrade is in progress (safe strategy).
+    Upgrading,
     Progressing,
     Degraded,
     /// kstatus' abnormal-true conditions: Flux and kstatus-based tools read these (and
@@ -21,11 +25,13 @@ pub enum ConditionType {
 
 impl ConditionType {
     /// The order of `status.conditions`.
-    pub const ORDER: [ConditionType; 8] = [
+    pub const ORDER: [ConditionType; 10] = [
         ConditionType::Ready,
         ConditionType::DatabaseResolved,
         ConditionType::CacheResolved,
         ConditionType::StorageResolved,
+        ConditionType::ConnectionBudget,
+        ConditionType::Upgrading,
         ConditionType::Progressing,
         ConditionType::Degraded,
         ConditionType::Reconciling,
@@ -38,6 +44,8 @@ impl ConditionType {
             ConditionType::DatabaseResolved => "DatabaseResolved",
             ConditionType::CacheResolved => "CacheResolved",
             ConditionType::StorageResolved => "StorageResolved",
+            ConditionType::ConnectionBudget => "ConnectionBudget",
+            ConditionType::Upgrading => "Upgrading",
             ConditionType::Progressing => "Progressing",
             ConditionType::Degraded => "Degraded",
             ConditionType::Reconciling => "Reconciling",
@@ -79,6 +87,18 @@ pub enum Reason {
     CaBundleRequired,
     PasswordNotUsable,
     AccessPointRequired,
+    // The connection budget.
+    WithinBudget,
+    OverBudget,
+    NoKnownLimit,
+    // Upgrades.
+    UpToDate,
+    Snapshotting,
+    Stopping,
+    Migrating,
+    ScalingOut,
+    DowngradeRefused,
+    SnapshotFailed,
     // AWS could not be asked.
     AwsThrottled,
     AwsUnavailable,
@@ -91,6 +111,7 @@ pub enum Reason {
     Unresolved,
     ApplyFailed,
     Available,
+    ScaledDown,
     RollingOut,
     InstallingPlugins,
     PluginInstallFailed,
@@ -121,6 +142,16 @@ impl Reason {
             Reason::CaBundleRequired => "CaBundleRequired",
             Reason::PasswordNotUsable => "PasswordNotUsable",
             Reason::AccessPointRequired => "AccessPointRequired",
+            Reason::WithinBudget => "WithinBudget",
+            Reason::OverBudget => "OverBudget",
+            Reason::NoKnownLimit => "NoKnownLimit",
+            Reason::UpToDate => "UpToDate",
+            Reason::Snapshotting => "Snapshotting",
+            Reason::Stopping => "Stopping",
+            Reason::Migrating => "Migrating",
+            Reason::ScalingOut => "ScalingOut",
+            Reason::DowngradeRefused => "DowngradeRefused",
+            Reason::SnapshotFailed => "SnapshotFailed",
             Reason::AwsThrottled => "AwsThrottled",
             Reason::AwsUnavailable => "AwsUnavailable",
             Reason::AwsTimeout => "AwsTimeout",
@@ -131,6 +162,7 @@ impl Reason {
             Reason::Unresolved => "Unresolved",
             Reason::ApplyFailed => "ApplyFailed",
             Reason::Available => "Available",
+            Reason::ScaledDown => "ScaledDown",
             Reason::RollingOut => "RollingOut",
             Reason::InstallingPlugins => "InstallingPlugins",
             Reason::PluginInstallFailed => "PluginInstallFailed",

@@ -4,6 +4,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 use super::conditions::{ConditionType, Reason};
+use crate::api::StorageStatus;
 
 /// The reason of an Event: short CamelCase that names the outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +19,10 @@ pub enum EventReason {
     Failed(ConditionType),
     AdminPasswordGenerated,
     SecretKeyGenerated,
+    MountTargetZonesChanged,
+    /// A safe upgrade moved to a step, or finished.
+    Upgrade(Option<crate::api::UpgradePhase>),
+    SnapshotRequested,
 }
 
 impl EventReason {
@@ -31,6 +36,10 @@ impl EventReason {
             EventReason::Failed(t) => format!("{}Failed", t.as_str().trim_end_matches("Resolved")),
             EventReason::AdminPasswordGenerated => "AdminPasswordGenerated".into(),
             EventReason::SecretKeyGenerated => "SecretKeyGenerated".into(),
+            EventReason::MountTargetZonesChanged => "MountTargetZonesChanged".into(),
+            EventReason::Upgrade(Some(phase)) => format!("Upgrade{phase:?}"),
+            EventReason::Upgrade(None) => "Upgraded".into(),
+            EventReason::SnapshotRequested => "SnapshotRequested".into(),
         }
     }
 }
@@ -74,9 +83,11 @@ pub fn condition_events(previous: &[Condition], current: &[Condition]) -> Vec<Co
                 ConditionType::Degraded => c.status == "False",
                 // Rollouts come and go; Ready and Degraded already tell their outcome, and
                 // the kstatus conditions mirror them.
+                // Upgrades have their own Events (upgrade_event), per step.
                 ConditionType::Progressing
                 | ConditionType::Reconciling
-                | ConditionType::Stalled => {
+                | ConditionType::Stalled
+                | ConditionType::Upgrading => {
                     return None;
                 }
                 _ => c.status == "True",
@@ -98,4 +109,83 @@ pub fn condition_events(previous: &[Condition], current: &[Condition]) -> Vec<Co
             })
         })
         .collect()
+}
+
+/// An Event when the zones with an EFS mount target changed: the pods are kept in them, so
+/// the change moves pods (the pod template changes with it).
+pub fn zone_event(
+    previous: Option<&StorageStatus>,
+    current: Option<&StorageStatus>,
+) -> Option<ConditionEvent> {
+    let (before, after) = (previous?, current?);
+    if before.mount_target_zones == after.mount_target_zones
+        || before.file_system_id != after.file_system_id
+    {
+        return None;
+    }
+    let list = |z: &[String]| {
+        if z.is_empty() {
+            "none".to_string()
+        } else {
+            z.join(", ")
+        }
+    };
+    Some(ConditionEvent {
+        warning: after.mount_target_zones.len() < before.mount_target_zones.len(),
+        reason: EventReason::MountTargetZonesChanged,
+        note: format!(
+            "EFS mount targets are now in {} (were in {}): Grafana pods are kept in these zones and move with the rollout",
+            list(&after.mount_target_zones),
+            list(&before.mount_target_zones)
+        ),
+    })
+}
+
+/// An Event when a safe upgrade starts a step or finishes.
+pub fn upgrade_event(
+    previous: Option<&crate::api::UpgradeStatus>,
+    current: Option<&crate::api::UpgradeStatus>,
+    condition: &super::ConditionState,
+) -> Option<ConditionEvent> {
+    let phase = |u: Option<&crate::api::UpgradeStatus>| u.map(|u| u.phase);
+    if phase(previous) == phase(current) {
+        return None;
+    }
+    Some(ConditionEvent {
+        warning: false,
+        reason: EventReason::Upgrade(phase(current)),
+        note: match (previous, current) {
+            (Some(before), None) => {
+                format!("upgraded from {} to {}", before.from_image, before.to_image)
+            }
+            _ => condition.message.clone(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn storage(zones: &[&str]) -> StorageStatus {
+        StorageStatus {
+            file_system_id: Some("fs-1".into()),
+            mount_target_zones: zones.iter().map(|z| z.to_string()).collect(),
+            claim_name: "c".into(),
+            ..StorageStatus::default()
+        }
+    }
+
+    #[test]
+    fn a_zone_change_is_reported_once() {
+        let (a, ab) = (storage(&["a"]), storage(&["a", "b"]));
+        assert!(zone_event(Some(&a), Some(&a)).is_none());
+        let lost = zone_event(Some(&ab), Some(&a)).expect("event");
+        assert!(lost.warning && lost.note.contains("now in a (were in a, b)"));
+        assert!(!zone_event(Some(&a), Some(&ab)).expect("event").warning);
+        assert!(
+            zone_event(None, Some(&a)).is_none(),
+            "the first status is no change"
+        );
+    }
 }

@@ -38,7 +38,7 @@ func gossipEnv(addr, port, peers, label string) []obj {
 func buildGossipCluster(t *testing.T, name string, env []obj, ips []string) *builtCluster {
 	t.Helper()
 	dir := writeList(t, deploymentObj("ns", name, env, nil, nil))
-	b, err := buildCluster(ClusterSpec{Name: name, Input: dir, PodIPs: ips}, t.TempDir(), nil)
+	b, err := buildCluster(ClusterSpec{Name: name, Input: dir, PodIPs: ips}, t.TempDir(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -394,6 +394,29 @@ func (o *Objects) BuildPod(deployKey, containerName string, index int, ip, workD
 	return p, nil
 }
 
+// ImageCABundle is where Grafana's images (Alpine and Ubuntu based) keep the system CA
+// bundle, which an operator may point Grafana's settings at.
+const ImageCABundle = "/etc/ssl/certs/ca-certificates.crt"
+
+// AddImageFiles copies files standing for the image's own (container path -> file here)
+// under the replica's rootfs, where HostPath finds paths that no volume covers.
+func (p *Pod) AddImageFiles(files map[string]string) error {
+	for containerPath, src := range files {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return fmt.Errorf("image file %s: %w", containerPath, err)
+		}
+		dst := filepath.Join(p.Root, "rootfs", path.Clean("/"+containerPath))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func lookupKey(store map[string]map[string]string, ns, kind string, r *keyRef) (string, error) {
 	data, ok := store[nsName(ns, r.Name)]
 	if !ok {

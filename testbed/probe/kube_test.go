@@ -120,3 +120,68 @@ func TestVolumesAndHostPath(t *testing.T) {
 		t.Errorf("an image file maps under rootfs, got %s", got)
 	}
 }
+
+// The operator's layout: one projected volume of Secret and ConfigMap items, read through
+// $__file{} (trimmed) and __FILE; image files stand in under rootfs.
+func TestProjectedVolumeWithItemsAndImageFiles(t *testing.T) {
+	dir := writeList(t,
+		secretObj("ns", "db", map[string]string{"username": "grafana", "password": "a$b{c} d\\e'f\n"}),
+		secretObj("ns", "key", map[string]string{"secret_key": "k"}),
+		configMapObj("ns", "ca", map[string]string{"bundle.pem": "PEM"}),
+		deploymentObj("ns", "g",
+			[]obj{
+				val("GF_DATABASE_USER", "$__file{/etc/grafana/secrets/database/user}"),
+				val("GF_DATABASE_PASSWORD", "$__file{/etc/grafana/secrets/database/password}"),
+				val("GF_SECURITY_SECRET_KEY__FILE", "/etc/grafana/secrets/security/secret_key"),
+				val("GF_DATABASE_CA_CERT_PATH", "/etc/grafana/secrets/database/ca.pem"),
+			},
+			[]obj{{"name": "secrets", "projected": obj{"sources": []obj{
+				{"secret": obj{"name": "db", "items": []obj{
+					{"key": "username", "path": "database/user"},
+					{"key": "password", "path": "database/password"}}}},
+				{"secret": obj{"name": "key", "items": []obj{{"key": "secret_key", "path": "security/secret_key"}}}},
+				{"configMap": obj{"name": "ca", "items": []obj{{"key": "bundle.pem", "path": "database/ca.pem"}}}},
+			}}}},
+			[]obj{{"name": "secrets", "mountPath": "/etc/grafana/secrets", "readOnly": true}}),
+	)
+	objs, err := LoadObjects(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod, err := objs.BuildPod("ns/g", "grafana", 1, "127.0.0.2", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pod.Problems) != 0 {
+		t.Fatalf("problems: %v", pod.Problems)
+	}
+	ca := filepath.Join(t.TempDir(), "public.pem")
+	if err := os.WriteFile(ca, []byte("PUBLIC"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := pod.AddImageFiles(map[string]string{ImageCABundle: ca}); err != nil {
+		t.Fatal(err)
+	}
+	s := LoadSettings(pod, nil)
+	if len(s.Fatal) != 0 {
+		t.Fatalf("fatal: %v", s.Fatal)
+	}
+	for key, want := range map[string]string{
+		"database.user":       "grafana",
+		"database.password":   "a$b{c} d\\e'f", // $__file{} trims; its content is not expanded again
+		"security.secret_key": "k",
+	} {
+		if got := s.Get(key); got != want {
+			t.Errorf("%s = %q, want %q", key, got, want)
+		}
+	}
+	if b, err := os.ReadFile(pod.HostPath(s.Get("database.ca_cert_path"))); err != nil || string(b) != "PEM" {
+		t.Errorf("CA from the ConfigMap item: %q %v", b, err)
+	}
+	if b, err := os.ReadFile(pod.HostPath(ImageCABundle)); err != nil || string(b) != "PUBLIC" {
+		t.Errorf("image CA bundle: %q %v", b, err)
+	}
+	if err := pod.AddImageFiles(map[string]string{"/etc/x": filepath.Join(t.TempDir(), "missing")}); err == nil {
+		t.Error("a missing image file must be an error")
+	}
+}

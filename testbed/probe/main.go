@@ -50,6 +50,12 @@ type Config struct {
 	Isolation *bool `json:"isolation"`
 	// GossipTimeout bounds the wait for a gossip cluster to form (default 20s).
 	GossipTimeout string `json:"gossipTimeout"`
+	// ImageFiles are files of the Grafana image the pods may read (container path -> a file
+	// on this machine standing for it); the probe has no image, so any other path outside
+	// the volumes is missing. SystemCA, when set, is also the image's CA bundle at
+	// /etc/ssl/certs/ca-certificates.crt (the path Grafana's images, Alpine and Ubuntu
+	// alike, ship it at) unless ImageFiles names that path.
+	ImageFiles map[string]string `json:"imageFiles"`
 	// Only limits the checks to these groups: pod, settings, database, cache, alerting
 	// (default all). An IPv6 gossip run in a private network namespace, where the
 	// services are out of reach, uses ["pod", "settings", "alerting"].
@@ -100,6 +106,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	workDir := fs.String("work", "", "work directory (default: a temporary one, removed at the end)")
 	iniKeys := fs.String("ini-keys", "", "file of section.key lines present in the pinned Grafana's ini files")
 	systemCA := fs.String("system-ca", "", "PEM file standing for the image's trust store")
+	var imageFiles listFlag
+	fs.Var(&imageFiles, "image-file", "CONTAINER_PATH=FILE: a file of the image, e.g. its CA bundle (repeatable)")
 	out := fs.String("o", "", "write the JSON report to this file instead of stdout")
 	only := fs.String("only", "", "comma-separated check groups: pod,settings,database,cache,alerting (default all)")
 	if err := fs.Parse(args); err != nil {
@@ -141,6 +149,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 			cfg.Resolve = map[string][]string{}
 		}
 		cfg.Resolve[name] = append(cfg.Resolve[name], strings.Split(ips, ",")...)
+	}
+	for _, f := range imageFiles {
+		p, file, ok := strings.Cut(f, "=")
+		if !ok || !strings.HasPrefix(p, "/") {
+			fmt.Fprintf(stderr, "probe: -image-file %q: want /CONTAINER/PATH=FILE\n", f)
+			return 2
+		}
+		if cfg.ImageFiles == nil {
+			cfg.ImageFiles = map[string]string{}
+		}
+		cfg.ImageFiles[p] = file
 	}
 	if *workDir != "" {
 		cfg.WorkDir = *workDir
@@ -247,13 +266,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 
+	imageFiles := map[string]string{}
+	if cfg.SystemCA != "" {
+		imageFiles[ImageCABundle] = cfg.SystemCA
+	}
+	for p, f := range cfg.ImageFiles {
+		imageFiles[p] = f
+	}
+
 	var checks []Check
 	var built []*builtCluster
 	for ci, spec := range cfg.Clusters {
 		if spec.Name == "" {
 			spec.Name = fmt.Sprintf("cluster-%d", ci+1)
 		}
-		b, err := buildCluster(spec, work, iniKeys)
+		b, err := buildCluster(spec, work, iniKeys, imageFiles)
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", spec.Name, err)
 		}
@@ -332,7 +359,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return r, nil
 }
 
-func buildCluster(spec ClusterSpec, work string, iniKeys map[string]bool) (*builtCluster, error) {
+func buildCluster(spec ClusterSpec, work string, iniKeys map[string]bool, imageFiles map[string]string) (*builtCluster, error) {
 	objs, err := LoadObjects(spec.Input)
 	if err != nil {
 		return nil, err
@@ -359,6 +386,9 @@ func buildCluster(spec ClusterSpec, work string, iniKeys map[string]bool) (*buil
 			pod, err = objs.BuildPod(key, "", i+1, ip, dir)
 		}
 		if err != nil {
+			return nil, err
+		}
+		if err := pod.AddImageFiles(imageFiles); err != nil {
 			return nil, err
 		}
 		b.pods = append(b.pods, pod)

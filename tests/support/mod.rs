@@ -1,2 +1,3 @@
 pub mod aws;
 pub mod kube;
+pub mod probe;

@@ -91,6 +91,7 @@ fn single_match_is_found() {
             db_name: Some("grafana".into()),
             master_username: Some("admin".into()),
             managed_secret_arn: None,
+            instance_class: None,
         }
     );
 }

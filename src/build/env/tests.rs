@@ -133,7 +133,11 @@ fn wires_database_cache_and_keys() {
     assert_eq!(lit("GF_UNIFIED_ALERTING_HA_LABEL"), "obs/grafana");
     assert_eq!(lit("GF_UNIFIED_ALERTING_HA_RECONNECT_TIMEOUT"), "2m");
     assert_eq!(lit("GF_PLUGINS_PLUGIN_ADMIN_ENABLED"), "false");
-    assert_eq!(lit("GF_DATABASE_MAX_OPEN_CONN"), "20");
+    assert_eq!(
+        lit("GF_DATABASE_MAX_OPEN_CONN"),
+        "337",
+        "75% of 1802 (db.r6g.large) over 3 + 1 pods"
+    );
     assert_eq!(
         lit("GF_DATABASE_PASSWORD"),
         "$__file{/etc/grafana/secrets/database/password}"

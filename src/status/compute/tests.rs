@@ -73,6 +73,8 @@ fn ready_when_rollout_complete_and_plugins_installed() {
             DATABASE_RESOLVED,
             CACHE_RESOLVED,
             STORAGE_RESOLVED,
+            "ConnectionBudget",
+            "Upgrading",
             PROGRESSING,
             DEGRADED,
             RECONCILING,
@@ -441,4 +443,30 @@ fn a_missing_admin_secret_is_named() {
     );
     assert_eq!(cond(&s, DEGRADED).status, "True");
     assert_eq!(cond(&s, STALLED).status, "True");
+}
+
+#[test]
+fn scaled_to_zero_is_ready_and_says_so() {
+    let mut gc = fixtures::article();
+    gc.spec.replicas = 0;
+    let r = resolve(&gc, &fixtures::gathered());
+    let plan = r.plan.as_ref().expect("plan");
+    assert!(
+        plan.disruption_budget.is_none(),
+        "no budget to guard nothing"
+    );
+    let s = compute(
+        &gc,
+        &StatusInputs {
+            resolution: Some(&r),
+            rollout: Some(complete(0)),
+            plugins_job: Some(JobState::Succeeded),
+            ..Default::default()
+        },
+        now(),
+    );
+    assert_eq!(cond(&s, READY).status, "True");
+    assert_eq!(cond(&s, READY).reason, "ScaledDown");
+    assert_eq!(cond(&s, STALLED).status, "False");
+    assert_eq!(cond(&s, RECONCILING).status, "False");
 }
