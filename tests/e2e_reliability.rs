@@ -1093,12 +1093,6 @@ async fn kube_apiserver_restart_duplicates_nothing_and_regenerates_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: after a kube-apiserver restart the controller ignores every watch event for \
-            minutes: each child watch has .default_backoff() AND Controller's default \
-            trigger_backoff pauses the merged trigger stream on every error (observed pauses \
-            of 10, 23, 41, 58, 43, 52, 57 s, one per queued error of 9 streams), so stores \
-            stay stale and a change made after the restart is not reconciled in 400 s \
-            (src/reconcile/watches.rs run(): Controller::new without .trigger_backoff)"]
 async fn kube_apiserver_restart_misses_no_change_made_after_it() {
     let (client, ns, operator, before, generated) =
         restarted_under_the_operator("restart-change").await;
