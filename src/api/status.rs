@@ -50,6 +50,10 @@ pub struct GrafanaClusterStatus {
     /// A minor or major upgrade in progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade: Option<UpgradeStatus>,
+    /// Connections each replica's pool may open (GF_DATABASE_MAX_OPEN_CONN), kept while it
+    /// fits the budget so that scaling does not restart every pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections_per_replica: Option<i32>,
     /// ARN of the snapshot taken before the last upgrade: restore from it to go back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_upgrade_snapshot_arn: Option<String>,

@@ -57,9 +57,13 @@ fn peak_pods(spec: &GrafanaClusterSpec) -> u32 {
 }
 
 /// The pool of each replica and the condition that says how it relates to the budget.
+/// `previous` is the pool the pods run with: kept while it fits, since a new value changes
+/// the pod template and so restarts every replica (scaling down never does; scaling up
+/// does only when the budget would be exceeded).
 pub fn pool(
     spec: &GrafanaClusterSpec,
     database: &DatabaseStatus,
+    previous: Option<i32>,
 ) -> (ConnectionPool, ConditionState) {
     let budget = spec
         .database
@@ -91,7 +95,10 @@ pub fn pool(
         return (with_idle(max_open), condition);
     };
     let allowed = u32::try_from(max_connections * u64::from(share) / 100).unwrap_or(u32::MAX);
-    let max_open = explicit.unwrap_or_else(|| (allowed / peak).max(1));
+    let kept = previous
+        .and_then(|p| u32::try_from(p).ok())
+        .filter(|p| *p >= 1 && p.saturating_mul(peak) <= allowed);
+    let max_open = explicit.or(kept).unwrap_or_else(|| (allowed / peak).max(1));
     let used = max_open.saturating_mul(peak);
     let numbers = format!(
         "{peak} pods at most ({} replicas and the rollout's surge) x {max_open} connections = {used}; {share}% of max_connections {max_connections} ({}) is {allowed}",
@@ -164,16 +171,29 @@ mod tests {
     #[test]
     fn replicas_and_surge_share_the_budget() {
         let mut spec = fixtures::article().spec; // 3 replicas, surge 1
-        let (p, c) = pool(&spec, &status("postgres", "db.t3.micro"));
+        let (p, c) = pool(&spec, &status("postgres", "db.t3.micro"), None);
         // 75% of 112 = 84, over 4 pods = 21 each.
         assert_eq!(p.max_open, 21);
         assert_eq!(p.max_idle, 4);
         assert_eq!(c.reason, Reason::WithinBudget);
         assert!(c.message.contains("max_connections 112"), "{}", c.message);
         spec.replicas = 100;
-        let (p, c) = pool(&spec, &status("postgres", "db.t3.micro"));
+        let (p, c) = pool(&spec, &status("postgres", "db.t3.micro"), None);
         assert_eq!(p.max_open, 1);
         assert_eq!(c.reason, Reason::OverBudget, "101 pods x 1 > 84");
+    }
+
+    #[test]
+    fn the_running_pool_is_kept_while_it_fits() {
+        let mut spec = fixtures::article().spec;
+        let micro = status("postgres", "db.t3.micro"); // 84 allowed
+        spec.replicas = 2;
+        let (p, _) = pool(&spec, &micro, Some(21));
+        assert_eq!(p.max_open, 21, "scaling down keeps the pool: no restart");
+        spec.replicas = 5;
+        let (p, c) = pool(&spec, &micro, Some(21));
+        assert_eq!(p.max_open, 14, "6 x 21 would exceed 84: resized");
+        assert_eq!(c.reason, Reason::WithinBudget);
     }
 
     #[test]
@@ -184,7 +204,7 @@ mod tests {
                 share_percent: None,
                 max_open_per_replica: Some(50),
             });
-        let (p, c) = pool(&spec, &status("postgres", "db.t3.micro"));
+        let (p, c) = pool(&spec, &status("postgres", "db.t3.micro"), None);
         assert_eq!(p.max_open, 50);
         assert!(!c.status && c.reason == Reason::OverBudget);
         assert!(c.message.contains("4 pods at most") && c.message.contains("= 200"));
@@ -193,7 +213,7 @@ mod tests {
     #[test]
     fn an_unknown_limit_keeps_a_bounded_default() {
         let spec = fixtures::article().spec;
-        let (p, c) = pool(&spec, &status("aurora-mysql", "db.r6g.large"));
+        let (p, c) = pool(&spec, &status("aurora-mysql", "db.r6g.large"), None);
         assert_eq!(p.max_open, DEFAULT_MAX_OPEN);
         assert_eq!(c.reason, Reason::NoKnownLimit);
     }

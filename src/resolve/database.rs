@@ -199,6 +199,7 @@ fn password_problem(engine: DatabaseEngine, secrets: &SecretReads) -> Option<Con
 /// that says why the resolved database cannot be wired.
 pub fn plan(
     spec: &GrafanaClusterSpec,
+    previous_pool: Option<i32>,
     mut resolved: Resolved<DatabaseStatus>,
     credentials: Result<DatabaseCredentials, String>,
     secrets: &SecretReads,
@@ -217,7 +218,7 @@ pub fn plan(
         });
     match checked {
         Ok((ssl_mode, ca)) => {
-            let (pool, budget) = super::budget::pool(spec, &status);
+            let (pool, budget) = super::budget::pool(spec, &status, previous_pool);
             let plan = DatabasePlan {
                 budget,
                 ssl_mode,

@@ -366,7 +366,13 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
         .with_secret_problem(secrets.problems.cache.as_deref());
     let storage = storage::resolve(&cluster, spec, gathered.storage.as_ref(), last);
     let credentials = credentials::database(&cluster.name, spec, gathered);
-    let (database, database_plan) = database::plan(spec, database, credentials, &gathered.secrets);
+    let (database, database_plan) = database::plan(
+        spec,
+        last.and_then(|s| s.connections_per_replica),
+        database,
+        credentials,
+        &gathered.secrets,
+    );
     let storage = storage::check_writable(spec, storage);
 
     let cache_ready = !cache_enabled(spec) || cache.target.is_some();

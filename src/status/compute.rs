@@ -64,6 +64,7 @@ fn carried_over(
         database_version: previous.database_version.clone(),
         upgrade: previous.upgrade.clone(),
         pre_upgrade_snapshot_arn: previous.pre_upgrade_snapshot_arn.clone(),
+        connections_per_replica: previous.connections_per_replica,
         replicas: rollout.map(|r| r.replicas).or(previous.replicas),
         ready_replicas: rollout.map(|r| r.ready).or(previous.ready_replicas),
         updated_replicas: rollout.map(|r| r.updated).or(previous.updated_replicas),
@@ -87,6 +88,7 @@ fn record_in_use(
     status.cache = plan.cache.as_ref().map(|c| c.status.clone());
     status.storage = Some(plan.storage.status.clone());
     status.database_version = plan.upgrade.database_version.clone();
+    status.connections_per_replica = i32::try_from(plan.database.pool.max_open).ok();
     status.upgrade = plan.upgrade.status.clone();
     if let Some(arn) = plan
         .upgrade
