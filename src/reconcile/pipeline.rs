@@ -10,16 +10,17 @@ use kube::runtime::reflector::ObjectRef;
 use super::apply::apply_children;
 use super::cleanup::{RoundFacts, remove_superseded};
 use super::context::Context;
-use super::report::write_status;
+use super::report::{publish, write_status};
 use super::{Outcome, RetryCause};
 use crate::api::GrafanaCluster;
 use crate::build::Children;
 use crate::error::{Error, Result};
+use crate::facts::AccessPointRequest;
 use crate::gather::{self, Sources};
 use crate::names;
 use crate::pipeline::{self, Planned};
-use crate::resolve::{Plan, Resolution};
-use crate::status::{self, ConditionType, JobState, Rollout, StatusInputs};
+use crate::resolve::{Plan, Resolution, after_access_point_create};
+use crate::status::{self, ConditionType, EventReason, JobState, Rollout, StatusInputs};
 
 pub async fn reconcile_cluster(gc: &GrafanaCluster, ctx: &Context) -> Result<Outcome> {
     if gc.metadata.deletion_timestamp.is_some() {
@@ -42,9 +43,13 @@ pub async fn reconcile_cluster(gc: &GrafanaCluster, ctx: &Context) -> Result<Out
     };
     let gathered = gather::gather(gc, sources).await?;
     let Planned {
-        resolution,
+        mut resolution,
         children,
     } = pipeline::plan(gc, &gathered);
+    let created = match resolution.access_point.clone() {
+        Some(request) => Some(create_access_point(ctx, gc, &mut resolution, &request).await),
+        None => None,
+    };
     let written = match (&resolution.plan, children) {
         (Some(plan), Some(children)) => Some(write(ctx, gc, plan, children).await),
         _ => None,
@@ -67,7 +72,45 @@ pub async fn reconcile_cluster(gc: &GrafanaCluster, ctx: &Context) -> Result<Out
         .iter()
         .any(|c| c.type_ == ConditionType::Ready.as_str() && c.status == "True");
     write_status(gc, ctx, status).await?;
-    Ok(outcome(&resolution, apply_error.as_ref(), ready))
+    Ok(match created {
+        Some(true) => Outcome::Created,
+        Some(false) => Outcome::Retry(RetryCause::Aws),
+        None => outcome(&resolution, apply_error.as_ref(), ready),
+    })
+}
+
+/// Creates the EFS access point resolve asked for, records an Event, and puts the outcome
+/// into the storage condition. Nothing is applied this round either way (there is no plan),
+/// so a failure never touches a running Deployment. True when it was created.
+async fn create_access_point(
+    ctx: &Context,
+    gc: &GrafanaCluster,
+    resolution: &mut Resolution,
+    request: &AccessPointRequest,
+) -> bool {
+    let storage = resolution.storage.clone();
+    match ctx.discovery.create_access_point(request).await {
+        Ok(id) => {
+            resolution.storage = after_access_point_create(storage, request, Ok(&id));
+            let note = format!(
+                "created EFS access point {id} on {} with root directory {} owned by {}:{} (mode {}); it stays when the GrafanaCluster is deleted",
+                request.file_system_id,
+                request.root_path,
+                request.uid,
+                request.gid,
+                request.permissions
+            );
+            publish(ctx, gc, false, EventReason::AccessPointCreated, note).await;
+            true
+        }
+        Err(e) => {
+            tracing::warn!(cluster = %gc.name_any(), error = %e, "creating the EFS access point failed");
+            let message = e.to_string();
+            let failed = Err((gather::aws_reason(&e), message.as_str()));
+            resolution.storage = after_access_point_create(storage, request, failed);
+            false
+        }
+    }
 }
 
 /// Applies the children, then removes what they superseded.

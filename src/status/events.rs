@@ -20,6 +20,8 @@ pub enum EventReason {
     AdminPasswordGenerated,
     SecretKeyGenerated,
     MountTargetZonesChanged,
+    /// The operator created the EFS access point for the plugins.
+    AccessPointCreated,
 }
 
 impl EventReason {
@@ -34,6 +36,7 @@ impl EventReason {
             EventReason::AdminPasswordGenerated => "AdminPasswordGenerated".into(),
             EventReason::SecretKeyGenerated => "SecretKeyGenerated".into(),
             EventReason::MountTargetZonesChanged => "MountTargetZonesChanged".into(),
+            EventReason::AccessPointCreated => "AccessPointCreated".into(),
         }
     }
 }
@@ -84,12 +87,15 @@ pub fn condition_events(previous: &[Condition], current: &[Condition]) -> Vec<Co
                 }
                 _ => c.status == "True",
             };
-            // Not ready because a rollout or the plugin install is under way is progress,
-            // not a problem worth a Warning.
-            let progress = condition == ConditionType::Ready
-                && [Reason::RollingOut, Reason::InstallingPlugins]
+            // Not ready because a rollout or the plugin install is under way, or storage
+            // not resolved while its access point is being created, is progress, not a
+            // problem worth a Warning.
+            let progress = match condition {
+                ConditionType::Ready => [Reason::RollingOut, Reason::InstallingPlugins]
                     .iter()
-                    .any(|r| r.as_str() == c.reason);
+                    .any(|r| r.as_str() == c.reason),
+                _ => c.reason == Reason::CreatingAccessPoint.as_str(),
+            };
             Some(ConditionEvent {
                 warning: !good && !progress,
                 reason: event_reason(condition, good),
