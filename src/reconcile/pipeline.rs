@@ -19,7 +19,7 @@ use crate::facts::AccessPointRequest;
 use crate::gather::{self, Sources};
 use crate::names;
 use crate::pipeline::{self, Planned};
-use crate::resolve::{Plan, Resolution, after_access_point_create};
+use crate::resolve::{CreateOutcome, Plan, Resolution, after_access_point_create};
 use crate::status::{self, ConditionType, EventReason, JobState, Rollout, StatusInputs};
 
 pub async fn reconcile_cluster(gc: &GrafanaCluster, ctx: &Context) -> Result<Outcome> {
@@ -89,9 +89,14 @@ async fn create_access_point(
     request: &AccessPointRequest,
 ) -> bool {
     let storage = resolution.storage.clone();
+    if !ctx.config.create_access_points {
+        resolution.storage = after_access_point_create(storage, request, CreateOutcome::Disabled);
+        return false;
+    }
     match ctx.discovery.create_access_point(request).await {
         Ok(id) => {
-            resolution.storage = after_access_point_create(storage, request, Ok(&id));
+            resolution.storage =
+                after_access_point_create(storage, request, CreateOutcome::Created(&id));
             let note = format!(
                 "created EFS access point {id} on {} with root directory {} owned by {}:{} (mode {}); it stays when the GrafanaCluster is deleted",
                 request.file_system_id,
@@ -106,7 +111,7 @@ async fn create_access_point(
         Err(e) => {
             tracing::warn!(cluster = %gc.name_any(), error = %e, "creating the EFS access point failed");
             let message = e.to_string();
-            let failed = Err((gather::aws_reason(&e), message.as_str()));
+            let failed = CreateOutcome::Failed(gather::aws_reason(&e), &message);
             resolution.storage = after_access_point_create(storage, request, failed);
             false
         }

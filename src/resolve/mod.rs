@@ -31,7 +31,8 @@ pub use credentials::{SecretUse, SecretUser, referenced_user_secrets, references
 pub use database::wants_managed_secret;
 pub use pod::{DisruptionBudget, PodSettings, RollingUpdate};
 pub use storage::{
-    access_point as access_point_request, after_create as after_access_point_create, owner,
+    CreateOutcome, access_point as access_point_request, after_create as after_access_point_create,
+    owner,
 };
 
 /// The GrafanaCluster that owns the children.

@@ -188,23 +188,40 @@ pub fn access_point(
     }
 }
 
-/// The condition after the controller sent `request`: created (the next round finds and
-/// mounts it) or failed, naming the IAM actions a denial usually means.
+/// What became of the access point resolve asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateOutcome<'a> {
+    /// Created (or returned again for the same client token), with its id.
+    Created(&'a str),
+    /// AWS refused or failed, with the reason of the failure and its message.
+    Failed(Reason, &'a str),
+    /// The operator runs with --create-access-points=false: nothing was sent.
+    Disabled,
+}
+
+/// The condition after the controller acted on `request`: created (the next round finds
+/// and mounts it), failed (naming the IAM actions a denial usually means), or not allowed.
 pub fn after_create(
     mut resolved: Resolved<StorageStatus>,
     request: &AccessPointRequest,
-    created: Result<&str, (Reason, &str)>,
+    outcome: CreateOutcome<'_>,
 ) -> Resolved<StorageStatus> {
     let fs = &request.file_system_id;
-    resolved.condition = match created {
-        Ok(id) => ConditionState::failed(
+    resolved.condition = match outcome {
+        CreateOutcome::Disabled => ConditionState::failed(
+            Reason::AccessPointRequired,
+            format!(
+                "plugins on {fs} need an EFS access point and the operator does not create them (--create-access-points=false, chart value aws.createAccessPoints): name one in spec.plugins.efs.accessPointId or tag one with the selector tags (POSIX user 472:472)"
+            ),
+        ),
+        CreateOutcome::Created(id) => ConditionState::failed(
             Reason::CreatingAccessPoint,
             format!(
                 "created EFS access point {id} on {fs} at {}; mounting it once discovery sees it",
                 request.root_path
             ),
         ),
-        Err((reason, message)) => {
+        CreateOutcome::Failed(reason, message) => {
             let hint = if reason == Reason::AwsAccessDenied {
                 "; the operator's IAM role needs elasticfilesystem:CreateAccessPoint and elasticfilesystem:TagResource (or set spec.plugins.efs.createAccessPoint: false and name an access point)"
             } else {

@@ -156,7 +156,11 @@ fn the_region_of_the_spec_goes_with_the_request() {
 fn the_outcome_of_the_create_is_the_condition() {
     let r = resolve(&article(), &bare_root());
     let request = r.access_point.clone().expect("request");
-    let created = after_create(r.storage.clone(), &request, Ok("fsap-1"));
+    let created = after_create(
+        r.storage.clone(),
+        &request,
+        CreateOutcome::Created("fsap-1"),
+    );
     assert_eq!(created.condition.reason, Reason::CreatingAccessPoint);
     assert!(
         created
@@ -168,10 +172,10 @@ fn the_outcome_of_the_create_is_the_condition() {
     let denied = after_create(
         r.storage.clone(),
         &request,
-        Err((
+        CreateOutcome::Failed(
             Reason::AwsAccessDenied,
             "efs CreateAccessPoint access denied",
-        )),
+        ),
     );
     assert_eq!(denied.condition.reason, Reason::AccessPointCreateFailed);
     assert!(!denied.condition.status);
@@ -183,6 +187,19 @@ fn the_outcome_of_the_create_is_the_condition() {
     );
     assert!(denied.target.is_none(), "nothing to build, nothing touched");
 
-    let other = after_create(r.storage, &request, Err((Reason::AwsTimeout, "timed out")));
+    let other = after_create(
+        r.storage.clone(),
+        &request,
+        CreateOutcome::Failed(Reason::AwsTimeout, "timed out"),
+    );
     assert!(!other.condition.message.contains("TagResource"));
+
+    let disabled = after_create(r.storage, &request, CreateOutcome::Disabled);
+    assert_eq!(disabled.condition.reason, Reason::AccessPointRequired);
+    assert!(
+        disabled
+            .condition
+            .message
+            .contains("--create-access-points=false")
+    );
 }
