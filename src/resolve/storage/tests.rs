@@ -203,3 +203,33 @@ fn the_outcome_of_the_create_is_the_condition() {
             .contains("--create-access-points=false")
     );
 }
+
+#[test]
+fn creating_the_access_point_is_reconciling_not_stalled() {
+    // kstatus tools (Flux) give up on Stalled: a few seconds of AWS work must not look
+    // like a cluster that needs someone to act.
+    let r = resolve(&article(), &bare_root());
+    let inputs = crate::status::StatusInputs {
+        resolution: Some(&r),
+        ..Default::default()
+    };
+    let status = crate::status::compute(
+        &article(),
+        &inputs,
+        k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+    );
+    let find = |t: &str| {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == t)
+            .map(|c| (c.status.clone(), c.reason.clone()))
+            .expect("condition")
+    };
+    assert_eq!(find("Stalled").0, "False");
+    assert_eq!(find("Reconciling"), ("True".into(), "WaitingForAws".into()));
+    assert_eq!(
+        find("StorageResolved"),
+        ("False".into(), "CreatingAccessPoint".into())
+    );
+}
