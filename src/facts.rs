@@ -74,6 +74,8 @@ pub struct DatabaseFacts {
     pub managed_secret_arn: Option<String>,
     /// DBInstanceClass (the writer's for a cluster), for the connection budget.
     pub instance_class: Option<String>,
+    /// The zone of a single-AZ DB instance (None when Multi-AZ or a cluster).
+    pub single_zone: Option<String>,
 }
 
 /// Whether a cache endpoint belongs to a replication group (Redis/Valkey) or a cache cluster
@@ -102,6 +104,8 @@ pub struct CacheFacts {
     /// Cache nodes: a Memcached cluster with several gives each client one of them through
     /// its configuration endpoint.
     pub nodes: i32,
+    /// The zone of a cache without a standby in another zone.
+    pub single_zone: Option<String>,
 }
 
 /// A usable EFS file system.
@@ -139,6 +143,21 @@ pub struct AccessPointRequest {
     pub permissions: String,
     /// Tags, the owner tag among them, by which discovery finds it again.
     pub tags: Tags,
+}
+
+/// What a pre-upgrade RDS snapshot looks like in AWS.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum SnapshotRead {
+    /// No upgrade is snapshotting.
+    #[default]
+    NotAsked,
+    /// Asked, not there: the controller creates it.
+    Missing,
+    Creating,
+    Available {
+        arn: String,
+    },
+    Failed(String),
 }
 
 /// A string that must never be printed: Debug and Display redact it.

@@ -49,6 +49,7 @@ pub fn database() -> DatabaseFacts {
         master_username: Some("grafana".into()),
         managed_secret_arn: Some(MANAGED_SECRET_ARN.into()),
         instance_class: Some("db.r6g.large".into()),
+        single_zone: None,
     }
 }
 
@@ -64,6 +65,7 @@ pub fn cache() -> CacheFacts {
         transit_encryption: true,
         auth_token_enabled: true,
         nodes: 1,
+        single_zone: None,
     }
 }
 
@@ -110,6 +112,9 @@ pub fn gathered() -> Gathered {
         cache: found(cache()),
         storage: found(file_system()),
         secrets: secret_reads(),
+        deployment: None,
+        snapshot: crate::facts::SnapshotRead::NotAsked,
+        now: crate::fixtures::now(),
     }
 }
 
@@ -129,4 +134,9 @@ pub fn plan_of(gc: &GrafanaCluster) -> Plan {
 
 pub fn plan() -> Plan {
     plan_of(&article())
+}
+
+/// A fixed clock for the pure middle.
+pub fn now() -> k8s_openapi::jiff::Timestamp {
+    k8s_openapi::jiff::Timestamp::from_second(1_800_000_000).expect("timestamp")
 }

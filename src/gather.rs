@@ -6,7 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::Timestamp;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client};
 use rand::Rng;
@@ -15,13 +17,15 @@ use rand::distr::Alphanumeric;
 use crate::api::GrafanaCluster;
 use crate::aws::{AwsError, AwsErrorKind, Discovery, FileSystemQuery};
 use crate::facts::{
-    CacheFacts, DatabaseFacts, Lookup, ManagedCredentials, SecretValue, StorageFacts,
+    CacheFacts, DatabaseFacts, Lookup, ManagedCredentials, SecretValue, SnapshotRead, StorageFacts,
 };
 use crate::hash::sha256_hex;
+use crate::resolve::upgrade::LiveDeployment;
 use crate::resolve::{
     Discovered, SecretUse, SecretUser, cache_enabled, merged_selector, references,
 };
 use crate::status::Reason;
+use crate::status::Rollout;
 
 /// The operator's own Secrets, as the gatherer reports which of them exist.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -152,6 +156,12 @@ pub struct Gathered {
     /// None when spec.plugins.storageClassName provisions dynamically.
     pub storage: Option<Discovered<StorageFacts>>,
     pub secrets: SecretReads,
+    /// The Grafana Deployment as it runs (from the controller's cache; None for `render`).
+    pub deployment: Option<LiveDeployment>,
+    /// The pre-upgrade snapshot of a safe upgrade that is taking one.
+    pub snapshot: SnapshotRead,
+    /// When this was gathered: the pure middle's clock.
+    pub now: Timestamp,
 }
 
 /// Where the gatherer reads from.
@@ -163,6 +173,8 @@ pub struct Sources<'a> {
     /// The controller's label-scoped cache of the operator's own Secrets: read from it, a
     /// reconcile asks the API server only for the user's Secrets.
     pub secret_cache: Option<&'a Store<Secret>>,
+    /// The controller's cache of the operator's Deployments.
+    pub deployment_cache: Option<&'a Store<Deployment>>,
 }
 
 /// The condition reason for an AWS call that failed.
@@ -201,6 +213,10 @@ pub async fn gather(gc: &GrafanaCluster, sources: Sources<'_>) -> Result<Gathere
         None => SecretReads::unread(fresh),
     };
     secrets.managed = read_managed_credentials(gc, sources.discovery, database.as_ref()).await;
+    let deployment = sources
+        .deployment_cache
+        .and_then(|store| live_deployment(gc, store));
+    let snapshot = read_snapshot(gc, sources.discovery).await;
     if let ManagedSecretRead::Read(creds) = &secrets.managed {
         let source = format!("the RDS-managed secret {}", creds.secret_arn);
         secrets.unquotable_password = unquotable(creds.password.expose(), source);
@@ -210,7 +226,60 @@ pub async fn gather(gc: &GrafanaCluster, sources: Sources<'_>) -> Result<Gathere
         cache,
         storage,
         secrets,
+        deployment,
+        snapshot,
+        now: Timestamp::now(),
     })
+}
+
+/// The Grafana Deployment of `gc` from the cache: its image and rollout.
+fn live_deployment(gc: &GrafanaCluster, store: &Store<Deployment>) -> Option<LiveDeployment> {
+    let name = crate::names::deployment(&gc.metadata.name.clone().unwrap_or_default());
+    let namespace = gc.metadata.namespace.clone().unwrap_or_default();
+    let deployment = store.get(&ObjectRef::new(&name).within(&namespace))?;
+    let image = deployment
+        .spec
+        .as_ref()?
+        .template
+        .spec
+        .as_ref()?
+        .containers
+        .iter()
+        .find(|c| c.name == "grafana")?
+        .image
+        .clone()?;
+    Some(LiveDeployment {
+        image,
+        rollout: Rollout::of(&deployment),
+    })
+}
+
+/// The snapshot a safe upgrade waits for, read from RDS.
+async fn read_snapshot(gc: &GrafanaCluster, discovery: &Discovery) -> SnapshotRead {
+    let status = gc.status.as_ref();
+    let Some(up) = status.and_then(|s| s.upgrade.as_ref()) else {
+        return SnapshotRead::NotAsked;
+    };
+    let (Some(id), Some(arn)) = (
+        up.snapshot_id.as_deref(),
+        status
+            .and_then(|s| s.database.as_ref())
+            .and_then(|d| d.arn.as_deref()),
+    ) else {
+        return SnapshotRead::NotAsked;
+    };
+    if up.phase != crate::api::UpgradePhase::Snapshotting {
+        return SnapshotRead::NotAsked;
+    }
+    let region = gc.spec.aws.as_ref().and_then(|a| a.region.as_deref());
+    match discovery.snapshot_state(region, arn, id).await {
+        Ok(read) => read,
+        Err(e) => {
+            // Read again next round: the upgrade waits (bounded by its timeout).
+            tracing::warn!(error = %e, snapshot = id, "reading the pre-upgrade snapshot failed");
+            SnapshotRead::Creating
+        }
+    }
 }
 
 type Discoveries = (

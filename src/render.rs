@@ -66,6 +66,7 @@ pub async fn render(
         discovery,
         client,
         secret_cache: None,
+        deployment_cache: None,
     };
     let gathered = gather::gather(gc, sources).await?;
     render_gathered(gc, &gathered)

@@ -88,6 +88,7 @@ pub const GROUP: &str = "grafana-ha.io";
     validation = Rule::new("!has(self.database) || !has(self.database.credentials) || !has(self.database.credentials.rdsManagedSecret) || !self.database.credentials.rdsManagedSecret || !has(self.database.endpoint)").message("spec.database.credentials.rdsManagedSecret needs discovery (the secret ARN comes from RDS): remove database.endpoint or use credentials.secretRef"),
     validation = Rule::new("(has(self.cache) && has(self.cache.enabled) && !self.cache.enabled) || (has(self.cache) && has(self.cache.endpoint)) || (has(self.cache) && has(self.cache.tags) && size(self.cache.tags) > 0) || (has(self.aws) && has(self.aws.tags) && size(self.aws.tags) > 0)").message("spec.cache: set cache.endpoint, a tag selector in cache.tags or aws.tags, or cache.enabled: false"),
     validation = Rule::new("(has(self.plugins) && has(self.plugins.storageClassName)) || (has(self.plugins) && has(self.plugins.efs) && (has(self.plugins.efs.fileSystemId) || (has(self.plugins.efs.tags) && size(self.plugins.efs.tags) > 0))) || (has(self.aws) && has(self.aws.tags) && size(self.aws.tags) > 0)").message("spec.plugins: set plugins.storageClassName, plugins.efs.fileSystemId, a tag selector in plugins.efs.tags or aws.tags"),
+    validation = Rule::new("!has(self.upgrade) || !has(self.upgrade.snapshot) || !self.upgrade.snapshot || !has(self.database) || !has(self.database.endpoint)").message("spec.upgrade.snapshot needs an RDS database found by discovery: it cannot snapshot spec.database.endpoint; take the snapshot yourself and set snapshot: false"),
     validation = Rule::new("!has(self.alerting) || !has(self.alerting.ha) || self.alerting.ha != 'redis' || !has(self.cache) || ((!has(self.cache.enabled) || self.cache.enabled) && (!has(self.cache.engine) || self.cache.engine == 'redis'))").message("spec.alerting.ha: redis needs a Redis cache (cache.engine redis and cache.enabled)")
 )]
 #[serde(rename_all = "camelCase")]
@@ -153,6 +154,10 @@ pub struct GrafanaClusterSpec {
     /// The PodDisruptionBudget around the replicas (default on, maxUnavailable 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_disruption_budget: Option<PodDisruptionBudgetSpec>,
+
+    /// How a new Grafana version reaches the database, whose schema only moves forward.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<UpgradeSpec>,
 
     /// Node labels the Grafana pods must run on.
     #[serde(default, skip_serializing_if = "Option::is_none")]

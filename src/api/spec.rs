@@ -362,3 +362,33 @@ pub struct PodDisruptionBudgetSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_unavailable: Option<IntOrString>,
 }
+
+/// How Grafana upgrades across minor and major versions.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum UpgradeStrategy {
+    /// Stop the old version, let one new pod migrate the database, then scale out.
+    Safe,
+    /// A plain rolling update: old pods keep writing while the first new pod migrates.
+    RollingUpgrade,
+}
+
+/// Version-aware rollouts.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeSpec {
+    /// Safe (default) or RollingUpgrade, for minor and major version changes; patch
+    /// versions always roll normally.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<UpgradeStrategy>,
+    /// Take an RDS snapshot before a minor or major upgrade migrates the database (needs
+    /// rds:CreateDBSnapshot / rds:CreateDBClusterSnapshot and rds:DescribeDBSnapshots /
+    /// rds:DescribeDBClusterSnapshots). Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<bool>,
+    /// Run an image older than the version the database was migrated to. Set it to that
+    /// version (status.databaseVersion) to confirm you restored the database or know the
+    /// older version can use it: Grafana's migrations only move forward.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub accept_downgrade_from: Option<String>,
+}

@@ -2,6 +2,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::KubeSchema;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{CacheEngine, DatabaseEngine};
@@ -43,6 +44,47 @@ pub struct GrafanaClusterStatus {
     /// Plugins installed on the shared volume, and the Job that installed them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugins: Option<PluginsStatus>,
+    /// The Grafana version the database was last migrated to (after a rollout completed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_version: Option<String>,
+    /// A minor or major upgrade in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<UpgradeStatus>,
+    /// ARN of the snapshot taken before the last upgrade: restore from it to go back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_upgrade_snapshot_arn: Option<String>,
+}
+
+/// The step of a safe upgrade.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum UpgradePhase {
+    /// Taking the pre-upgrade snapshot; the old version keeps serving.
+    Snapshotting,
+    /// Scaling the old version to zero.
+    Stopping,
+    /// One new pod runs the migrations.
+    Migrating,
+    /// The migrated database serves every replica.
+    ScalingOut,
+}
+
+/// A safe upgrade in progress.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeStatus {
+    /// The image before the upgrade.
+    pub from_image: String,
+    /// The image being rolled out.
+    pub to_image: String,
+    pub phase: UpgradePhase,
+    /// When the upgrade started (the snapshot's wait is bounded from here).
+    pub started: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+    /// The pre-upgrade snapshot's identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_id: Option<String>,
+    /// The pre-upgrade snapshot's ARN, once it is available: restore from it to go back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_arn: Option<String>,
 }
 
 /// The database in use (never a credential).
@@ -71,6 +113,9 @@ pub struct DatabaseStatus {
     /// RDS instance class (the writer's for a cluster), which bounds max_connections.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_class: Option<String>,
+    /// The zone of a single-AZ database: pods prefer it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
 }
 
 /// The cache in use (never a credential).
@@ -90,6 +135,9 @@ pub struct CacheStatus {
     /// ARN of the replication group or cache cluster (absent when spec.cache.endpoint is used).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
+    /// The zone of a cache without a standby in another zone: pods prefer it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
 }
 
 /// The plugin storage in use.

@@ -83,6 +83,8 @@ pub struct CacheEntry {
     /// Cache nodes (Memcached); 1 for a replication group, whose primary endpoint is one
     /// address.
     pub nodes: i32,
+    /// The zone of a cache without a standby elsewhere.
+    pub single_zone: Option<String>,
     pub tags: Tags,
 }
 
@@ -117,6 +119,25 @@ fn cache_engine(aws_engine: &str) -> Option<CacheEngine> {
     }
 }
 
+/// The primary's zone when the group has no Multi-AZ standby to fail over to.
+fn single_zone_of_group(group: &ReplicationGroup) -> Option<String> {
+    let multi_az = group
+        .multi_az()
+        .is_some_and(|m| m.as_str().eq_ignore_ascii_case("enabled"));
+    if multi_az {
+        return None;
+    }
+    group
+        .node_groups()
+        .first()?
+        .node_group_members()
+        .iter()
+        .find(|m| m.current_role() == Some("primary"))?
+        .preferred_availability_zone()
+        .filter(|z| !z.is_empty())
+        .map(str::to_string)
+}
+
 /// Converts a replication group (tags come later); None without an ARN or id, or for an
 /// engine Grafana cannot use.
 pub fn replication_group_entry(group: &ReplicationGroup) -> Option<Untagged> {
@@ -144,6 +165,7 @@ pub fn replication_group_entry(group: &ReplicationGroup) -> Option<Untagged> {
         transit_encryption: group.transit_encryption_enabled().unwrap_or(false),
         auth_token_enabled: group.auth_token_enabled().unwrap_or(false),
         nodes: 1,
+        single_zone: single_zone_of_group(group),
         tags: Tags::new(),
     }))
 }
@@ -180,6 +202,10 @@ pub fn memcached_entry(cluster: &CacheCluster) -> Option<Untagged> {
             .num_cache_nodes()
             .unwrap_or(cluster.cache_nodes().len() as i32)
             .max(1),
+        single_zone: cluster
+            .preferred_availability_zone()
+            .filter(|z| !z.is_empty() && *z != "Multiple")
+            .map(str::to_string),
         tags: Tags::new(),
     }))
 }
@@ -249,6 +275,7 @@ pub fn cache_facts(entry: &CacheEntry) -> Lookup<CacheFacts> {
         transit_encryption: entry.transit_encryption,
         auth_token_enabled: entry.auth_token_enabled,
         nodes: entry.nodes,
+        single_zone: entry.single_zone.clone(),
     })
 }
 

@@ -22,6 +22,7 @@ pub mod efs;
 pub mod elasticache;
 pub mod rds;
 pub mod secrets;
+pub mod snapshots;
 
 pub mod error;
 

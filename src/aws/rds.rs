@@ -91,6 +91,8 @@ pub struct DatabaseEntry {
     pub cluster_identifier: Option<String>,
     /// DBInstanceClass; for a cluster, its writer's.
     pub instance_class: Option<String>,
+    /// The zone of a single-AZ instance.
+    pub single_zone: Option<String>,
     pub tags: Tags,
 }
 
@@ -151,6 +153,11 @@ pub fn instance_entry(db: &DbInstance) -> Option<DatabaseEntry> {
             .and_then(|s| non_empty(s.secret_arn())),
         cluster_identifier: non_empty(db.db_cluster_identifier()),
         instance_class: non_empty(db.db_instance_class()),
+        single_zone: if db.multi_az().unwrap_or(false) {
+            None
+        } else {
+            non_empty(db.availability_zone())
+        },
         tags: tag_map(db.tag_list()),
     })
 }
@@ -178,6 +185,8 @@ pub fn cluster_entry(cluster: &DbCluster) -> Option<DatabaseEntry> {
         cluster_identifier: None,
         // Multi-AZ DB clusters name their class; Aurora's is its writer instance's.
         instance_class: non_empty(cluster.db_cluster_instance_class()),
+        // A cluster's writer can fail over to another zone.
+        single_zone: None,
         tags: tag_map(cluster.tag_list()),
     })
 }
@@ -333,6 +342,7 @@ pub fn database_facts(entry: &DatabaseEntry) -> Lookup<DatabaseFacts> {
         master_username: entry.master_username.clone(),
         managed_secret_arn: entry.managed_secret_arn.clone(),
         instance_class: entry.instance_class.clone(),
+        single_zone: entry.single_zone.clone(),
     })
 }
 

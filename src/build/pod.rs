@@ -4,7 +4,8 @@
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, NodeAffinity,
     NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, PersistentVolumeClaimVolumeSource,
-    PodSecurityContext, Probe, SeccompProfile, SecurityContext, Volume, VolumeMount,
+    PodSecurityContext, PreferredSchedulingTerm, Probe, SeccompProfile, SecurityContext, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -115,6 +116,28 @@ pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 /// are alternatives, so each must carry the zone rule), or as the only term.
 pub fn affinity(plan: &Plan) -> Option<Affinity> {
     let mut affinity = plan.pod.affinity.clone();
+    if !plan.preferred_zones.is_empty() {
+        let node = affinity
+            .get_or_insert_with(Affinity::default)
+            .node_affinity
+            .get_or_insert_with(NodeAffinity::default);
+        let preferred = node
+            .preferred_during_scheduling_ignored_during_execution
+            .get_or_insert_with(Vec::new);
+        preferred.extend(plan.preferred_zones.iter().map(|(zone, weight)| {
+            PreferredSchedulingTerm {
+                weight: *weight,
+                preference: NodeSelectorTerm {
+                    match_expressions: Some(vec![NodeSelectorRequirement {
+                        key: ZONE_LABEL.into(),
+                        operator: "In".into(),
+                        values: Some(vec![zone.clone()]),
+                    }]),
+                    ..NodeSelectorTerm::default()
+                },
+            }
+        }));
+    }
     if plan.required_zones.is_empty() {
         return affinity;
     }
@@ -194,6 +217,44 @@ mod tests {
         assert!(
             a.pod_anti_affinity.is_some(),
             "the rest of the user's affinity is kept"
+        );
+    }
+
+    #[test]
+    fn single_az_database_and_cache_zones_are_preferred() {
+        let mut gathered = fixtures::gathered();
+        let mut db = fixtures::database();
+        db.single_zone = Some("us-east-1a".into());
+        gathered.database = fixtures::found(db);
+        let mut cache = fixtures::cache();
+        cache.single_zone = Some("us-east-1b".into());
+        gathered.cache = fixtures::found(cache);
+        let plan = crate::resolve::resolve(&fixtures::article(), &gathered)
+            .plan
+            .expect("plan");
+        let a = affinity(&plan).expect("affinity");
+        let preferred = a
+            .node_affinity
+            .and_then(|n| n.preferred_during_scheduling_ignored_during_execution)
+            .expect("preferred");
+        let weights: Vec<(i32, Vec<String>)> = preferred
+            .iter()
+            .map(|p| {
+                (
+                    p.weight,
+                    p.preference.match_expressions.clone().unwrap_or_default()[0]
+                        .values
+                        .clone()
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            weights,
+            vec![
+                (50, vec!["us-east-1a".to_string()]),
+                (25, vec!["us-east-1b".to_string()])
+            ]
         );
     }
 

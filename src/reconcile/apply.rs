@@ -31,18 +31,33 @@ use crate::status::{EventReason, JobState};
 /// it, so a steady-state skip never hides a removal.
 pub const APPLIED_HASH_ANNOTATION: &str = "grafana-ha.io/applied-hash";
 
-/// True when every field of `desired` has the same value in `live`. Lists must match item
-/// by item; fields the server or others added are ignored.
+/// True when every field of `desired` has the same value in `live`; fields the server or
+/// others added are ignored. Lists of named items (containers, env, volumes, ports: what
+/// server-side apply merges by name) match by name, so an item another field manager added
+/// (a sidecar) is left out of the comparison; other lists match item by item.
 pub fn contains(live: &Value, desired: &Value) -> bool {
     match (live, desired) {
         (Value::Object(l), Value::Object(d)) => d
             .iter()
             .all(|(k, dv)| l.get(k).is_some_and(|lv| contains(lv, dv))),
+        (Value::Array(l), Value::Array(d))
+            if !d.is_empty() && d.iter().all(|i| name_of(i).is_some()) =>
+        {
+            d.iter().all(|dv| {
+                l.iter()
+                    .find(|lv| name_of(lv) == name_of(dv))
+                    .is_some_and(|lv| contains(lv, dv))
+            })
+        }
         (Value::Array(l), Value::Array(d)) => {
             l.len() == d.len() && l.iter().zip(d).all(|(lv, dv)| contains(lv, dv))
         }
         (l, d) => l == d,
     }
+}
+
+fn name_of(item: &Value) -> Option<&str> {
+    item.get("name")?.as_str()
 }
 
 /// Outcome of applying one object.
@@ -261,6 +276,23 @@ mod tests {
             &live,
             &json!({"a": 1, "b": {"c": "x"}, "l": [{"n": 1}]})
         ));
+    }
+
+    #[test]
+    fn named_items_match_by_name_and_foreign_ones_are_ignored() {
+        let live = json!({"containers": [{"name": "grafana", "image": "g:1"}, {"name": "sidecar", "image": "s"}]});
+        assert!(contains(
+            &live,
+            &json!({"containers": [{"name": "grafana", "image": "g:1"}]})
+        ));
+        assert!(!contains(
+            &live,
+            &json!({"containers": [{"name": "grafana", "image": "g:2"}]})
+        ));
+        assert!(
+            !contains(&live, &json!({"containers": [{"name": "other"}]})),
+            "a missing item is drift"
+        );
     }
 
     #[test]

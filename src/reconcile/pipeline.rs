@@ -40,6 +40,7 @@ pub async fn reconcile_cluster(gc: &GrafanaCluster, ctx: &Context) -> Result<Out
         discovery: &ctx.discovery,
         client: Some(&ctx.client),
         secret_cache: Some(&ctx.stores.secrets),
+        deployment_cache: Some(&ctx.stores.deployments),
     };
     let gathered = gather::gather(gc, sources).await?;
     let Planned {
@@ -50,6 +51,9 @@ pub async fn reconcile_cluster(gc: &GrafanaCluster, ctx: &Context) -> Result<Out
         Some(request) => Some(create_access_point(ctx, gc, &mut resolution, &request).await),
         None => None,
     };
+    if let Some(plan) = &resolution.plan {
+        request_snapshot(ctx, gc, plan).await;
+    }
     let written = match (&resolution.plan, children) {
         (Some(plan), Some(children)) => Some(write(ctx, gc, plan, children).await),
         _ => None,
@@ -116,6 +120,36 @@ async fn create_access_point(
             false
         }
     }
+}
+
+/// Asks RDS for the pre-upgrade snapshot the plan wants (idempotent by name). A failure is
+/// reported and asked again next round; the upgrade waits meanwhile (bounded).
+async fn request_snapshot(ctx: &Context, gc: &GrafanaCluster, plan: &Plan) {
+    let Some(request) = &plan.upgrade.snapshot else {
+        return;
+    };
+    let region = gc.spec.aws.as_ref().and_then(|a| a.region.as_deref());
+    let result = ctx
+        .discovery
+        .create_snapshot(region, &request.database_arn, &request.snapshot_id)
+        .await;
+    let (warning, note) = match &result {
+        Ok(()) => (
+            false,
+            format!(
+                "asked RDS for snapshot {} of {} before the upgrade",
+                request.snapshot_id, request.database_arn
+            ),
+        ),
+        Err(e) => {
+            tracing::debug!(chain = %e.chain(), "creating the pre-upgrade snapshot failed");
+            (
+                true,
+                format!("creating the pre-upgrade snapshot failed: {e}"),
+            )
+        }
+    };
+    super::report::publish(ctx, gc, warning, EventReason::SnapshotRequested, note).await;
 }
 
 /// Applies the children, then removes what they superseded.

@@ -27,6 +27,17 @@ pub async fn write_status(
         previous.storage.as_ref(),
         status.storage.as_ref(),
     ));
+    let upgrading = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == status::ConditionType::Upgrading.as_str())
+        .map(|c| status::ConditionState::ok(status::Reason::UpToDate, c.message.clone()))
+        .unwrap_or_else(|| status::ConditionState::ok(status::Reason::UpToDate, ""));
+    events.extend(status::upgrade_event(
+        previous.upgrade.as_ref(),
+        status.upgrade.as_ref(),
+        &upgrading,
+    ));
     let api: Api<GrafanaCluster> = ctx.api(&gc.namespace().unwrap_or_default());
     let patch = serde_json::json!({
         "apiVersion": format!("{}/v1alpha1", crate::api::GROUP),

@@ -33,6 +33,22 @@ use crate::resolve::referenced_user_secrets;
 /// A GrafanaCluster as the watch delivers it: parsed, or the error with its metadata.
 type Guarded = DeserializeGuard<GrafanaCluster>;
 
+/// The pause of the merged trigger stream after an error: short and constant, since each
+/// watch already backs off on its own.
+struct SharedPause;
+
+impl Iterator for SharedPause {
+    type Item = std::time::Duration;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(std::time::Duration::from_millis(100))
+    }
+}
+
+impl kube::runtime::utils::Backoff for SharedPause {
+    fn reset(&mut self) {}
+}
+
 fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
@@ -217,8 +233,19 @@ pub async fn run(
 ) {
     let ns = config.namespace.as_deref();
     let (ctx, events) = context_and_child_watches(&client, discovery, metrics, &config);
-    let clusters: Api<Guarded> = scoped(&client, ns);
-    let controller = Controller::new(clusters, watcher::Config::default().any_semantic());
+    // The GrafanaCluster watch backs off on its own, like every child watch: the
+    // controller's shared backoff would otherwise pause every watch after an error in any
+    // of them, growing to a minute (a kube-apiserver restart froze the controller for
+    // minutes; tests/e2e_reliability.rs proves it no longer does).
+    let (reader, writer) = reflector::store();
+    let clusters = watcher(
+        scoped::<Guarded>(&client, ns),
+        watcher::Config::default().any_semantic(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects();
+    let controller = Controller::for_stream(clusters, reader).trigger_backoff(SharedPause);
     // User Secrets: a metadata-only watch, never cached, mapped to the clusters that
     // reference the Secret by name. A data change bumps resourceVersion; the reconcile then
     // reads the data and rolls the pods only if a referenced value changed.

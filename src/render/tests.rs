@@ -53,6 +53,7 @@ fn database(engine: DatabaseEngine, rds_engine: &str, port: i32) -> DatabaseFact
         master_username: Some("grafana".into()),
         managed_secret_arn: Some(MANAGED_ARN.into()),
         instance_class: Some("db.t4g.medium".into()),
+        single_zone: None,
     }
 }
 
@@ -68,6 +69,7 @@ fn cache(engine: CacheEngine, port: i32, tls: bool) -> CacheFacts {
         transit_encryption: tls,
         auth_token_enabled: tls,
         nodes: 1,
+        single_zone: None,
     }
 }
 
@@ -112,6 +114,9 @@ fn postgres(secrets: SecretReads) -> Gathered {
         cache: found(cache(CacheEngine::Redis, 6379, true)),
         storage: found(efs()),
         secrets,
+        deployment: None,
+        snapshot: crate::facts::SnapshotRead::NotAsked,
+        now: crate::fixtures::now(),
     }
 }
 
@@ -172,6 +177,9 @@ fn golden_mysql_memcached_storage_class() {
         cache: found(memcached),
         storage: None,
         secrets,
+        deployment: None,
+        snapshot: crate::facts::SnapshotRead::NotAsked,
+        now: crate::fixtures::now(),
     };
     let out = render_gathered(&gc, &gathered).expect("renders");
     check("mysql-memcached.yaml", &out);

@@ -134,6 +134,7 @@ mod tests {
             rds_engine: Some(engine.into()),
             managed_secret_arn: None,
             instance_class: Some(class.into()),
+            availability_zone: None,
         }
     }
 

@@ -44,6 +44,7 @@ pub fn resolve(
             port: endpoint.port,
             tls: cache_spec.tls.unwrap_or(false) && engine == CacheEngine::Redis,
             arn: None,
+            availability_zone: None,
         };
         let message = format!(
             "using {} at {} from spec.cache.endpoint",
@@ -127,6 +128,7 @@ fn found(
         tls: cache_spec.tls.unwrap_or(facts.transit_encryption)
             && facts.engine == CacheEngine::Redis,
         arn: Some(facts.arn.clone()),
+        availability_zone: facts.single_zone.clone(),
     };
     let message = format!(
         "found {} {} at {}{} ({})",

@@ -57,6 +57,7 @@ pub fn resolve(
             rds_engine: None,
             managed_secret_arn: None,
             instance_class: None,
+            availability_zone: None,
         };
         let message = format!(
             "using {} at {} from spec.database.endpoint",
@@ -119,6 +120,7 @@ fn found(
             None
         },
         instance_class: facts.instance_class.clone(),
+        availability_zone: facts.single_zone.clone(),
     };
     let message = format!(
         "found {} {} at {} ({})",

@@ -14,6 +14,8 @@ mod credentials;
 mod database;
 mod pod;
 mod storage;
+pub mod upgrade;
+pub mod version;
 
 use std::collections::BTreeMap;
 
@@ -245,8 +247,12 @@ pub struct ServerPlan {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     pub cluster: ClusterRef,
+    /// The image the Deployment runs this round (during a safe upgrade, maybe the old one).
     pub image: String,
+    /// The Deployment's replicas this round (during a safe upgrade, 0 or 1 on the way).
     pub replicas: i32,
+    /// The version-aware rollout's decision: what the status records of it.
+    pub upgrade: upgrade::UpgradeDecision,
     pub database: DatabasePlan,
     pub cache: Option<CachePlan>,
     pub storage: StoragePlan,
@@ -260,6 +266,9 @@ pub struct Plan {
     /// Zones the pods (and the installer) must run in: those with an EFS mount target, or
     /// empty (anywhere) with a StorageClass. A pod elsewhere could never mount the plugins.
     pub required_zones: Vec<String>,
+    /// Zones the pods prefer, with a weight: a single-AZ database's (50) and cache's (25),
+    /// so that Grafana's queries do not cross a zone when they need not.
+    pub preferred_zones: Vec<(String, i32)>,
     pub rolling_update: RollingUpdate,
     pub disruption_budget: Option<DisruptionBudget>,
     /// Digests of the data of every Secret key the pods read, keyed `secret/key`, as read
@@ -375,9 +384,22 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
                 .clone()
                 .map(|status| cache::plan(&cluster, spec, status, secrets));
             let alerting = cache::alerting(&cluster, spec, cache.as_ref());
+            let target = image(spec);
+            let preferred_zones =
+                pod::preferred_zones(&database.status, cache.as_ref().map(|c| &c.status));
+            let upgrade = upgrade::decide(&upgrade::UpgradeInputs {
+                spec,
+                previous: gc.status.as_ref(),
+                live: gathered.deployment.as_ref(),
+                snapshot: &gathered.snapshot,
+                database: &database.status,
+                target: &target,
+                now: gathered.now,
+            });
             Some(Plan {
-                image: image(spec),
-                replicas: spec.replicas,
+                image: upgrade.image.clone(),
+                replicas: upgrade.replicas,
+                upgrade,
                 database,
                 cache,
                 storage: storage::plan(spec, st.clone()),
@@ -388,6 +410,7 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
                 server: pod::server(spec),
                 pod: pod::settings(&cluster.name, spec),
                 required_zones: st.mount_target_zones.clone(),
+                preferred_zones,
                 rolling_update: pod::rolling_update(spec),
                 disruption_budget: pod::disruption_budget(spec),
                 secret_digests: secrets.digests.clone(),

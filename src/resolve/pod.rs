@@ -127,3 +127,22 @@ pub fn server(spec: &GrafanaClusterSpec) -> ServerPlan {
         anonymous_auth: auth.anonymous.unwrap_or(false),
     }
 }
+
+/// The zones of a single-AZ database (weight 50) and cache (25).
+pub fn preferred_zones(
+    database: &crate::api::DatabaseStatus,
+    cache: Option<&crate::api::CacheStatus>,
+) -> Vec<(String, i32)> {
+    let mut zones: Vec<(String, i32)> = Vec::new();
+    let mut prefer = |zone: Option<&String>, weight: i32| {
+        if let Some(zone) = zone {
+            match zones.iter_mut().find(|(z, _)| z == zone) {
+                Some((_, w)) => *w += weight,
+                None => zones.push((zone.clone(), weight)),
+            }
+        }
+    };
+    prefer(database.availability_zone.as_ref(), 50);
+    prefer(cache.and_then(|c| c.availability_zone.as_ref()), 25);
+    zones
+}

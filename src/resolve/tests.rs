@@ -231,6 +231,9 @@ fn endpoints_and_storage_class_skip_discovery() {
             cache: None,
             storage: None,
             secrets: fixtures::secret_reads(),
+            deployment: None,
+            snapshot: crate::facts::SnapshotRead::NotAsked,
+            now: crate::fixtures::now(),
         },
     );
     let w = r.plan.expect("wiring");

@@ -61,6 +61,9 @@ fn carried_over(
         cache: previous.cache.clone(),
         storage: previous.storage.clone(),
         plugins: previous.plugins.clone(),
+        database_version: previous.database_version.clone(),
+        upgrade: previous.upgrade.clone(),
+        pre_upgrade_snapshot_arn: previous.pre_upgrade_snapshot_arn.clone(),
         replicas: rollout.map(|r| r.replicas).or(previous.replicas),
         ready_replicas: rollout.map(|r| r.ready).or(previous.ready_replicas),
         updated_replicas: rollout.map(|r| r.updated).or(previous.updated_replicas),
@@ -83,6 +86,16 @@ fn record_in_use(
     status.database = Some(plan.database.status.clone());
     status.cache = plan.cache.as_ref().map(|c| c.status.clone());
     status.storage = Some(plan.storage.status.clone());
+    status.database_version = plan.upgrade.database_version.clone();
+    status.upgrade = plan.upgrade.status.clone();
+    if let Some(arn) = plan
+        .upgrade
+        .status
+        .as_ref()
+        .and_then(|u| u.snapshot_arn.clone())
+    {
+        status.pre_upgrade_snapshot_arn = Some(arn);
+    }
     status.plugins = plan.plugins.as_ref().map(|set| PluginsStatus {
         hash: set.hash.clone(),
         job_name: set.job_name.clone(),
@@ -129,6 +142,18 @@ impl Facts<'_> {
     fn plugin_install_failed(&self) -> bool {
         self.inputs.plugins_job == Some(JobState::Failed)
     }
+
+    /// What keeps the cluster from going on without someone acting (a refused downgrade, a
+    /// failed pre-upgrade snapshot).
+    fn blocked(&self) -> Option<&ConditionState> {
+        self.resolution.plan.as_ref()?.upgrade.blocked.as_ref()
+    }
+
+    /// The step of a safe upgrade in progress.
+    fn upgrading(&self) -> Option<&ConditionState> {
+        let upgrade = &self.resolution.plan.as_ref()?.upgrade;
+        upgrade.status.as_ref().map(|_| &upgrade.condition)
+    }
 }
 
 fn cluster_states(desired: i32, resolution: &Resolution, inputs: &StatusInputs<'_>) -> States {
@@ -167,6 +192,7 @@ fn cluster_states(desired: i32, resolution: &Resolution, inputs: &StatusInputs<'
             ConditionType::ConnectionBudget,
             plan.database.budget.clone(),
         ));
+        states.push((ConditionType::Upgrading, plan.upgrade.condition.clone()));
     }
     states.extend([
         (ConditionType::Ready, ready),
@@ -188,6 +214,10 @@ fn progressing(f: &Facts<'_>) -> ConditionState {
             Reason::PluginInstallFailed,
             "the plugin installer Job failed; see its logs",
         )
+    } else if let Some(blocked) = f.blocked() {
+        ConditionState::failed(blocked.reason, blocked.message.clone())
+    } else if let Some(upgrade) = f.upgrading() {
+        ConditionState::ok(upgrade.reason, upgrade.message.clone())
     } else if f.plugins_pending {
         ConditionState::ok(
             Reason::InstallingPlugins,
@@ -214,6 +244,8 @@ fn progressing(f: &Facts<'_>) -> ConditionState {
 fn degraded(f: &Facts<'_>) -> ConditionState {
     if let Some(err) = &f.inputs.apply_error {
         ConditionState::ok(Reason::ApplyFailed, err.clone())
+    } else if let Some(blocked) = f.blocked() {
+        blocked.clone()
     } else if f.resolution.stale() {
         ConditionState::ok(
             Reason::UsingLastKnownConfiguration,
@@ -244,6 +276,10 @@ fn ready(f: &Facts<'_>, progressing: &ConditionState) -> ConditionState {
         ConditionState::failed(Reason::Unresolved, format!("waiting for {}", f.unresolved))
     } else if let Some(err) = &f.inputs.apply_error {
         ConditionState::failed(Reason::ApplyFailed, err.clone())
+    } else if let Some(blocked) = f.blocked() {
+        ConditionState::failed(blocked.reason, blocked.message.clone())
+    } else if f.upgrading().is_some() {
+        ConditionState::failed(progressing.reason, progressing.message.clone())
     } else if f.complete && !f.plugins_pending && desired == 0 {
         ConditionState::ok(
             Reason::ScaledDown,

@@ -13,6 +13,8 @@ pub enum ConditionType {
     StorageResolved,
     /// The replicas' pools fit the database's max_connections.
     ConnectionBudget,
+    /// A minor or major upgrade is in progress (safe strategy).
+    Upgrading,
     Progressing,
     Degraded,
     /// kstatus' abnormal-true conditions: Flux and kstatus-based tools read these (and
@@ -23,12 +25,13 @@ pub enum ConditionType {
 
 impl ConditionType {
     /// The order of `status.conditions`.
-    pub const ORDER: [ConditionType; 9] = [
+    pub const ORDER: [ConditionType; 10] = [
         ConditionType::Ready,
         ConditionType::DatabaseResolved,
         ConditionType::CacheResolved,
         ConditionType::StorageResolved,
         ConditionType::ConnectionBudget,
+        ConditionType::Upgrading,
         ConditionType::Progressing,
         ConditionType::Degraded,
         ConditionType::Reconciling,
@@ -42,6 +45,7 @@ impl ConditionType {
             ConditionType::CacheResolved => "CacheResolved",
             ConditionType::StorageResolved => "StorageResolved",
             ConditionType::ConnectionBudget => "ConnectionBudget",
+            ConditionType::Upgrading => "Upgrading",
             ConditionType::Progressing => "Progressing",
             ConditionType::Degraded => "Degraded",
             ConditionType::Reconciling => "Reconciling",
@@ -91,6 +95,14 @@ pub enum Reason {
     WithinBudget,
     OverBudget,
     NoKnownLimit,
+    // Upgrades.
+    UpToDate,
+    Snapshotting,
+    Stopping,
+    Migrating,
+    ScalingOut,
+    DowngradeRefused,
+    SnapshotFailed,
     // AWS could not be asked.
     AwsThrottled,
     AwsUnavailable,
@@ -139,6 +151,13 @@ impl Reason {
             Reason::WithinBudget => "WithinBudget",
             Reason::OverBudget => "OverBudget",
             Reason::NoKnownLimit => "NoKnownLimit",
+            Reason::UpToDate => "UpToDate",
+            Reason::Snapshotting => "Snapshotting",
+            Reason::Stopping => "Stopping",
+            Reason::Migrating => "Migrating",
+            Reason::ScalingOut => "ScalingOut",
+            Reason::DowngradeRefused => "DowngradeRefused",
+            Reason::SnapshotFailed => "SnapshotFailed",
             Reason::AwsThrottled => "AwsThrottled",
             Reason::AwsUnavailable => "AwsUnavailable",
             Reason::AwsTimeout => "AwsTimeout",

@@ -22,6 +22,9 @@ pub enum EventReason {
     MountTargetZonesChanged,
     /// The operator created the EFS access point for the plugins.
     AccessPointCreated,
+    /// A safe upgrade moved to a step, or finished.
+    Upgrade(Option<crate::api::UpgradePhase>),
+    SnapshotRequested,
 }
 
 impl EventReason {
@@ -37,6 +40,9 @@ impl EventReason {
             EventReason::SecretKeyGenerated => "SecretKeyGenerated".into(),
             EventReason::MountTargetZonesChanged => "MountTargetZonesChanged".into(),
             EventReason::AccessPointCreated => "AccessPointCreated".into(),
+            EventReason::Upgrade(Some(phase)) => format!("Upgrade{phase:?}"),
+            EventReason::Upgrade(None) => "Upgraded".into(),
+            EventReason::SnapshotRequested => "SnapshotRequested".into(),
         }
     }
 }
@@ -80,9 +86,11 @@ pub fn condition_events(previous: &[Condition], current: &[Condition]) -> Vec<Co
                 ConditionType::Degraded => c.status == "False",
                 // Rollouts come and go; Ready and Degraded already tell their outcome, and
                 // the kstatus conditions mirror them.
+                // Upgrades have their own Events (upgrade_event), per step.
                 ConditionType::Progressing
                 | ConditionType::Reconciling
-                | ConditionType::Stalled => {
+                | ConditionType::Stalled
+                | ConditionType::Upgrading => {
                     return None;
                 }
                 _ => c.status == "True",
@@ -136,6 +144,28 @@ pub fn zone_event(
             list(&after.mount_target_zones),
             list(&before.mount_target_zones)
         ),
+    })
+}
+
+/// An Event when a safe upgrade starts a step or finishes.
+pub fn upgrade_event(
+    previous: Option<&crate::api::UpgradeStatus>,
+    current: Option<&crate::api::UpgradeStatus>,
+    condition: &super::ConditionState,
+) -> Option<ConditionEvent> {
+    let phase = |u: Option<&crate::api::UpgradeStatus>| u.map(|u| u.phase);
+    if phase(previous) == phase(current) {
+        return None;
+    }
+    Some(ConditionEvent {
+        warning: false,
+        reason: EventReason::Upgrade(phase(current)),
+        note: match (previous, current) {
+            (Some(before), None) => {
+                format!("upgraded from {} to {}", before.from_image, before.to_image)
+            }
+            _ => condition.message.clone(),
+        },
     })
 }
 

@@ -9,5 +9,5 @@ mod rollout;
 
 pub use compute::{StatusInputs, compute, merge_conditions};
 pub use conditions::{ConditionState, ConditionType, Reason};
-pub use events::{ConditionEvent, EventReason, condition_events, zone_event};
+pub use events::{ConditionEvent, EventReason, condition_events, upgrade_event, zone_event};
 pub use rollout::{JobState, Rollout};

@@ -82,6 +82,7 @@ fn redis_replication_group_is_found() {
             transit_encryption: true,
             auth_token_enabled: true,
             nodes: 1,
+            single_zone: None,
         })
     );
 }

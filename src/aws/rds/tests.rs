@@ -92,6 +92,7 @@ fn single_match_is_found() {
             master_username: Some("admin".into()),
             managed_secret_arn: None,
             instance_class: None,
+            single_zone: None,
         }
     );
 }
