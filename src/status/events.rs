@@ -95,15 +95,17 @@ pub fn condition_events(previous: &[Condition], current: &[Condition]) -> Vec<Co
                 }
                 _ => c.status == "True",
             };
-            // Not ready because a rollout or the plugin install is under way, or storage
-            // not resolved while its access point is being created, is progress, not a
-            // problem worth a Warning.
-            let progress = match condition {
-                ConditionType::Ready => [Reason::RollingOut, Reason::InstallingPlugins]
+            // The controller records AccessPointCreated itself; "StorageFailed" for a step
+            // that is going well would only alarm.
+            if c.reason == Reason::CreatingAccessPoint.as_str() {
+                return None;
+            }
+            // Not ready because a rollout or the plugin install is under way is progress,
+            // not a problem worth a Warning.
+            let progress = condition == ConditionType::Ready
+                && [Reason::RollingOut, Reason::InstallingPlugins]
                     .iter()
-                    .any(|r| r.as_str() == c.reason),
-                _ => c.reason == Reason::CreatingAccessPoint.as_str(),
-            };
+                    .any(|r| r.as_str() == c.reason);
             Some(ConditionEvent {
                 warning: !good && !progress,
                 reason: event_reason(condition, good),
@@ -180,6 +182,24 @@ mod tests {
             claim_name: "c".into(),
             ..StorageStatus::default()
         }
+    }
+
+    #[test]
+    fn creating_the_access_point_records_no_storage_failure() {
+        let storage = |reason: Reason| Condition {
+            type_: ConditionType::StorageResolved.as_str().into(),
+            status: "False".into(),
+            reason: reason.as_str().into(),
+            message: "m".into(),
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ),
+            observed_generation: None,
+        };
+        assert!(condition_events(&[], &[storage(Reason::CreatingAccessPoint)]).is_empty());
+        let failed = condition_events(&[], &[storage(Reason::AccessPointCreateFailed)]);
+        assert_eq!(failed.len(), 1);
+        assert!(failed[0].warning);
     }
 
     #[test]
