@@ -119,6 +119,32 @@ pub struct StorageFacts {
     pub mount_target_zones: Vec<String>,
 }
 
+/// The tag an access point the operator created carries: `<namespace>/<name>` of its
+/// GrafanaCluster. Discovery prefers the access point with this cluster's value, and skips
+/// those of other clusters, so clusters sharing one file system never see each other's.
+pub const OWNER_TAG: &str = "grafana-ha.io/owner";
+
+/// An EFS access point to create for one GrafanaCluster's plugins: what `resolve` decides
+/// and the AWS edge sends as it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessPointRequest {
+    /// Region of the file system (None: the operator's default).
+    pub region: Option<String>,
+    pub file_system_id: String,
+    /// Idempotency token: the same cluster and file system always send the same one, so a
+    /// retry, a restarted operator or a second replica gets the first access point back.
+    pub client_token: String,
+    /// Directory on the file system the access point exposes as its root.
+    pub root_path: String,
+    /// POSIX user (and group) every file operation through the access point runs as.
+    pub uid: i64,
+    pub gid: i64,
+    /// Mode EFS gives `root_path` when it creates it (octal, e.g. 0755).
+    pub permissions: String,
+    /// Tags, the owner tag among them, by which discovery finds it again.
+    pub tags: Tags,
+}
+
 /// What a pre-upgrade RDS snapshot looks like in AWS.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum SnapshotRead {

@@ -86,6 +86,10 @@ struct RunArgs {
     /// AWS region used when a GrafanaCluster names none (default: the SDK's, AWS_REGION).
     #[arg(long, env = "DEFAULT_AWS_REGION")]
     default_region: Option<String>,
+    /// Create the EFS access point a GrafanaCluster's plugins need when none is named or
+    /// tagged (needs elasticfilesystem:CreateAccessPoint and TagResource); false: refuse.
+    #[arg(long, env = "CREATE_ACCESS_POINTS", default_value_t = true, action = clap::ArgAction::Set)]
+    create_access_points: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -286,6 +290,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         namespace: None,
         resync_interval: Duration::from_secs(args.resync_seconds.max(10)),
         instance: identity.clone(),
+        create_access_points: args.create_access_points,
         ..ControllerConfig::default()
     };
     health.set_ready(true);

@@ -85,6 +85,9 @@ pub fn render_gathered(gc: &GrafanaCluster, gathered: &Gathered) -> Result<Strin
     {
         let _ = writeln!(header, "# {what}: {} ({})", c.message, c.reason);
     }
+    if let Some(line) = would_create(&resolution) {
+        let _ = writeln!(header, "# {line}");
+    }
     let Some(children) = children else {
         return Err(RenderError::Unresolved(unresolved(&resolution)));
     };
@@ -101,12 +104,32 @@ pub fn render_gathered(gc: &GrafanaCluster, gathered: &Gathered) -> Result<Strin
     Ok(format!("{header}---\n{}", docs.join("---\n")))
 }
 
+/// What the controller would create in AWS before it can build the cluster; render itself
+/// never creates anything.
+fn would_create(resolution: &crate::resolve::Resolution) -> Option<String> {
+    let ap = resolution.access_point.as_ref()?;
+    Some(format!(
+        "the operator would create an EFS access point on {} with root directory {} owned by {}:{} (mode {}), tagged {}; render creates nothing",
+        ap.file_system_id,
+        ap.root_path,
+        ap.uid,
+        ap.gid,
+        ap.permissions,
+        crate::facts::format_tags(&ap.tags)
+    ))
+}
+
 fn unresolved(resolution: &crate::resolve::Resolution) -> String {
-    let reasons: Vec<String> = ["database", "cache", "storage"]
+    let reasons: Vec<String> = would_create(resolution)
+        .map(|line| format!("  {line}"))
         .into_iter()
-        .zip(resolution.conditions().map(|(_, c)| c))
-        .filter(|(_, c)| !c.status)
-        .map(|(w, c)| format!("  {w}: {} ({})", c.message, c.reason))
+        .chain(
+            ["database", "cache", "storage"]
+                .into_iter()
+                .zip(resolution.conditions().map(|(_, c)| c))
+                .filter(|(_, c)| !c.status)
+                .map(|(w, c)| format!("  {w}: {} ({})", c.message, c.reason)),
+        )
         .collect();
     if reasons.is_empty() {
         resolution

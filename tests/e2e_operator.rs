@@ -34,6 +34,12 @@ struct Seeded {
 /// The article's AWS side: Postgres with an RDS-managed password, Redis with in-transit
 /// encryption, EFS with mount targets in two zones, all carrying `grafana-ha.io/cluster=tag`.
 async fn seed(aws: &AwsClients, prefix: &str) -> Seeded {
+    seed_with(aws, prefix, true).await
+}
+
+/// [`seed`], with a tagged access point on the file system or none at all (the operator
+/// then creates one per cluster).
+async fn seed_with(aws: &AwsClients, prefix: &str, tagged_access_point: bool) -> Seeded {
     let tag = unique(prefix);
     let tag = tag.as_str();
     let tags = [("grafana-ha.io/cluster", tag)];
@@ -47,8 +53,10 @@ async fn seed(aws: &AwsClients, prefix: &str) -> Seeded {
     aws.create_mount_target(&file_system_id, "us-east-1b").await;
     // Plugins are installed: the root of a file system is not writable for Grafana, an
     // access point with its POSIX user is.
-    aws.create_access_point(&file_system_id, &format!("{tag}-ap"), &tags)
-        .await;
+    if tagged_access_point {
+        aws.create_access_point(&file_system_id, &format!("{tag}-ap"), &tags)
+            .await;
+    }
     let db = aws
         .rds
         .describe_db_instances()
@@ -209,6 +217,8 @@ async fn start() -> (Client, AwsClients) {
     let client = client().await;
     install_crd(&client).await;
     reset_moto();
+    // A test that failed with a fault injected must not fail every test after it.
+    support::aws::clear_fault();
     (client, AwsClients::new().await)
 }
 
@@ -1643,6 +1653,105 @@ async fn a_minor_upgrade_snapshots_stops_migrates_then_scales_out() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    operator.stop().await;
+    cleanup(&client, &ns).await;
+}
+
+/// Issue 10's access point per cluster: on a file system with no access point at all, the
+/// operator creates exactly one for the cluster (Grafana's POSIX user, its own directory,
+/// the owner tag), the static volume mounts through it and the cluster becomes Ready; a
+/// restarted operator finds it again and creates no second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_point_is_created_once_and_found_again_after_a_restart() {
+    let (client, aws) = start().await;
+    let seeded = seed_with(&aws, "ap", false).await;
+    let fs = seeded.file_system_id.clone();
+    assert!(aws.access_points(&fs).await.is_empty());
+    let ns = namespace(&client, "ap").await;
+    let operator = operator_for(&ns).await;
+    create_cluster(
+        &client,
+        cluster_manifest(&ns, &seeded.tag, 2, serde_json::json!({})),
+    )
+    .await;
+    let gc = wait_condition(&client, &ns, "Ready", "True").await;
+
+    let points = aws.access_points(&fs).await;
+    assert_eq!(points.len(), 1, "exactly one access point: {points:?}");
+    let ap = &points[0];
+    let id = ap.access_point_id().expect("id").to_string();
+    let user = ap.posix_user().expect("POSIX user");
+    assert_eq!((user.uid(), user.gid()), (472, 472));
+    let root = ap.root_directory().expect("root directory");
+    assert_eq!(root.path(), Some(format!("/grafana/{ns}/grafana").as_str()));
+    let info = root.creation_info().expect("creation info");
+    assert_eq!(
+        (info.owner_uid(), info.owner_gid(), info.permissions()),
+        (472, 472, "0755")
+    );
+    let owner = format!("{ns}/grafana");
+    assert!(
+        ap.tags()
+            .iter()
+            .any(|t| t.key() == "grafana-ha.io/owner" && t.value() == owner)
+    );
+
+    let storage = gc.status.and_then(|s| s.storage).expect("storage status");
+    assert_eq!(storage.access_point_id.as_deref(), Some(id.as_str()));
+    let pvs: Api<PersistentVolume> = Api::all(client.clone());
+    let pv = pvs
+        .get(storage.volume_name.as_deref().expect("volume"))
+        .await
+        .expect("pv");
+    let handle = pv.spec.and_then(|s| s.csi).map(|c| c.volume_handle);
+    assert_eq!(handle, Some(format!("{fs}::{id}")));
+    let (ok, events, _) = kubectl(
+        &[
+            "get",
+            "events",
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.items[*].reason}",
+        ],
+        None,
+    );
+    assert!(ok && events.contains("AccessPointCreated"), "{events}");
+
+    // A restarted operator (or the other replica taking over) finds it by its owner tag.
+    operator.stop().await;
+    let operator = operator_for(&ns).await;
+    wait_for(
+        "the new operator to look at the file system",
+        WAIT,
+        || async {
+            (support::aws::calls(
+                &operator.metrics,
+                "efs",
+                "DescribeAccessPoints",
+                grafana_ha_operator::metrics::AwsOutcome::Success,
+            ) > 0)
+                .then_some(())
+        },
+    )
+    .await;
+    // The round that looked goes on to create when it finds none: give it time to finish.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_condition(&client, &ns, "Ready", "True").await;
+    assert_eq!(
+        support::aws::calls(
+            &operator.metrics,
+            "efs",
+            "CreateAccessPoint",
+            grafana_ha_operator::metrics::AwsOutcome::Success,
+        ),
+        0
+    );
+    assert_eq!(
+        aws.access_points(&fs).await.len(),
+        1,
+        "no second access point"
+    );
     operator.stop().await;
     cleanup(&client, &ns).await;
 }

@@ -269,6 +269,15 @@ pub struct EfsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^fsap-[0-9a-f]{8,40}$"))]
     pub access_point_id: Option<String>,
+
+    /// When plugins are installed and no access point is named or tagged, create one with
+    /// root directory /grafana/<namespace>/<name> owned by Grafana's user (472:472, mode
+    /// 0755), tagged grafana-ha.io/owner=<namespace>/<name>. Needs the IAM actions
+    /// elasticfilesystem:CreateAccessPoint and elasticfilesystem:TagResource. Deleting the
+    /// GrafanaCluster keeps the access point and its data. Default true; false refuses
+    /// plugins on the file system's root instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_access_point: Option<bool>,
 }
 
 /// Public address of Grafana.

@@ -16,7 +16,7 @@ use crate::aws::error::AwsError;
 use crate::aws::inventory::{FetchContext, Inventory};
 use crate::aws::select::{Candidate, found_or, select_by_tags, select_one};
 use crate::aws::{Discovery, all_pages, lookup_outcome};
-use crate::facts::{Lookup, StorageFacts, Tags};
+use crate::facts::{Lookup, OWNER_TAG, StorageFacts, Tags};
 use crate::metrics::Metrics;
 
 /// Metric label of the service.
@@ -30,6 +30,9 @@ const EFS_MAX_PAGE: i32 = 100;
 
 service_client!(aws_sdk_efs, SERVICE);
 
+mod access_point;
+pub use access_point::CREATE_ACCESS_POINT;
+
 impl Discovery {
     /// The EFS file system a query names, with its mount target zones and access point.
     ///
@@ -41,6 +44,19 @@ impl Discovery {
         region: Option<&str>,
         query: FileSystemQuery<'_>,
     ) -> Result<Lookup<StorageFacts>, AwsError> {
+        self.find_file_system_for(region, query, None).await
+    }
+
+    /// [`Discovery::find_file_system`] for one GrafanaCluster (`owner`: `<namespace>/<name>`):
+    /// without a named access point, the one carrying this owner's [`OWNER_TAG`] (which the
+    /// operator created for it) wins over the selector rule, and those of other owners are
+    /// never selected.
+    pub async fn find_file_system_for(
+        &self,
+        region: Option<&str>,
+        query: FileSystemQuery<'_>,
+        owner: Option<&str>,
+    ) -> Result<Lookup<StorageFacts>, AwsError> {
         let (region, inventory) = self.inventory::<EfsInventory>(region, ()).await?;
         let lookup = match choose_file_system(&inventory, &query) {
             Err(done) => done,
@@ -48,7 +64,7 @@ impl Discovery {
                 let (_, details) = self
                     .inventory::<FileSystemDetails>(Some(&region), fs.id.clone())
                     .await?;
-                storage_facts(fs, &details, &query)
+                storage_facts_for(fs, &details, &query, owner)
             }
         };
         tracing::debug!(%region, ?query, outcome = lookup_outcome(&lookup), "EFS lookup");
@@ -275,6 +291,16 @@ pub fn storage_facts(
     details: &FileSystemDetails,
     query: &FileSystemQuery<'_>,
 ) -> Lookup<StorageFacts> {
+    storage_facts_for(fs, details, query, None)
+}
+
+/// [`storage_facts`] for one owner (see [`Discovery::find_file_system_for`]).
+pub fn storage_facts_for(
+    fs: &FileSystemEntry,
+    details: &FileSystemDetails,
+    query: &FileSystemQuery<'_>,
+    owner: Option<&str>,
+) -> Lookup<StorageFacts> {
     if details.mount_target_zones.is_empty() {
         let state = if details.pending_mount_targets > 0 {
             "mount targets not available yet"
@@ -286,7 +312,7 @@ pub fn storage_facts(
             state: state.into(),
         };
     }
-    let access_point = match choose_access_point(fs, details, query) {
+    let access_point = match choose_access_point(fs, details, query, owner) {
         Ok(ap) => ap,
         Err(lookup) => return lookup,
     };
@@ -298,11 +324,17 @@ pub fn storage_facts(
     })
 }
 
+/// The owner tag of an access point the operator created.
+fn owned_by(ap: &AccessPointEntry) -> Option<&str> {
+    ap.tags.get(OWNER_TAG).map(String::as_str)
+}
+
 /// The access point to mount through (None: the root), or why the lookup cannot finish.
 fn choose_access_point<'a>(
     fs: &FileSystemEntry,
     details: &'a FileSystemDetails,
     query: &FileSystemQuery<'_>,
+    owner: Option<&str>,
 ) -> Result<Option<&'a AccessPointEntry>, Lookup<StorageFacts>> {
     let chosen = if let Some(wanted) = query.access_point_id() {
         match select_one(&details.access_points, |ap| ap.id == wanted) {
@@ -318,8 +350,20 @@ fn choose_access_point<'a>(
             }
             other => other,
         }
+    } else if let Some(mine) = owner.and_then(|owner| {
+        let owned = select_one(&details.access_points, |ap| owned_by(ap) == Some(owner));
+        // The operator created this one for this cluster: it wins over any tagged one.
+        (!matches!(owned, Lookup::NotFound { .. })).then_some(owned)
+    }) {
+        mine
     } else if let Some(selector) = query.selector() {
-        match select_by_tags(&details.access_points, selector) {
+        // Another cluster's access point may share the file system's tags through
+        // spec.aws.tags; it is never this cluster's.
+        let unowned = details
+            .access_points
+            .iter()
+            .filter(|ap| owned_by(ap).is_none());
+        match select_by_tags(unowned, selector) {
             // Tagging an access point is optional: without one, mount the root.
             Lookup::NotFound { .. } => return Ok(None),
             other => other,

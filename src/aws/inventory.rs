@@ -103,6 +103,11 @@ impl Inventories {
         store
     }
 
+    /// Forgets every cached value of kind `I` (after a write that changed it).
+    pub fn clear_kind<I: Inventory>(&self) {
+        self.store::<I>().clear();
+    }
+
     /// Forgets every cached value of every kind (the next lookups call AWS).
     pub fn clear(&self) {
         for store in self.lock().values() {

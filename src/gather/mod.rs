@@ -304,7 +304,13 @@ async fn discover(gc: &GrafanaCluster, discovery: &Discovery) -> Discoveries {
                 access_point_id,
             },
         };
-        Some(discovered(discovery.find_file_system(region, query).await))
+        // The access point the operator created for this cluster is found by its owner tag.
+        let owner = crate::resolve::owner(&crate::resolve::ClusterRef::of(gc));
+        Some(discovered(
+            discovery
+                .find_file_system_for(region, query, Some(&owner))
+                .await,
+        ))
     };
     tokio::join!(database, cache, storage)
 }

@@ -29,6 +29,9 @@ pub struct ControllerConfig {
     pub retry_max: Duration,
     /// Identity in Events (reportingInstance).
     pub instance: String,
+    /// Create the EFS access point a cluster's plugins need (the operator's only AWS
+    /// write; its IAM role then needs elasticfilesystem:CreateAccessPoint and TagResource).
+    pub create_access_points: bool,
 }
 
 impl Default for ControllerConfig {
@@ -39,6 +42,7 @@ impl Default for ControllerConfig {
             retry_base: Duration::from_secs(5),
             retry_max: Duration::from_secs(300),
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| "grafana-ha-operator".into()),
+            create_access_points: true,
         }
     }
 }

@@ -62,6 +62,9 @@ pub enum Outcome {
     Synced,
     /// Something failed or is not there yet: retry with backoff.
     Retry(RetryCause),
+    /// An AWS resource the cluster needs was just created: look again soon, without
+    /// counting a failure.
+    Created,
 }
 
 fn key(gc: &GrafanaCluster) -> String {
@@ -84,6 +87,7 @@ pub async fn reconcile(gc: Arc<GrafanaCluster>, ctx: Arc<Context>) -> Result<Act
     Ok(match outcome {
         Outcome::Deleting | Outcome::InvalidSpec => Action::await_change(),
         Outcome::RollingOut | Outcome::Synced => Action::requeue(ctx.backoff(&key, false)),
+        Outcome::Created => Action::requeue(ctx.config.retry_base),
         Outcome::Retry(cause) => {
             ctx.metrics.reconcile_failed(cause.metric_label());
             Action::requeue(ctx.backoff(&key, true))

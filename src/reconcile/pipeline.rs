@@ -10,15 +10,16 @@ use kube::runtime::reflector::ObjectRef;
 use super::apply::apply_children;
 use super::cleanup::{RoundFacts, remove_superseded};
 use super::context::Context;
-use super::report::write_status;
+use super::report::{publish, write_status};
 use super::{Outcome, RetryCause};
 use crate::api::GrafanaCluster;
 use crate::build::Children;
 use crate::error::{Error, Result};
+use crate::facts::AccessPointRequest;
 use crate::gather::{self, Sources};
 use crate::names;
 use crate::pipeline::{self, Planned};
-use crate::resolve::{Plan, Resolution};
+use crate::resolve::{CreateOutcome, Plan, Resolution, after_access_point_create};
 use crate::status::{self, ConditionType, EventReason, JobState, Rollout, StatusInputs};
 
 pub async fn reconcile_cluster(gc: &GrafanaCluster, ctx: &Context) -> Result<Outcome> {
@@ -43,9 +44,13 @@ pub async fn reconcile_cluster(gc: &GrafanaCluster, ctx: &Context) -> Result<Out
     };
     let gathered = gather::gather(gc, sources).await?;
     let Planned {
-        resolution,
+        mut resolution,
         children,
     } = pipeline::plan(gc, &gathered);
+    let created = match resolution.access_point.clone() {
+        Some(request) => Some(create_access_point(ctx, gc, &mut resolution, &request).await),
+        None => None,
+    };
     if let Some(plan) = &resolution.plan {
         request_snapshot(ctx, gc, plan).await;
     }
@@ -71,7 +76,50 @@ pub async fn reconcile_cluster(gc: &GrafanaCluster, ctx: &Context) -> Result<Out
         .iter()
         .any(|c| c.type_ == ConditionType::Ready.as_str() && c.status == "True");
     write_status(gc, ctx, status).await?;
-    Ok(outcome(&resolution, apply_error.as_ref(), ready))
+    Ok(match created {
+        Some(true) => Outcome::Created,
+        Some(false) => Outcome::Retry(RetryCause::Aws),
+        None => outcome(&resolution, apply_error.as_ref(), ready),
+    })
+}
+
+/// Creates the EFS access point resolve asked for, records an Event, and puts the outcome
+/// into the storage condition. Nothing is applied this round either way (there is no plan),
+/// so a failure never touches a running Deployment. True when it was created.
+async fn create_access_point(
+    ctx: &Context,
+    gc: &GrafanaCluster,
+    resolution: &mut Resolution,
+    request: &AccessPointRequest,
+) -> bool {
+    let storage = resolution.storage.clone();
+    if !ctx.config.create_access_points {
+        resolution.storage = after_access_point_create(storage, request, CreateOutcome::Disabled);
+        return false;
+    }
+    match ctx.discovery.create_access_point(request).await {
+        Ok(id) => {
+            resolution.storage =
+                after_access_point_create(storage, request, CreateOutcome::Created(&id));
+            let note = format!(
+                "created EFS access point {id} on {} with root directory {} owned by {}:{} (mode {}); it stays when the GrafanaCluster is deleted",
+                request.file_system_id,
+                request.root_path,
+                request.uid,
+                request.gid,
+                request.permissions
+            );
+            publish(ctx, gc, false, EventReason::AccessPointCreated, note).await;
+            true
+        }
+        Err(e) => {
+            tracing::warn!(cluster = %gc.name_any(), error = %e, "creating the EFS access point failed");
+            let message = e.to_string();
+            let failed = CreateOutcome::Failed(gather::aws_reason(&e), &message);
+            resolution.storage = after_access_point_create(storage, request, failed);
+            false
+        }
+    }
 }
 
 /// Asks RDS for the pre-upgrade snapshot the plan wants (idempotent by name). A failure is

@@ -198,3 +198,29 @@ fn render_is_deterministic() {
         render_gathered(&gc, &postgres(b)).expect("b")
     );
 }
+
+#[test]
+fn render_says_which_access_point_the_operator_would_create_and_creates_none() {
+    let gc = example("grafanacluster-postgres-redis-efs.yaml");
+    let mut secrets = SecretReads::unread(fresh());
+    secrets.managed = managed();
+    let mut gathered = postgres(secrets);
+    gathered.storage = found(StorageFacts {
+        access_point_id: None,
+        ..efs()
+    });
+    // render has no AWS client to write with; what it can do is say what would happen.
+    let Err(RenderError::Unresolved(out)) = render_gathered(&gc, &gathered) else {
+        panic!("no volume can be rendered before the access point exists");
+    };
+    let ns = gc.metadata.namespace.clone().unwrap_or_default();
+    let name = gc.metadata.name.clone().unwrap_or_default();
+    assert!(
+        out.contains(&format!(
+            "the operator would create an EFS access point on fs-0123456789abcdef0 with root directory /grafana/{ns}/{name} owned by 472:472 (mode 0755)"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("render creates nothing"), "{out}");
+    assert!(out.contains("CreatingAccessPoint"), "{out}");
+}

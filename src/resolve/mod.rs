@@ -23,7 +23,7 @@ use crate::api::{
     AlertingHa, CacheEngine, CacheStatus, DatabaseStatus, GrafanaCluster, GrafanaClusterSpec,
     KeyRef, PluginsAccessMode, StorageStatus,
 };
-use crate::facts::{ManagedCredentials, SecretValue, Tags};
+use crate::facts::{AccessPointRequest, ManagedCredentials, SecretValue, Tags};
 use crate::gather::Gathered;
 use crate::names;
 use crate::status::ConditionState;
@@ -32,6 +32,10 @@ pub use component::{Discovered, Resolved};
 pub use credentials::{SecretUse, SecretUser, referenced_user_secrets, references};
 pub use database::wants_managed_secret;
 pub use pod::{DisruptionBudget, PodSettings, RollingUpdate};
+pub use storage::{
+    CreateOutcome, access_point as access_point_request, after_create as after_access_point_create,
+    owner,
+};
 
 /// The GrafanaCluster that owns the children.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -285,6 +289,9 @@ pub struct Resolution {
     /// Present when every component has a target (current or last good) and no referenced
     /// Secret is missing: the cluster can be (re)built.
     pub plan: Option<Plan>,
+    /// The EFS access point the controller should create (never `render`): plugins are
+    /// installed on a file system with none for this cluster. There is no plan meanwhile.
+    pub access_point: Option<AccessPointRequest>,
 }
 
 impl Resolution {
@@ -373,7 +380,7 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
         credentials,
         &gathered.secrets,
     );
-    let storage = storage::check_writable(spec, storage);
+    let (storage, access_point) = storage::check_writable(&cluster, spec, storage);
 
     let cache_ready = !cache_enabled(spec) || cache.target.is_some();
     let plan = match (database_plan, &storage.target) {
@@ -424,6 +431,7 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
         storage,
         admin_problem: secrets.problems.admin.clone(),
         plan,
+        access_point,
     }
 }
 

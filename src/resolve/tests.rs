@@ -416,7 +416,14 @@ fn plugins_on_an_efs_root_are_refused_with_what_to_do() {
         access_point_id: None,
         ..fixtures::file_system()
     });
-    let r = resolve(&article(), &obs);
+    let mut refuse = article();
+    if let Some(p) = refuse.spec.plugins.as_mut() {
+        p.efs = Some(crate::api::EfsSpec {
+            create_access_point: Some(false),
+            ..Default::default()
+        });
+    }
+    let r = resolve(&refuse, &obs);
     assert_eq!(r.storage.condition.reason, Reason::AccessPointRequired);
     assert!(r.storage.condition.message.contains("accessPointId"));
     assert!(r.plan.is_none());

@@ -310,7 +310,10 @@ fn kstatus(
         .resolution
         .conditions()
         .iter()
-        .any(|(_, c)| !c.status && c.reason == Reason::NotReady);
+        // An access point the operator is creating is AWS work in progress too.
+        .any(|(_, c)| {
+            !c.status && matches!(c.reason, Reason::NotReady | Reason::CreatingAccessPoint)
+        });
     let reconciling = if progressing.status {
         ConditionState::ok(progressing.reason, progressing.message.clone())
     } else if waiting_on_aws && !ready.status {

@@ -87,6 +87,10 @@ pub enum Reason {
     CaBundleRequired,
     PasswordNotUsable,
     AccessPointRequired,
+    /// No access point yet: the operator creates one (progress, not a problem).
+    CreatingAccessPoint,
+    /// Creating the access point failed (e.g. a missing IAM permission).
+    AccessPointCreateFailed,
     // The connection budget.
     WithinBudget,
     OverBudget,
@@ -142,6 +146,8 @@ impl Reason {
             Reason::CaBundleRequired => "CaBundleRequired",
             Reason::PasswordNotUsable => "PasswordNotUsable",
             Reason::AccessPointRequired => "AccessPointRequired",
+            Reason::CreatingAccessPoint => "CreatingAccessPoint",
+            Reason::AccessPointCreateFailed => "AccessPointCreateFailed",
             Reason::WithinBudget => "WithinBudget",
             Reason::OverBudget => "OverBudget",
             Reason::NoKnownLimit => "NoKnownLimit",
@@ -189,7 +195,10 @@ impl Reason {
 
     /// Not ready for a reason that is progress, not a problem worth a Warning.
     pub fn is_progress(self) -> bool {
-        matches!(self, Reason::RollingOut | Reason::InstallingPlugins)
+        matches!(
+            self,
+            Reason::RollingOut | Reason::InstallingPlugins | Reason::CreatingAccessPoint
+        )
     }
 }
 

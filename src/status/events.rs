@@ -20,6 +20,8 @@ pub enum EventReason {
     AdminPasswordGenerated,
     SecretKeyGenerated,
     MountTargetZonesChanged,
+    /// The operator created the EFS access point for the plugins.
+    AccessPointCreated,
     /// A safe upgrade moved to a step, or finished.
     Upgrade(Option<crate::api::UpgradePhase>),
     SnapshotRequested,
@@ -37,6 +39,7 @@ impl EventReason {
             EventReason::AdminPasswordGenerated => "AdminPasswordGenerated".into(),
             EventReason::SecretKeyGenerated => "SecretKeyGenerated".into(),
             EventReason::MountTargetZonesChanged => "MountTargetZonesChanged".into(),
+            EventReason::AccessPointCreated => "AccessPointCreated".into(),
             EventReason::Upgrade(Some(phase)) => format!("Upgrade{phase:?}"),
             EventReason::Upgrade(None) => "Upgraded".into(),
             EventReason::SnapshotRequested => "SnapshotRequested".into(),
@@ -92,6 +95,11 @@ pub fn condition_events(previous: &[Condition], current: &[Condition]) -> Vec<Co
                 }
                 _ => c.status == "True",
             };
+            // The controller records AccessPointCreated itself; "StorageFailed" for a step
+            // that is going well would only alarm.
+            if c.reason == Reason::CreatingAccessPoint.as_str() {
+                return None;
+            }
             // Not ready because a rollout or the plugin install is under way is progress,
             // not a problem worth a Warning.
             let progress = condition == ConditionType::Ready
@@ -174,6 +182,24 @@ mod tests {
             claim_name: "c".into(),
             ..StorageStatus::default()
         }
+    }
+
+    #[test]
+    fn creating_the_access_point_records_no_storage_failure() {
+        let storage = |reason: Reason| Condition {
+            type_: ConditionType::StorageResolved.as_str().into(),
+            status: "False".into(),
+            reason: reason.as_str().into(),
+            message: "m".into(),
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ),
+            observed_generation: None,
+        };
+        assert!(condition_events(&[], &[storage(Reason::CreatingAccessPoint)]).is_empty());
+        let failed = condition_events(&[], &[storage(Reason::AccessPointCreateFailed)]);
+        assert_eq!(failed.len(), 1);
+        assert!(failed[0].warning);
     }
 
     #[test]

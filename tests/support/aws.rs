@@ -355,6 +355,23 @@ impl AwsClients {
     }
 }
 
+impl AwsClients {
+    /// Every access point on a file system, as EFS describes it.
+    pub async fn access_points(
+        &self,
+        file_system_id: &str,
+    ) -> Vec<aws_sdk_efs::types::AccessPointDescription> {
+        self.efs
+            .describe_access_points()
+            .file_system_id(file_system_id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("describe_access_points {file_system_id}: {e:?}"))
+            .access_points()
+            .to_vec()
+    }
+}
+
 /// moto 5.2.5 has no default engine version for MariaDB (KeyError on create): name one.
 fn engine_version_for_moto(engine: &str) -> Option<String> {
     (engine == "mariadb").then(|| "10.6".to_string())

@@ -192,6 +192,7 @@ impl Operator {
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(3),
             instance: "e2e".into(),
+            create_access_points: true,
         };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(reconcile::run(

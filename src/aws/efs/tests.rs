@@ -302,3 +302,81 @@ fn access_point_being_created_is_not_ready() {
         Lookup::NotReady { state, .. } if state == "creating"
     ));
 }
+
+/// Two clusters share one file system: each created its own access point.
+fn shared_details() -> FileSystemDetails {
+    file_system_details(
+        &two_zones("fs-1"),
+        &[
+            access_point("fsap-a", &[("app", "grafana"), (OWNER_TAG, "obs/a")]),
+            access_point("fsap-b", &[(OWNER_TAG, "obs/b")]),
+        ],
+    )
+}
+
+fn lookup_for(
+    details: &FileSystemDetails,
+    query: FileSystemQuery<'_>,
+    owner: &str,
+) -> Option<String> {
+    let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[("app", "grafana")])]);
+    let fs = choose_file_system(&inv, &query).expect("file system");
+    match storage_facts_for(fs, details, &query, Some(owner)) {
+        Lookup::Found(f) => f.access_point_id,
+        other => panic!("expected Found, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_owners_access_point_wins_over_the_selector() {
+    let selector = grafana();
+    let mut details = shared_details();
+    details.access_points.push(
+        file_system_details(&[], &[access_point("fsap-tagged", &[("app", "grafana")])])
+            .access_points[0]
+            .clone(),
+    );
+    assert_eq!(
+        lookup_for(&details, by_tags(&selector), "obs/b").as_deref(),
+        Some("fsap-b"),
+        "its own, not the one the selector alone would pick"
+    );
+    let by_id = FileSystemQuery::Id {
+        file_system_id: "fs-1",
+        access_point_id: None,
+    };
+    assert_eq!(
+        lookup_for(&details, by_id, "obs/a").as_deref(),
+        Some("fsap-a"),
+        "a file system given by id finds the access point created for it too"
+    );
+}
+
+#[test]
+fn another_clusters_access_point_is_never_selected_or_ambiguous() {
+    let selector = grafana();
+    // obs/c has none yet: fsap-a carries the selector's tag but belongs to obs/a, so c
+    // mounts the root (and creates its own) instead of seeing two or taking a's.
+    assert_eq!(
+        lookup_for(&shared_details(), by_tags(&selector), "obs/c"),
+        None
+    );
+    // Without an owner (the plain lookup), an owned point is still not anyone's pick.
+    let inv = inventory(&[fs("fs-1", LifeCycleState::Available, &[("app", "grafana")])]);
+    assert!(matches!(
+        lookup(&inv, &shared_details(), by_tags(&selector)),
+        Lookup::Found(f) if f.access_point_id.is_none()
+    ));
+}
+
+#[test]
+fn a_named_access_point_wins_over_the_owned_one() {
+    let query = FileSystemQuery::Id {
+        file_system_id: "fs-1",
+        access_point_id: Some("fsap-b"),
+    };
+    assert_eq!(
+        lookup_for(&shared_details(), query, "obs/a").as_deref(),
+        Some("fsap-b")
+    );
+}
