@@ -114,6 +114,7 @@ pub fn gathered() -> Gathered {
         secrets: secret_reads(),
         deployment: None,
         snapshot: crate::facts::SnapshotRead::NotAsked,
+        autoscaler_max: None,
         now: crate::fixtures::now(),
     }
 }

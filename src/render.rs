@@ -67,6 +67,7 @@ pub async fn render(
         client,
         secret_cache: None,
         deployment_cache: None,
+        autoscaler_cache: None,
     };
     let gathered = gather::gather(gc, sources).await?;
     render_gathered(gc, &gathered)

@@ -1394,6 +1394,38 @@ async fn the_connection_budget_sizes_the_pool_and_warns_when_exceeded() {
     assert_eq!((status.as_str(), reason.as_str()), ("True", "WithinBudget"));
     assert!(message.contains("max_connections 112"), "{message}");
 
+    // An autoscaler targeting the cluster: its maximum bounds the pool (84 over 10 + 1).
+    let hpa: k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler =
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "grafana", "namespace": ns},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "grafana-ha.io/v1alpha1", "kind": "GrafanaCluster", "name": "grafana"},
+                "minReplicas": 2,
+                "maxReplicas": 10,
+                "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]
+            }
+        }))
+        .expect("hpa");
+    Api::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>::namespaced(
+        client.clone(),
+        &ns,
+    )
+    .create(&PostParams::default(), &hpa)
+    .await
+    .expect("create hpa");
+    wait_for("the autoscaler's maximum in the pool", WAIT, || async {
+        let d = deploy.get("grafana").await.ok()?;
+        (env_map(&d)
+            .get("GF_DATABASE_MAX_OPEN_CONN")?
+            .value
+            .as_deref()
+            == Some("7"))
+        .then_some(())
+    })
+    .await;
+
     gcs.patch(
         "grafana",
         &PatchParams::default(),
@@ -1408,7 +1440,7 @@ async fn the_connection_budget_sizes_the_pool_and_warns_when_exceeded() {
     })
     .await;
     assert!(
-        message.contains("= 150") && message.contains("is 84"),
+        message.contains("= 550") && message.contains("is 84"),
         "{message}"
     );
     wait_for("the explicit pool in the env", WAIT, || async {

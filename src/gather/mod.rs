@@ -11,6 +11,7 @@ pub use secrets::{PasswordFinding, unquotable};
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
@@ -132,6 +133,8 @@ pub struct Gathered {
     pub deployment: Option<LiveDeployment>,
     /// The pre-upgrade snapshot of a safe upgrade that is taking one.
     pub snapshot: SnapshotRead,
+    /// maxReplicas of a HorizontalPodAutoscaler targeting the cluster.
+    pub autoscaler_max: Option<i32>,
     /// When this was gathered: the pure middle's clock.
     pub now: Timestamp,
 }
@@ -147,6 +150,8 @@ pub struct Sources<'a> {
     pub secret_cache: Option<&'a Store<Secret>>,
     /// The controller's cache of the operator's Deployments.
     pub deployment_cache: Option<&'a Store<Deployment>>,
+    /// The controller's cache of HorizontalPodAutoscalers.
+    pub autoscaler_cache: Option<&'a Store<HorizontalPodAutoscaler>>,
 }
 
 /// The condition reason for an AWS call that failed.
@@ -189,6 +194,9 @@ pub async fn gather(gc: &GrafanaCluster, sources: Sources<'_>) -> Result<Gathere
         .deployment_cache
         .and_then(|store| live_deployment(gc, store));
     let snapshot = read_snapshot(gc, sources.discovery).await;
+    let autoscaler_max = sources
+        .autoscaler_cache
+        .and_then(|store| autoscaler_max(gc, store));
     if let ManagedSecretRead::Read(creds) = &secrets.managed {
         let source = format!("the RDS-managed secret {}", creds.secret_arn);
         secrets.unquotable_password = unquotable(creds.password.expose(), source);
@@ -200,8 +208,33 @@ pub async fn gather(gc: &GrafanaCluster, sources: Sources<'_>) -> Result<Gathere
         secrets,
         deployment,
         snapshot,
+        autoscaler_max,
         now: Timestamp::now(),
     })
+}
+
+/// True when `hpa` scales the GrafanaCluster `name` (any API version of the group).
+pub fn targets_cluster(hpa: &HorizontalPodAutoscaler, name: &str) -> bool {
+    hpa.spec.as_ref().is_some_and(|s| {
+        let target = &s.scale_target_ref;
+        target.kind == "GrafanaCluster"
+            && target.name == name
+            && target
+                .api_version
+                .as_deref()
+                .is_some_and(|v| v.starts_with(&format!("{}/", crate::api::GROUP)))
+    })
+}
+
+/// The largest maxReplicas of the autoscalers targeting `gc`.
+fn autoscaler_max(gc: &GrafanaCluster, store: &Store<HorizontalPodAutoscaler>) -> Option<i32> {
+    let name = gc.metadata.name.clone().unwrap_or_default();
+    store
+        .state()
+        .iter()
+        .filter(|h| h.metadata.namespace == gc.metadata.namespace && targets_cluster(h, &name))
+        .filter_map(|h| h.spec.as_ref().map(|s| s.max_replicas))
+        .max()
 }
 
 /// The Grafana Deployment of `gc` from the cache: its image and rollout.

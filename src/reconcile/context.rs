@@ -6,6 +6,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -57,6 +58,9 @@ pub struct Stores {
     pub claims: Store<PersistentVolumeClaim>,
     pub volumes: Store<PersistentVolume>,
     pub budgets: Store<PodDisruptionBudget>,
+    /// Every HorizontalPodAutoscaler in scope (few, small): one that targets a
+    /// GrafanaCluster bounds its connection budget.
+    pub autoscalers: Store<HorizontalPodAutoscaler>,
 }
 
 /// What every reconcile shares.

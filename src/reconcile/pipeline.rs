@@ -41,6 +41,7 @@ pub async fn reconcile_cluster(gc: &GrafanaCluster, ctx: &Context) -> Result<Out
         client: Some(&ctx.client),
         secret_cache: Some(&ctx.stores.secrets),
         deployment_cache: Some(&ctx.stores.deployments),
+        autoscaler_cache: Some(&ctx.stores.autoscalers),
     };
     let gathered = gather::gather(gc, sources).await?;
     let Planned {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -161,6 +162,14 @@ fn volume_owner(pv: PersistentVolume) -> Option<ObjectRef<Guarded>> {
     }
 }
 
+/// An autoscaler that targets a GrafanaCluster: its maxReplicas bounds the budget.
+fn autoscaled_cluster(hpa: HorizontalPodAutoscaler) -> Option<ObjectRef<Guarded>> {
+    let spec = hpa.spec.as_ref()?;
+    let name = &spec.scale_target_ref.name;
+    crate::gather::targets_cluster(&hpa, name)
+        .then(|| ObjectRef::<Guarded>::new(name).within(&hpa.namespace().unwrap_or_default()))
+}
+
 /// Starts the label-scoped watches of every child kind and the shared context over their
 /// stores.
 fn context_and_child_watches(
@@ -181,6 +190,16 @@ fn context_and_child_watches(
         controller: names::FIELD_MANAGER.into(),
         instance: Some(config.instance.clone()),
     };
+    // Autoscalers are the user's: watched whole (few, small), not by the operator's label.
+    let (autoscalers, autoscaler_writer) = reflector::store();
+    let autoscaler_events = watcher(
+        scoped::<HorizontalPodAutoscaler>(client, ns),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(|o: &mut HorizontalPodAutoscaler| o.managed_fields_mut().clear())
+    .reflect(autoscaler_writer)
+    .touched_objects();
     let stores = Stores {
         deployments,
         jobs,
@@ -189,6 +208,7 @@ fn context_and_child_watches(
         claims,
         volumes,
         budgets,
+        autoscalers,
     };
     let ctx = Arc::new(Context::new(
         client.clone(),
@@ -206,6 +226,7 @@ fn context_and_child_watches(
         claims: claim_events.boxed(),
         budgets: budget_events.boxed(),
         volumes: volume_events.boxed(),
+        autoscalers: autoscaler_events.boxed(),
     };
     (ctx, events)
 }
@@ -221,6 +242,7 @@ struct ChildEvents {
     claims: EventStream<PersistentVolumeClaim>,
     budgets: EventStream<PodDisruptionBudget>,
     volumes: EventStream<PersistentVolume>,
+    autoscalers: EventStream<HorizontalPodAutoscaler>,
 }
 
 /// Builds the shared context and runs the controller until shutdown.
@@ -264,6 +286,7 @@ pub async fn run(
         .owns_stream(events.claims)
         .owns_stream(events.budgets)
         .watches_stream(events.volumes, volume_owner)
+        .watches_stream(events.autoscalers, autoscaled_cluster)
         .watches_stream(user_secrets, referencing)
         .graceful_shutdown_on(shutdown)
         .run(reconcile_guarded, error_policy, ctx)

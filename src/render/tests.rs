@@ -116,6 +116,7 @@ fn postgres(secrets: SecretReads) -> Gathered {
         secrets,
         deployment: None,
         snapshot: crate::facts::SnapshotRead::NotAsked,
+        autoscaler_max: None,
         now: crate::fixtures::now(),
     }
 }
@@ -179,6 +180,7 @@ fn golden_mysql_memcached_storage_class() {
         secrets,
         deployment: None,
         snapshot: crate::facts::SnapshotRead::NotAsked,
+        autoscaler_max: None,
         now: crate::fixtures::now(),
     };
     let out = render_gathered(&gc, &gathered).expect("renders");

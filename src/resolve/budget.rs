@@ -43,9 +43,10 @@ pub fn default_max_connections(rds_engine: &str, class: &str) -> Option<u64> {
     }
 }
 
-/// Pods that may run at once: the replicas plus the rolling update's surge.
-fn peak_pods(spec: &GrafanaClusterSpec) -> u32 {
-    let replicas = u32::try_from(spec.replicas).unwrap_or(0);
+/// Pods that may run at once: the replicas (an autoscaler's maximum when one targets the
+/// cluster) plus the rolling update's surge.
+fn peak_pods(spec: &GrafanaClusterSpec, autoscaler_max: Option<i32>) -> u32 {
+    let replicas = u32::try_from(spec.replicas.max(autoscaler_max.unwrap_or(0))).unwrap_or(0);
     let surge = match rolling_update(spec).max_surge {
         IntOrString::Int(n) => u32::try_from(n).unwrap_or(0),
         IntOrString::String(s) => {
@@ -64,6 +65,7 @@ pub fn pool(
     spec: &GrafanaClusterSpec,
     database: &DatabaseStatus,
     previous: Option<i32>,
+    autoscaler_max: Option<i32>,
 ) -> (ConnectionPool, ConditionState) {
     let budget = spec
         .database
@@ -77,7 +79,7 @@ pub fn pool(
         .share_percent
         .and_then(|n| u32::try_from(n).ok())
         .unwrap_or(DEFAULT_SHARE_PERCENT);
-    let peak = peak_pods(spec);
+    let peak = peak_pods(spec, autoscaler_max);
     let limit = database
         .rds_engine
         .as_deref()
@@ -101,8 +103,12 @@ pub fn pool(
     let max_open = explicit.or(kept).unwrap_or_else(|| (allowed / peak).max(1));
     let used = max_open.saturating_mul(peak);
     let numbers = format!(
-        "{peak} pods at most ({} replicas and the rollout's surge) x {max_open} connections = {used}; {share}% of max_connections {max_connections} ({}) is {allowed}",
-        spec.replicas,
+        "{peak} pods at most ({} and the rollout's surge) x {max_open} connections = {used}; {share}% of max_connections {max_connections} ({}) is {allowed}",
+        match autoscaler_max {
+            Some(max) if max > spec.replicas =>
+                format!("the autoscaler's maximum of {max} replicas"),
+            _ => format!("{} replicas", spec.replicas),
+        },
         database.instance_class.as_deref().unwrap_or_default()
     );
     let condition = if used <= allowed {
@@ -171,14 +177,14 @@ mod tests {
     #[test]
     fn replicas_and_surge_share_the_budget() {
         let mut spec = fixtures::article().spec; // 3 replicas, surge 1
-        let (p, c) = pool(&spec, &status("postgres", "db.t3.micro"), None);
+        let (p, c) = pool(&spec, &status("postgres", "db.t3.micro"), None, None);
         // 75% of 112 = 84, over 4 pods = 21 each.
         assert_eq!(p.max_open, 21);
         assert_eq!(p.max_idle, 4);
         assert_eq!(c.reason, Reason::WithinBudget);
         assert!(c.message.contains("max_connections 112"), "{}", c.message);
         spec.replicas = 100;
-        let (p, c) = pool(&spec, &status("postgres", "db.t3.micro"), None);
+        let (p, c) = pool(&spec, &status("postgres", "db.t3.micro"), None, None);
         assert_eq!(p.max_open, 1);
         assert_eq!(c.reason, Reason::OverBudget, "101 pods x 1 > 84");
     }
@@ -188,12 +194,25 @@ mod tests {
         let mut spec = fixtures::article().spec;
         let micro = status("postgres", "db.t3.micro"); // 84 allowed
         spec.replicas = 2;
-        let (p, _) = pool(&spec, &micro, Some(21));
+        let (p, _) = pool(&spec, &micro, Some(21), None);
         assert_eq!(p.max_open, 21, "scaling down keeps the pool: no restart");
         spec.replicas = 5;
-        let (p, c) = pool(&spec, &micro, Some(21));
+        let (p, c) = pool(&spec, &micro, Some(21), None);
         assert_eq!(p.max_open, 14, "6 x 21 would exceed 84: resized");
         assert_eq!(c.reason, Reason::WithinBudget);
+    }
+
+    #[test]
+    fn an_autoscalers_maximum_sizes_the_pool() {
+        let spec = fixtures::article().spec; // 3 replicas
+        let micro = status("postgres", "db.t3.micro"); // 84 allowed
+        let (p, c) = pool(&spec, &micro, None, Some(10));
+        assert_eq!(p.max_open, 7, "84 over 10 + 1 pods");
+        assert!(
+            c.message.contains("the autoscaler's maximum of 10"),
+            "{}",
+            c.message
+        );
     }
 
     #[test]
@@ -204,7 +223,7 @@ mod tests {
                 share_percent: None,
                 max_open_per_replica: Some(50),
             });
-        let (p, c) = pool(&spec, &status("postgres", "db.t3.micro"), None);
+        let (p, c) = pool(&spec, &status("postgres", "db.t3.micro"), None, None);
         assert_eq!(p.max_open, 50);
         assert!(!c.status && c.reason == Reason::OverBudget);
         assert!(c.message.contains("4 pods at most") && c.message.contains("= 200"));
@@ -213,7 +232,7 @@ mod tests {
     #[test]
     fn an_unknown_limit_keeps_a_bounded_default() {
         let spec = fixtures::article().spec;
-        let (p, c) = pool(&spec, &status("aurora-mysql", "db.r6g.large"), None);
+        let (p, c) = pool(&spec, &status("aurora-mysql", "db.r6g.large"), None, None);
         assert_eq!(p.max_open, DEFAULT_MAX_OPEN);
         assert_eq!(c.reason, Reason::NoKnownLimit);
     }

@@ -200,6 +200,7 @@ fn password_problem(engine: DatabaseEngine, secrets: &SecretReads) -> Option<Con
 pub fn plan(
     spec: &GrafanaClusterSpec,
     previous_pool: Option<i32>,
+    autoscaler_max: Option<i32>,
     mut resolved: Resolved<DatabaseStatus>,
     credentials: Result<DatabaseCredentials, String>,
     secrets: &SecretReads,
@@ -218,7 +219,7 @@ pub fn plan(
         });
     match checked {
         Ok((ssl_mode, ca)) => {
-            let (pool, budget) = super::budget::pool(spec, &status, previous_pool);
+            let (pool, budget) = super::budget::pool(spec, &status, previous_pool, autoscaler_max);
             let plan = DatabasePlan {
                 budget,
                 ssl_mode,

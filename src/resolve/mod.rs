@@ -376,6 +376,7 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
     let (database, database_plan) = database::plan(
         spec,
         last.and_then(|s| s.connections_per_replica),
+        gathered.autoscaler_max,
         database,
         credentials,
         &gathered.secrets,
@@ -394,6 +395,7 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
             let preferred_zones =
                 pod::preferred_zones(&database.status, cache.as_ref().map(|c| &c.status));
             let upgrade = upgrade::decide(&upgrade::UpgradeInputs {
+                cluster: &cluster.name,
                 spec,
                 previous: gc.status.as_ref(),
                 live: gathered.deployment.as_ref(),

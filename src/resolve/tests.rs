@@ -233,6 +233,7 @@ fn endpoints_and_storage_class_skip_discovery() {
             secrets: fixtures::secret_reads(),
             deployment: None,
             snapshot: crate::facts::SnapshotRead::NotAsked,
+            autoscaler_max: None,
             now: crate::fixtures::now(),
         },
     );

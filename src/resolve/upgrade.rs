@@ -55,6 +55,8 @@ pub struct UpgradeDecision {
 
 /// What the decision reads.
 pub struct UpgradeInputs<'a> {
+    /// The GrafanaCluster's name: snapshots are named after it.
+    pub cluster: &'a str,
     pub spec: &'a GrafanaClusterSpec,
     pub previous: Option<&'a GrafanaClusterStatus>,
     pub live: Option<&'a LiveDeployment>,
@@ -191,9 +193,15 @@ fn refused_downgrade(
     })
 }
 
-/// A snapshot name RDS accepts: letters, digits and single hyphens, starting with a
-/// letter; unique per cluster and version pair.
+/// A snapshot name RDS accepts (letters, digits and single hyphens, starting with a letter,
+/// at most 255), named after the cluster and both versions, unique per attempt.
 fn snapshot_id(inputs: &UpgradeInputs<'_>, from: &str, to: &str) -> String {
+    let cluster: String = inputs
+        .cluster
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(100)
+        .collect();
     let version = |image: &str| {
         Version::of_image(image)
             .map(|v| v.to_string())
@@ -204,7 +212,19 @@ fn snapshot_id(inputs: &UpgradeInputs<'_>, from: &str, to: &str) -> String {
         format!("{}|{from}|{to}|{}", inputs.database.endpoint, inputs.now).as_bytes(),
         6,
     );
-    format!("grafana-{}-to-{}-{hash}", version(from), version(to))
+    let id = format!(
+        "grafana-{cluster}-{}-to-{}-{hash}",
+        version(from),
+        version(to)
+    );
+    // RDS refuses two hyphens in a row.
+    let mut out = String::with_capacity(id.len());
+    for c in id.chars() {
+        if !(c == '-' && out.ends_with('-')) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Moves the upgrade as far as the live Deployment allows this round.

@@ -54,6 +54,7 @@ impl Case {
 
     fn decide(&self) -> UpgradeDecision {
         decide(&UpgradeInputs {
+            cluster: "my--grafana",
             spec: &self.spec,
             previous: Some(&self.previous),
             live: self.live.as_ref(),
@@ -172,7 +173,13 @@ fn the_snapshot_comes_first_and_its_failure_blocks() {
     );
     assert_eq!(d.condition.reason, Reason::Snapshotting);
     let request = d.snapshot.clone().expect("create the snapshot");
-    assert!(request.snapshot_id.starts_with("grafana-12-4-5-to-13-3-0-"));
+    assert!(
+        request
+            .snapshot_id
+            .starts_with("grafana-my-grafana-12-4-5-to-13-3-0-"),
+        "{}",
+        request.snapshot_id
+    );
     c.next(&d, rollout(3, 3, 3));
     c.live = Some(live(OLD, rollout(3, 3, 3)));
     c.snapshot = SnapshotRead::Creating;

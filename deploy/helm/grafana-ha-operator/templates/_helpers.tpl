@@ -110,6 +110,11 @@ reveals nothing a list does not.
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# HorizontalPodAutoscalers that target a GrafanaCluster: their maxReplicas bounds the
+# database connection budget (read only).
+- apiGroups: ["autoscaling"]
+  resources: ["horizontalpodautoscalers"]
+  verbs: ["get", "list", "watch"]
 # Events on GrafanaClusters (events.k8s.io/v1; a repeated Event is patched).
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
