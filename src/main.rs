@@ -90,6 +90,11 @@ struct RunArgs {
     /// tagged (needs elasticfilesystem:CreateAccessPoint and TagResource); false: refuse.
     #[arg(long, env = "CREATE_ACCESS_POINTS", default_value_t = true, action = clap::ArgAction::Set)]
     create_access_points: bool,
+    /// Take the RDS snapshot a GrafanaCluster asks for before a minor or major upgrade
+    /// (spec.upgrade.snapshot; needs rds:CreateDBSnapshot and friends); false: such an
+    /// upgrade reports SnapshotFailed.
+    #[arg(long, env = "PRE_UPGRADE_SNAPSHOTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pre_upgrade_snapshots: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -291,6 +296,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         resync_interval: Duration::from_secs(args.resync_seconds.max(10)),
         instance: identity.clone(),
         create_access_points: args.create_access_points,
+        pre_upgrade_snapshots: args.pre_upgrade_snapshots,
         ..ControllerConfig::default()
     };
     health.set_ready(true);

@@ -68,6 +68,7 @@ pub async fn render(
         secret_cache: None,
         deployment_cache: None,
         autoscaler_cache: None,
+        snapshots_allowed: false,
     };
     let gathered = gather::gather(gc, sources).await?;
     render_gathered(gc, &gathered)

@@ -152,6 +152,8 @@ pub struct Sources<'a> {
     pub deployment_cache: Option<&'a Store<Deployment>>,
     /// The controller's cache of HorizontalPodAutoscalers.
     pub autoscaler_cache: Option<&'a Store<HorizontalPodAutoscaler>>,
+    /// Whether this operator takes pre-upgrade snapshots at all.
+    pub snapshots_allowed: bool,
 }
 
 /// The condition reason for an AWS call that failed.
@@ -193,7 +195,7 @@ pub async fn gather(gc: &GrafanaCluster, sources: Sources<'_>) -> Result<Gathere
     let deployment = sources
         .deployment_cache
         .and_then(|store| live_deployment(gc, store));
-    let snapshot = read_snapshot(gc, sources.discovery).await;
+    let snapshot = read_snapshot(gc, sources.discovery, sources.snapshots_allowed).await;
     let autoscaler_max = sources
         .autoscaler_cache
         .and_then(|store| autoscaler_max(gc, store));
@@ -260,7 +262,7 @@ fn live_deployment(gc: &GrafanaCluster, store: &Store<Deployment>) -> Option<Liv
 }
 
 /// The snapshot a safe upgrade waits for, read from RDS.
-async fn read_snapshot(gc: &GrafanaCluster, discovery: &Discovery) -> SnapshotRead {
+async fn read_snapshot(gc: &GrafanaCluster, discovery: &Discovery, allowed: bool) -> SnapshotRead {
     let status = gc.status.as_ref();
     let Some(up) = status.and_then(|s| s.upgrade.as_ref()) else {
         return SnapshotRead::NotAsked;
@@ -275,6 +277,11 @@ async fn read_snapshot(gc: &GrafanaCluster, discovery: &Discovery) -> SnapshotRe
     };
     if up.phase != crate::api::UpgradePhase::Snapshotting {
         return SnapshotRead::NotAsked;
+    }
+    if !allowed {
+        return SnapshotRead::Failed(
+            "this operator takes no snapshots (--pre-upgrade-snapshots=false, chart value aws.preUpgradeSnapshots)".into(),
+        );
     }
     let region = gc.spec.aws.as_ref().and_then(|a| a.region.as_deref());
     match discovery.snapshot_state(region, arn, id).await {

@@ -33,6 +33,8 @@ pub struct ControllerConfig {
     /// Create the EFS access point a cluster's plugins need (the operator's only AWS
     /// write; its IAM role then needs elasticfilesystem:CreateAccessPoint and TagResource).
     pub create_access_points: bool,
+    /// Take the pre-upgrade RDS snapshots GrafanaClusters ask for (an AWS write).
+    pub pre_upgrade_snapshots: bool,
 }
 
 impl Default for ControllerConfig {
@@ -44,6 +46,7 @@ impl Default for ControllerConfig {
             retry_max: Duration::from_secs(300),
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| "grafana-ha-operator".into()),
             create_access_points: true,
+            pre_upgrade_snapshots: true,
         }
     }
 }

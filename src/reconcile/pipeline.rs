@@ -42,6 +42,7 @@ pub async fn reconcile_cluster(gc: &GrafanaCluster, ctx: &Context) -> Result<Out
         secret_cache: Some(&ctx.stores.secrets),
         deployment_cache: Some(&ctx.stores.deployments),
         autoscaler_cache: Some(&ctx.stores.autoscalers),
+        snapshots_allowed: ctx.config.pre_upgrade_snapshots,
     };
     let gathered = gather::gather(gc, sources).await?;
     let Planned {
@@ -129,6 +130,10 @@ async fn request_snapshot(ctx: &Context, gc: &GrafanaCluster, plan: &Plan) {
     let Some(request) = &plan.upgrade.snapshot else {
         return;
     };
+    if !ctx.config.pre_upgrade_snapshots {
+        // gather then reports the snapshot failed, with why.
+        return;
+    }
     let region = gc.spec.aws.as_ref().and_then(|a| a.region.as_deref());
     let result = ctx
         .discovery

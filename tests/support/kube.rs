@@ -193,6 +193,7 @@ impl Operator {
             retry_max: Duration::from_secs(3),
             instance: "e2e".into(),
             create_access_points: true,
+            pre_upgrade_snapshots: true,
         };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(reconcile::run(
