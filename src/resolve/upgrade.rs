@@ -233,86 +233,28 @@ fn step(
     mut up: UpgradeStatus,
     mut recorded: Option<String>,
 ) -> UpgradeDecision {
-    let desired = inputs.spec.replicas;
-    let live = inputs.live;
+    if up.phase == UpgradePhase::Snapshotting {
+        match waiting_for_snapshot(inputs, &mut up, &recorded) {
+            Some(decision) => return decision,
+            None => up.phase = UpgradePhase::Stopping,
+        }
+    }
     loop {
-        let (image, replicas, reason, message, next) = match up.phase {
-            UpgradePhase::Snapshotting => {
-                match snapshotting(inputs, &mut up) {
-                    Ok(true) => {
-                        up.phase = UpgradePhase::Stopping;
-                        continue;
-                    }
-                    Ok(false) => {}
-                    Err(failed) => return *failed,
-                }
-                let request = SnapshotRequest {
-                    database_arn: inputs.database.arn.clone().unwrap_or_default(),
-                    snapshot_id: up.snapshot_id.clone().unwrap_or_default(),
-                };
-                let wanted = matches!(
-                    inputs.snapshot,
-                    SnapshotRead::Missing | SnapshotRead::NotAsked
-                );
-                let mut d = in_progress(
-                    &up,
-                    up.from_image.clone(),
-                    desired,
-                    Reason::Snapshotting,
-                    format!(
-                        "taking snapshot {} of the database before upgrading to {}; {} keeps serving",
-                        request.snapshot_id, up.to_image, up.from_image
-                    ),
-                    recorded,
-                );
-                d.snapshot = wanted.then_some(request);
-                return d;
-            }
-            UpgradePhase::Stopping => (
-                up.to_image.clone(),
-                0,
-                Reason::Stopping,
-                format!("stopping {} before the migrations", up.from_image),
-                live.is_some_and(|l| l.rollout.observed && l.rollout.replicas == 0),
-            ),
-            UpgradePhase::Migrating => {
-                // From here on the database may carry the new schema.
-                recorded = Version::of_image(&up.to_image)
-                    .map(|v| v.to_string())
-                    .max(recorded);
-                (
-                    up.to_image.clone(),
-                    1,
-                    Reason::Migrating,
-                    format!("one pod of {} runs the database migrations", up.to_image),
-                    live.is_some_and(|l| {
-                        l.image == up.to_image
-                            && l.rollout.observed
-                            && l.rollout.replicas == 1
-                            && l.rollout.updated >= 1
-                            && l.rollout.ready >= 1
-                    }),
-                )
-            }
-            UpgradePhase::ScalingOut => (
-                up.to_image.clone(),
-                desired,
-                Reason::ScalingOut,
-                format!(
-                    "migrated; scaling {} out to {desired} replicas",
-                    up.to_image
-                ),
-                live.is_some_and(|l| l.image == up.to_image && l.rollout.complete(desired)),
-            ),
-        };
-        if !next {
-            return in_progress(&up, image, replicas, reason, message, recorded);
+        if up.phase == UpgradePhase::Migrating {
+            // From here on the database may carry the new schema.
+            recorded = Version::of_image(&up.to_image)
+                .map(|v| v.to_string())
+                .max(recorded);
+        }
+        let t = target(inputs, &up);
+        if !t.done {
+            return in_progress(&up, t.image, t.replicas, t.reason, t.message, recorded);
         }
         up.phase = match up.phase {
             UpgradePhase::Stopping => UpgradePhase::Migrating,
             UpgradePhase::Migrating => UpgradePhase::ScalingOut,
             UpgradePhase::ScalingOut | UpgradePhase::Snapshotting => {
-                let mut done = idle(&up.to_image, desired, recorded);
+                let mut done = idle(&up.to_image, inputs.spec.replicas, recorded);
                 done.condition = ConditionState::failed(
                     Reason::UpToDate,
                     format!("upgraded from {} to {}", up.from_image, up.to_image),
@@ -321,6 +263,86 @@ fn step(
             }
         };
     }
+}
+
+/// What one step after the snapshot runs, and whether the live Deployment shows it done.
+struct StepTarget {
+    image: String,
+    replicas: i32,
+    reason: Reason,
+    message: String,
+    done: bool,
+}
+
+fn target(inputs: &UpgradeInputs<'_>, up: &UpgradeStatus) -> StepTarget {
+    let desired = inputs.spec.replicas;
+    let live = inputs.live;
+    let to = up.to_image.clone();
+    match up.phase {
+        // The snapshot is handled before; a status that still says so stops the old version.
+        UpgradePhase::Snapshotting | UpgradePhase::Stopping => StepTarget {
+            message: format!("stopping {} before the migrations", up.from_image),
+            image: to,
+            replicas: 0,
+            reason: Reason::Stopping,
+            done: live.is_some_and(|l| l.rollout.observed && l.rollout.replicas == 0),
+        },
+        UpgradePhase::Migrating => StepTarget {
+            message: format!("one pod of {to} runs the database migrations"),
+            done: live.is_some_and(|l| {
+                l.image == to
+                    && l.rollout.observed
+                    && l.rollout.replicas == 1
+                    && l.rollout.updated >= 1
+                    && l.rollout.ready >= 1
+            }),
+            image: to,
+            replicas: 1,
+            reason: Reason::Migrating,
+        },
+        UpgradePhase::ScalingOut => StepTarget {
+            message: format!("migrated; scaling {to} out to {desired} replicas"),
+            done: live.is_some_and(|l| l.image == to && l.rollout.complete(desired)),
+            image: to,
+            replicas: desired,
+            reason: Reason::ScalingOut,
+        },
+    }
+}
+
+/// While the snapshot is not available: the decision for this round (the old version keeps
+/// serving, the snapshot is asked for once). None once it is available (recorded in `up`).
+fn waiting_for_snapshot(
+    inputs: &UpgradeInputs<'_>,
+    up: &mut UpgradeStatus,
+    recorded: &Option<String>,
+) -> Option<UpgradeDecision> {
+    match snapshotting(inputs, up) {
+        Ok(true) => return None,
+        Ok(false) => {}
+        Err(failed) => return Some(*failed),
+    }
+    let request = SnapshotRequest {
+        database_arn: inputs.database.arn.clone().unwrap_or_default(),
+        snapshot_id: up.snapshot_id.clone().unwrap_or_default(),
+    };
+    let wanted = matches!(
+        inputs.snapshot,
+        SnapshotRead::Missing | SnapshotRead::NotAsked
+    );
+    let mut d = in_progress(
+        up,
+        up.from_image.clone(),
+        inputs.spec.replicas,
+        Reason::Snapshotting,
+        format!(
+            "taking snapshot {} of the database before upgrading to {}; {} keeps serving",
+            request.snapshot_id, up.to_image, up.from_image
+        ),
+        recorded.clone(),
+    );
+    d.snapshot = wanted.then_some(request);
+    Some(d)
 }
 
 /// Ok(true) when the snapshot is available (recorded in `up`), Ok(false) while waiting,
