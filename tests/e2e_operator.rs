@@ -1631,7 +1631,7 @@ async fn a_minor_upgrade_snapshots_stops_migrates_then_scales_out() {
         positions.windows(2).all(|w| w[0] < w[1]),
         "phases in order: {phases:?}"
     );
-    assert!(phases.contains(&UpgradePhase::Migrating), "{phases:?}");
+    // (A step can be shorter than the poll: the Events above prove each one happened.)
 
     // A downgrade below the database is refused and leaves the Deployment alone.
     gcs.patch(

@@ -285,14 +285,22 @@ fn target(inputs: &UpgradeInputs<'_>, up: &UpgradeStatus) -> StepTarget {
             image: to,
             replicas: 0,
             reason: Reason::Stopping,
-            done: live.is_some_and(|l| l.rollout.observed && l.rollout.replicas == 0),
+            // Also done when a new pod already exists: the status read this round may be
+            // older than the step the Deployment shows, and a step must never go back.
+            done: live.is_some_and(|l| {
+                l.rollout.observed
+                    && (l.rollout.replicas == 0
+                        || (l.image == up.to_image && l.rollout.updated >= 1))
+            }),
         },
         UpgradePhase::Migrating => StepTarget {
             message: format!("one pod of {to} runs the database migrations"),
+            // Only new pods, one of them ready (more when the step read is older than the
+            // Deployment: scaling out has begun, never scale back).
             done: live.is_some_and(|l| {
                 l.image == to
                     && l.rollout.observed
-                    && l.rollout.replicas == 1
+                    && l.rollout.replicas == l.rollout.updated
                     && l.rollout.updated >= 1
                     && l.rollout.ready >= 1
             }),

@@ -223,3 +223,23 @@ fn a_first_install_just_runs() {
     assert_eq!((d.image.as_str(), d.replicas), (NEW, 3));
     assert!(d.status.is_none() && d.blocked.is_none());
 }
+
+/// The status a round reads can be older than what the Deployment shows (a status write not
+/// yet in the cache): the upgrade must never step back, e.g. stop the migrator again.
+#[test]
+fn a_stale_step_never_goes_back() {
+    let mut c = Case::upgrade();
+    let stopping = c.decide();
+    c.next(&stopping, rollout(0, 0, 0));
+    let migrating = c.decide();
+    assert_eq!(migrating.replicas, 1);
+    // The status still says Stopping, but the migrator runs and is ready.
+    c.previous.upgrade = stopping.status.clone();
+    c.live = Some(live(NEW, rollout(1, 1, 1)));
+    let d = c.decide();
+    assert_eq!((d.replicas, d.condition.reason), (3, Reason::ScalingOut));
+    // The status still says Migrating, but scaling out has begun.
+    c.previous.upgrade = migrating.status.clone();
+    c.live = Some(live(NEW, rollout(2, 2, 2)));
+    assert_eq!(c.decide().replicas, 3, "never back to one pod");
+}
