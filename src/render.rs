@@ -152,6 +152,7 @@ fn documents(children: Children) -> Result<Vec<String>, RenderError> {
         .into_iter()
         .map(|child| match child {
             Child::GeneratedSecret(s) | Child::Secret(s) => yaml(&secrets::redacted(s)),
+            Child::ConfigMap(c) => yaml(&c),
             Child::Volume(v) => yaml(&v),
             Child::Claim(c) => yaml(&c),
             Child::InstallerJob(j) => yaml(&j),
