@@ -87,6 +87,14 @@ pub fn render_gathered(gc: &GrafanaCluster, gathered: &Gathered) -> Result<Strin
     {
         let _ = writeln!(header, "# {what}: {} ({})", c.message, c.reason);
     }
+    let data_sources = &resolution.data_sources.condition;
+    if data_sources.reason != crate::status::Reason::Disabled {
+        let _ = writeln!(
+            header,
+            "# data sources: {} ({})",
+            data_sources.message, data_sources.reason
+        );
+    }
     if let Some(line) = would_create(&resolution) {
         let _ = writeln!(header, "# {line}");
     }

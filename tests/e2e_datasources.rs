@@ -222,3 +222,52 @@ async fn tagged_workspaces_are_provisioned_and_a_new_one_rolls_the_pods() {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
 }
+
+/// `render` shows the provisioning ConfigMap (and mounts it), from the same discovery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn render_shows_the_provisioning_config_map() {
+    reset_moto();
+    let aws = AwsClients::new().await;
+    let amp = aws_sdk_amp::Client::new(&sdk_config().await);
+    let tag = unique("render-ds");
+    seed(&aws, &tag).await;
+    let ws = create_workspace(&amp, "render", &tag).await;
+    let manifest = serde_json::json!({
+        "apiVersion": "grafana-ha.io/v1alpha1",
+        "kind": "GrafanaCluster",
+        "metadata": {"name": "grafana", "namespace": "obs"},
+        "spec": {
+            "aws": {"tags": {TAG: tag}},
+            "database": {"credentials": {"rdsManagedSecret": true}},
+            "dataSources": {"prometheus": {"tags": {TAG: tag}}},
+        },
+    });
+    let path = std::env::temp_dir().join(format!("{tag}.yaml"));
+    std::fs::write(&path, serde_yaml::to_string(&manifest).expect("yaml")).expect("write");
+    support::aws::moto_url();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_grafana-ha-operator"))
+        .arg("render")
+        .arg("-f")
+        .arg(&path)
+        .output()
+        .expect("running the binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "render failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("kind: ConfigMap"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "# data sources: provisioned 1 Amazon Managed Prometheus workspace ({ws}) (Found)"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("name: grafana-datasources"), "{stdout}");
+    assert!(stdout.contains(&ws), "{stdout}");
+    assert!(
+        stdout.contains("mountPath: /etc/grafana/provisioning/datasources"),
+        "{stdout}"
+    );
+}
