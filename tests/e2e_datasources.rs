@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 
-use support::aws::{AwsClients, reset_moto, sdk_config};
+use support::aws::{AwsClients, clear_fault, reset_moto, sdk_config, set_fault};
 use support::kube::{Operator, OperatorOptions, client, install_crd, namespace, wait_for};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -270,4 +270,90 @@ async fn render_shows_the_provisioning_config_map() {
         stdout.contains("mountPath: /etc/grafana/provisioning/datasources"),
         "{stdout}"
     );
+}
+
+/// An AMP outage after the data sources were provisioned keeps them (and the pods): the
+/// condition and Degraded say why, and it all recovers when AWS answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_amp_outage_keeps_the_last_good_data_sources() {
+    let client: Client = client().await;
+    install_crd(&client).await;
+    reset_moto();
+    clear_fault();
+    let aws = AwsClients::new().await;
+    let amp = aws_sdk_amp::Client::new(&sdk_config().await);
+    let tag = unique("ds-outage");
+    seed(&aws, &tag).await;
+    let ws = create_workspace(&amp, "outage", &tag).await;
+    let ns = namespace(&client, "ds-outage").await;
+    let operator = Operator::start(OperatorOptions {
+        namespace: Some(ns.clone()),
+        ..OperatorOptions::default()
+    })
+    .await;
+    let gc: GrafanaCluster = serde_json::from_value(serde_json::json!({
+        "apiVersion": "grafana-ha.io/v1alpha1",
+        "kind": "GrafanaCluster",
+        "metadata": {"name": "grafana", "namespace": ns},
+        "spec": {
+            "replicas": 1,
+            "aws": {"tags": {TAG: tag}},
+            "database": {"credentials": {"rdsManagedSecret": true}},
+            "dataSources": {"prometheus": {"tags": {TAG: tag}}},
+        },
+    }))
+    .expect("manifest");
+    let clusters: Api<GrafanaCluster> = Api::namespaced(client.clone(), &ns);
+    clusters
+        .create(&PostParams::default(), &gc)
+        .await
+        .expect("create cluster");
+    let has = |gc: &GrafanaCluster, type_: &str, status: &str| {
+        condition(gc, type_).is_some_and(|c| c.0 == status)
+    };
+    wait_for("Ready with the data source", WAIT, || async {
+        let gc = clusters.get("grafana").await.ok()?;
+        (has(&gc, "Ready", "True") && has(&gc, "DataSourcesResolved", "True")).then_some(())
+    })
+    .await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let hash_before = pod_hash(&deployments.get("grafana").await.expect("deployment"));
+
+    set_fault(r#"{"mode":"error500","count":-1,"service":"aps"}"#);
+    let gc = wait_for(
+        "DataSourcesResolved=False during the outage",
+        WAIT,
+        || async {
+            let gc = clusters.get("grafana").await.ok()?;
+            (has(&gc, "DataSourcesResolved", "False") && has(&gc, "Degraded", "True")).then_some(gc)
+        },
+    )
+    .await;
+    let (_, reason, message) = condition(&gc, "DataSourcesResolved").expect("condition");
+    assert_eq!(reason, "AwsUnavailable", "{message}");
+    assert!(message.contains("keeping the last good"), "{message}");
+    let (_, reason, _) = condition(&gc, "Degraded").expect("degraded");
+    assert_eq!(reason, "UsingLastKnownConfiguration");
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let cm = config_maps.get("grafana-datasources").await.expect("kept");
+    assert!(file(&cm).contains(&ws), "the data source is kept");
+    assert_eq!(
+        pod_hash(&deployments.get("grafana").await.expect("deployment")),
+        hash_before,
+        "no roll during the outage"
+    );
+
+    clear_fault();
+    wait_for("recovered", WAIT, || async {
+        let gc = clusters.get("grafana").await.ok()?;
+        (has(&gc, "DataSourcesResolved", "True") && has(&gc, "Degraded", "False")).then_some(())
+    })
+    .await;
+    assert_eq!(
+        pod_hash(&deployments.get("grafana").await.expect("deployment")),
+        hash_before
+    );
+    operator.stop().await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
 }
