@@ -26,7 +26,7 @@ pub struct DataSourcesSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = Rule::new("!has(self.enabled) || !self.enabled || has(self.workspaceId) || (has(self.tags) && size(self.tags) > 0)").message("spec.dataSources.prometheus: set workspaceId or a tag selector in tags (an empty selector would match every workspace)"),
+    validation = Rule::new("(has(self.enabled) && !self.enabled) || has(self.workspaceId) || (has(self.tags) && size(self.tags) > 0)").message("spec.dataSources.prometheus: set workspaceId or a tag selector in tags (an empty selector would match every workspace)"),
     validation = Rule::new("!(has(self.workspaceId) && has(self.tags))").message("spec.dataSources.prometheus: set at most one of workspaceId and tags")
 )]
 pub struct PrometheusDataSources {
