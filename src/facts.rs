@@ -233,3 +233,16 @@ mod tests {
         assert_eq!(s.expose(), "hunter2");
     }
 }
+
+/// A usable Amazon Managed Service for Prometheus workspace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkspaceFacts {
+    /// ws-...
+    pub id: String,
+    pub arn: String,
+    pub alias: Option<String>,
+    /// The region it was listed in (where its query endpoint lives).
+    pub region: String,
+    /// The Prometheus-compatible query endpoint, ending in `/workspaces/<id>/`.
+    pub url: String,
+}

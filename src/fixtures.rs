@@ -111,6 +111,7 @@ pub fn gathered() -> Gathered {
         database: found(database()),
         cache: found(cache()),
         storage: found(file_system()),
+        data_sources: Default::default(),
         secrets: secret_reads(),
         deployment: None,
         snapshot: crate::facts::SnapshotRead::NotAsked,

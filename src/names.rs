@@ -100,6 +100,11 @@ pub fn plugins_volume(namespace: &str, cluster: &str, source: &str) -> String {
 }
 
 /// Job names become pod labels: at most 63 characters.
+/// The ConfigMap holding Grafana's data source provisioning file.
+pub fn datasources_config_map(cluster: &str) -> String {
+    bounded(cluster, "datasources", MAX_SHORT_NAME)
+}
+
 pub fn plugins_job(cluster: &str, plugin_set_hash: &str) -> String {
     bounded(
         cluster,
@@ -142,10 +147,11 @@ pub enum Component {
     CacheConnection,
     AdminCredentials,
     SecretKey,
+    DataSources,
 }
 
 impl Component {
-    pub const ALL: [Component; 8] = [
+    pub const ALL: [Component; 9] = [
         Component::Server,
         Component::Alerting,
         Component::PluginsStorage,
@@ -154,6 +160,7 @@ impl Component {
         Component::CacheConnection,
         Component::AdminCredentials,
         Component::SecretKey,
+        Component::DataSources,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -166,6 +173,7 @@ impl Component {
             Component::CacheConnection => "cache-connection",
             Component::AdminCredentials => "admin-credentials",
             Component::SecretKey => "secret-key",
+            Component::DataSources => "datasources",
         }
     }
 

@@ -87,6 +87,14 @@ pub fn render_gathered(gc: &GrafanaCluster, gathered: &Gathered) -> Result<Strin
     {
         let _ = writeln!(header, "# {what}: {} ({})", c.message, c.reason);
     }
+    let data_sources = &resolution.data_sources.condition;
+    if data_sources.reason != crate::status::Reason::Disabled {
+        let _ = writeln!(
+            header,
+            "# data sources: {} ({})",
+            data_sources.message, data_sources.reason
+        );
+    }
     if let Some(line) = would_create(&resolution) {
         let _ = writeln!(header, "# {line}");
     }
@@ -152,6 +160,7 @@ fn documents(children: Children) -> Result<Vec<String>, RenderError> {
         .into_iter()
         .map(|child| match child {
             Child::GeneratedSecret(s) | Child::Secret(s) => yaml(&secrets::redacted(s)),
+            Child::ConfigMap(c) => yaml(&c),
             Child::Volume(v) => yaml(&v),
             Child::Claim(c) => yaml(&c),
             Child::InstallerJob(j) => yaml(&j),

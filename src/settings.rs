@@ -48,6 +48,7 @@ pub const SERVER_DOMAIN: Setting = Setting::new("server", "domain");
 pub const SERVER_ROOT_URL: Setting = Setting::new("server", "root_url");
 pub const AUTH_BASIC_ENABLED: Setting = Setting::new("auth.basic", "enabled");
 pub const AUTH_ANONYMOUS_ENABLED: Setting = Setting::new("auth.anonymous", "enabled");
+pub const AUTH_SIGV4_AUTH_ENABLED: Setting = Setting::new("auth", "sigv4_auth_enabled");
 pub const ALERTING_HA_PEERS: Setting = Setting::new("unified_alerting", "ha_peers");
 pub const ALERTING_HA_LABEL: Setting = Setting::new("unified_alerting", "ha_label");
 pub const ALERTING_HA_RECONNECT_TIMEOUT: Setting =
@@ -91,6 +92,7 @@ pub const MANAGED: &[Setting] = &[
     SERVER_ROOT_URL,
     AUTH_BASIC_ENABLED,
     AUTH_ANONYMOUS_ENABLED,
+    AUTH_SIGV4_AUTH_ENABLED,
     ALERTING_HA_PEERS,
     ALERTING_HA_LABEL,
     ALERTING_HA_RECONNECT_TIMEOUT,

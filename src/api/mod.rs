@@ -4,11 +4,13 @@
 //! same rules run client-side in [`validation`], so `render` and the controller refuse exactly
 //! what `kubectl apply` would.
 
+mod datasources;
 pub mod defaults;
 mod spec;
 mod status;
 pub mod validation;
 
+pub use datasources::*;
 pub use spec::*;
 pub use status::*;
 
@@ -182,6 +184,11 @@ pub struct GrafanaClusterSpec {
     #[x_kube(validation = Rule::new("self.all(e, !has(e.value) || e.value == '' || !e.name.upperAscii().matches('(PASSWORD|SECRET|TOKEN|_KEY$|CONNSTR|_URL$)'))").message("spec.env: a secret-looking variable (PASSWORD, SECRET, TOKEN, *_KEY, CONNSTR, *_URL) must use valueFrom.secretKeyRef, not a literal value"))]
     #[schemars(schema_with = "bounded_env_schema")]
     pub env: Option<Vec<EnvVar>>,
+
+    /// AWS data sources provisioned into Grafana: Amazon Managed Service for Prometheus
+    /// workspaces found by tag, and CloudWatch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_sources: Option<DataSourcesSpec>,
 }
 
 /// The schema of `spec.env`: Kubernetes' EnvVar with bounds on the list and on names, so

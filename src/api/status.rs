@@ -57,6 +57,9 @@ pub struct GrafanaClusterStatus {
     /// ARN of the snapshot taken before the last upgrade: restore from it to go back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_upgrade_snapshot_arn: Option<String>,
+    /// The AWS data sources provisioned into Grafana.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_sources: Option<super::DataSourcesStatus>,
 }
 
 /// The step of a safe upgrade.

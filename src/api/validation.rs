@@ -266,6 +266,30 @@ mod tests {
     }
 
     #[test]
+    fn prometheus_data_sources_need_one_selector() {
+        let ds = |v: serde_json::Value| with(base(), &["dataSources"], v);
+        assert_refused(
+            ds(serde_json::json!({"prometheus": {}})),
+            "set workspaceId or a tag selector",
+        );
+        assert_refused(
+            ds(serde_json::json!({"prometheus": {"tags": {}}})),
+            "set workspaceId or a tag selector",
+        );
+        assert_refused(
+            ds(serde_json::json!({"prometheus": {"workspaceId": "ws-1", "tags": {"a": "b"}}})),
+            "at most one of workspaceId and tags",
+        );
+        for ok in [
+            serde_json::json!({"prometheus": {"tags": {"team": "obs"}}, "cloudwatch": {}}),
+            serde_json::json!({"prometheus": {"workspaceId": "ws-1"}}),
+            serde_json::json!({"prometheus": {"enabled": false}}),
+        ] {
+            assert_eq!(messages(ds(ok)), Vec::<String>::new());
+        }
+    }
+
+    #[test]
     fn empty_tag_map_is_refused() {
         assert_refused(
             with(base(), &["database", "tags"], serde_json::json!({})),

@@ -18,6 +18,7 @@
 //! (and `TagLookup`) for what it lists, and its public lookups as an `impl Discovery` block
 //! (`find_database` lives in rds.rs). Adding a service is a new module and its `mod` line.
 
+pub mod amp;
 pub mod efs;
 pub mod elasticache;
 pub mod rds;
@@ -42,6 +43,7 @@ use aws_sdk_rds::error::ProvideErrorMetadata;
 use crate::facts::{Lookup, Tags};
 use crate::metrics::{AwsOutcome, Metrics};
 
+pub use amp::WorkspaceQuery;
 use clients::{Clients, ServiceClient};
 pub use efs::FileSystemQuery;
 pub use error::{AwsError, AwsErrorKind};
@@ -259,6 +261,11 @@ impl Discovery {
         let region = self.region(region, C::SERVICE, operation)?;
         let client = self.inner.clients.get::<C>(&region);
         Ok((region, client))
+    }
+
+    /// The region a GrafanaCluster naming `region` (or none) works in, when one is known.
+    pub fn effective_region(&self, region: Option<&str>) -> Option<String> {
+        self.region(region, "", "").ok()
     }
 
     /// The region to use. A region given by the GrafanaCluster wins over the configured

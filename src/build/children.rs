@@ -7,7 +7,9 @@
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret, Service,
+};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::ResourceExt;
 
@@ -20,6 +22,8 @@ pub struct Children {
     /// The operator's Secrets, rewritten when their source changes: the copy of the
     /// RDS-managed credentials and the Redis connection string.
     pub secrets: Vec<Secret>,
+    /// The data source provisioning file (absent without AWS data sources).
+    pub config_maps: Vec<ConfigMap>,
     /// Static EFS volume (absent with a StorageClass).
     pub volume: Option<PersistentVolume>,
     pub claim: PersistentVolumeClaim,
@@ -40,6 +44,7 @@ pub enum Child {
     /// Created when missing, never rewritten.
     GeneratedSecret(Secret),
     Secret(Secret),
+    ConfigMap(ConfigMap),
     Volume(PersistentVolume),
     Claim(PersistentVolumeClaim),
     /// A one-shot with an immutable template: created when missing, never re-applied.
@@ -53,6 +58,7 @@ pub enum Child {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ChildKind {
     Secret,
+    ConfigMap,
     PersistentVolume,
     PersistentVolumeClaim,
     Job,
@@ -62,8 +68,9 @@ pub enum ChildKind {
 }
 
 impl ChildKind {
-    pub const ALL: [ChildKind; 7] = [
+    pub const ALL: [ChildKind; 8] = [
         ChildKind::Secret,
+        ChildKind::ConfigMap,
         ChildKind::PersistentVolume,
         ChildKind::PersistentVolumeClaim,
         ChildKind::Job,
@@ -77,6 +84,7 @@ impl Child {
     pub fn kind(&self) -> ChildKind {
         match self {
             Child::GeneratedSecret(_) | Child::Secret(_) => ChildKind::Secret,
+            Child::ConfigMap(_) => ChildKind::ConfigMap,
             Child::Volume(_) => ChildKind::PersistentVolume,
             Child::Claim(_) => ChildKind::PersistentVolumeClaim,
             Child::InstallerJob(_) => ChildKind::Job,
@@ -89,6 +97,7 @@ impl Child {
     pub fn name(&self) -> String {
         match self {
             Child::GeneratedSecret(o) | Child::Secret(o) => o.name_any(),
+            Child::ConfigMap(o) => o.name_any(),
             Child::Volume(o) => o.name_any(),
             Child::Claim(o) => o.name_any(),
             Child::InstallerJob(o) => o.name_any(),
@@ -107,6 +116,7 @@ impl Children {
         let Children {
             generated,
             secrets,
+            config_maps,
             volume,
             claim,
             installer,
@@ -116,6 +126,7 @@ impl Children {
         } = self;
         let mut out: Vec<Child> = generated.into_iter().map(Child::GeneratedSecret).collect();
         out.extend(secrets.into_iter().map(Child::Secret));
+        out.extend(config_maps.into_iter().map(Child::ConfigMap));
         out.extend(volume.map(Child::Volume));
         out.push(Child::Claim(claim));
         out.extend(installer.map(Child::InstallerJob));

@@ -67,6 +67,10 @@ fn volumes(plan: &Plan) -> (Vec<Volume>, Vec<VolumeMount>) {
         tmp_mount,
         secret_files::mount(),
     ];
+    if let Some((volume, mount)) = super::datasources::volume(plan) {
+        volumes.push(volume);
+        mounts.push(mount);
+    }
     if let Some(DatabaseCa::Bundle(ca)) = &plan.database.ca {
         mounts.push(VolumeMount {
             name: "db-ca".into(),

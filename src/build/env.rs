@@ -102,6 +102,11 @@ pub fn grafana_env(plan: &Plan) -> Vec<EnvVar> {
         settings::AUTH_ANONYMOUS_ENABLED,
         &server.anonymous_auth.to_string(),
     ));
+    // The core Prometheus data source signs requests with SigV4 only when Grafana allows it
+    // ([auth] sigv4_auth_enabled, off by default): set only when a data source needs it.
+    if plan.data_sources.as_ref().is_some_and(|d| d.needs_sigv4()) {
+        env.push(setting(settings::AUTH_SIGV4_AUTH_ENABLED, "true"));
+    }
     env.extend(alerting_env(&plan.alerting));
     env.extend(plan.pod.extra_env.iter().cloned());
     env

@@ -3,6 +3,7 @@
 //! this directory from naming the spec type). One file per kind of child.
 
 pub mod children;
+pub mod datasources;
 pub mod deployment;
 pub mod env;
 pub mod meta;
@@ -28,7 +29,9 @@ pub fn build(plan: &Plan) -> Children {
     .into_iter()
     .flatten()
     .collect();
-    let digests = secrets::pod_digests(plan, &generated, &secrets);
+    let mut digests = secrets::pod_digests(plan, &generated, &secrets);
+    // Grafana reads the data source file only at startup: its data rolls the pods too.
+    digests.extend(datasources::digest(plan));
     Children {
         volume: storage::volume(plan),
         claim: storage::claim(plan),
@@ -41,6 +44,7 @@ pub fn build(plan: &Plan) -> Children {
         deployment: deployment::deployment(plan, &digests),
         generated,
         secrets,
+        config_maps: datasources::config_map(plan).into_iter().collect(),
     }
 }
 

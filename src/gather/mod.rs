@@ -20,7 +20,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 
 use crate::api::GrafanaCluster;
-use crate::aws::{AwsError, AwsErrorKind, Discovery, FileSystemQuery};
+use crate::aws::{AwsError, AwsErrorKind, Discovery, FileSystemQuery, WorkspaceQuery};
 use crate::facts::{
     CacheFacts, DatabaseFacts, Lookup, ManagedCredentials, SecretValue, SnapshotRead, StorageFacts,
 };
@@ -128,6 +128,8 @@ pub struct Gathered {
     pub cache: Option<Discovered<CacheFacts>>,
     /// None when spec.plugins.storageClassName provisions dynamically.
     pub storage: Option<Discovered<StorageFacts>>,
+    /// The AWS data sources' workspaces and region.
+    pub data_sources: crate::resolve::DataSourceFacts,
     pub secrets: SecretReads,
     /// The Grafana Deployment as it runs (from the controller's cache; None for `render`).
     pub deployment: Option<LiveDeployment>,
@@ -186,6 +188,7 @@ fn discovered<T>(result: Result<Lookup<T>, AwsError>) -> Discovered<T> {
 /// are facts ([`Discovered::Failed`]) the middle reports.
 pub async fn gather(gc: &GrafanaCluster, sources: Sources<'_>) -> Result<Gathered, kube::Error> {
     let (database, cache, storage) = discover(gc, sources.discovery).await;
+    let data_sources = discover_data_sources(gc, sources.discovery).await;
     let fresh = FreshValues::random();
     let mut secrets = match sources.client {
         Some(client) => secrets::read(gc, client, sources.secret_cache, fresh).await?,
@@ -207,6 +210,7 @@ pub async fn gather(gc: &GrafanaCluster, sources: Sources<'_>) -> Result<Gathere
         database,
         cache,
         storage,
+        data_sources,
         secrets,
         deployment,
         snapshot,
@@ -353,6 +357,29 @@ async fn discover(gc: &GrafanaCluster, discovery: &Discovery) -> Discoveries {
         ))
     };
     tokio::join!(database, cache, storage)
+}
+
+/// Asks AWS for the Amazon Managed Prometheus workspaces the spec selects, through the
+/// shared discovery cache, and notes the region CloudWatch defaults to.
+async fn discover_data_sources(
+    gc: &GrafanaCluster,
+    discovery: &Discovery,
+) -> crate::resolve::DataSourceFacts {
+    let region = gc.spec.aws.as_ref().and_then(|a| a.region.as_deref());
+    let workspaces = match crate::resolve::datasources::workspace_query(&gc.spec) {
+        None => None,
+        Some(query) => {
+            let query = match &query {
+                Ok(id) => WorkspaceQuery::Id(id),
+                Err(tags) => WorkspaceQuery::Tags(tags),
+            };
+            Some(discovered(discovery.find_workspaces(region, query).await))
+        }
+    };
+    crate::resolve::DataSourceFacts {
+        workspaces,
+        region: discovery.effective_region(region),
+    }
 }
 
 /// Reads the RDS-managed master credentials when the spec asks for them and discovery found

@@ -218,6 +218,9 @@ pub async fn apply_children(
             Child::Secret(s) => {
                 apply(&ctx.api(&ns), &stores.secrets, s, m).await?;
             }
+            Child::ConfigMap(c) => {
+                apply(&ctx.api(&ns), &stores.config_maps, c, m).await?;
+            }
             Child::Volume(v) => {
                 let api: Api<PersistentVolume> = Api::all(ctx.client.clone());
                 apply(&api, &stores.volumes, v, m).await?;

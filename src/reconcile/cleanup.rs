@@ -7,7 +7,9 @@ use std::fmt::Debug;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret, Service,
+};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::reflector::Store;
 use kube::{Api, Resource, ResourceExt};
@@ -89,6 +91,10 @@ pub async fn remove_superseded(
         match kind {
             ChildKind::Secret => {
                 sweep(ctx, ctx.api::<Secret>(ns), &s.secrets, kind, cluster, round).await?
+            }
+            ChildKind::ConfigMap => {
+                let api = ctx.api::<ConfigMap>(ns);
+                sweep(ctx, api, &s.config_maps, kind, cluster, round).await?
             }
             ChildKind::PersistentVolume => {
                 let api: Api<PersistentVolume> = Api::all(ctx.client.clone());

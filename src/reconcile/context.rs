@@ -8,7 +8,9 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret, Service,
+};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
@@ -57,6 +59,7 @@ pub struct Stores {
     pub deployments: Store<Deployment>,
     pub jobs: Store<Job>,
     pub secrets: Store<Secret>,
+    pub config_maps: Store<ConfigMap>,
     pub services: Store<Service>,
     pub claims: Store<PersistentVolumeClaim>,
     pub volumes: Store<PersistentVolume>,

@@ -13,7 +13,9 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret, Service,
+};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::controller::{Action, Controller};
@@ -182,6 +184,7 @@ fn context_and_child_watches(
     let (deployments, deployment_events) = child_watch::<Deployment>(scoped(client, ns));
     let (jobs, job_events) = child_watch::<Job>(scoped(client, ns));
     let (secrets, secret_events) = child_watch::<Secret>(scoped(client, ns));
+    let (config_maps, config_map_events) = child_watch::<ConfigMap>(scoped(client, ns));
     let (services, service_events) = child_watch::<Service>(scoped(client, ns));
     let (claims, claim_events) = child_watch::<PersistentVolumeClaim>(scoped(client, ns));
     let (budgets, budget_events) = child_watch::<PodDisruptionBudget>(scoped(client, ns));
@@ -204,6 +207,7 @@ fn context_and_child_watches(
         deployments,
         jobs,
         secrets,
+        config_maps,
         services,
         claims,
         volumes,
@@ -222,6 +226,7 @@ fn context_and_child_watches(
         deployments: deployment_events.boxed(),
         jobs: job_events.boxed(),
         secrets: secret_events.boxed(),
+        config_maps: config_map_events.boxed(),
         services: service_events.boxed(),
         claims: claim_events.boxed(),
         budgets: budget_events.boxed(),
@@ -238,6 +243,7 @@ struct ChildEvents {
     deployments: EventStream<Deployment>,
     jobs: EventStream<Job>,
     secrets: EventStream<Secret>,
+    config_maps: EventStream<ConfigMap>,
     services: EventStream<Service>,
     claims: EventStream<PersistentVolumeClaim>,
     budgets: EventStream<PodDisruptionBudget>,
@@ -282,6 +288,7 @@ pub async fn run(
         .owns_stream(events.deployments)
         .owns_stream(events.jobs)
         .owns_stream(events.secrets)
+        .owns_stream(events.config_maps)
         .owns_stream(events.services)
         .owns_stream(events.claims)
         .owns_stream(events.budgets)

@@ -12,6 +12,7 @@ mod cache;
 mod component;
 mod credentials;
 mod database;
+pub mod datasources;
 mod pod;
 mod storage;
 pub mod upgrade;
@@ -31,6 +32,7 @@ use crate::status::ConditionState;
 pub use component::{Discovered, Resolved};
 pub use credentials::{SecretUse, SecretUser, referenced_user_secrets, references};
 pub use database::wants_managed_secret;
+pub use datasources::{DataSourceFacts, DataSourcesPlan};
 pub use pod::{DisruptionBudget, PodSettings, RollingUpdate};
 pub use storage::{
     CreateOutcome, access_point as access_point_request, after_create as after_access_point_create,
@@ -274,6 +276,8 @@ pub struct Plan {
     /// Digests of the data of every Secret key the pods read, keyed `secret/key`, as read
     /// from the cluster.
     pub secret_digests: BTreeMap<String, String>,
+    /// AWS data sources to provision (None: nothing to write).
+    pub data_sources: Option<DataSourcesPlan>,
 }
 
 /// Why the admin credentials cannot be used, when they cannot.
@@ -285,6 +289,7 @@ pub struct Resolution {
     pub database: Resolved<DatabaseStatus>,
     pub cache: Resolved<CacheStatus>,
     pub storage: Resolved<StorageStatus>,
+    pub data_sources: Resolved<crate::api::DataSourcesStatus>,
     pub admin_problem: AdminProblem,
     /// Present when every component has a target (current or last good) and no referenced
     /// Secret is missing: the cluster can be (re)built.
@@ -297,16 +302,20 @@ pub struct Resolution {
 impl Resolution {
     /// True when some component runs on a last good target because discovery failed now.
     pub fn stale(&self) -> bool {
-        self.database.stale || self.cache.stale || self.storage.stale
+        self.database.stale || self.cache.stale || self.storage.stale || self.data_sources.stale
     }
 
     /// The component conditions, in status order.
-    pub fn conditions(&self) -> [(crate::status::ConditionType, &ConditionState); 3] {
+    pub fn conditions(&self) -> [(crate::status::ConditionType, &ConditionState); 4] {
         use crate::status::ConditionType;
         [
             (ConditionType::DatabaseResolved, &self.database.condition),
             (ConditionType::CacheResolved, &self.cache.condition),
             (ConditionType::StorageResolved, &self.storage.condition),
+            (
+                ConditionType::DataSourcesResolved,
+                &self.data_sources.condition,
+            ),
         ]
     }
 }
@@ -382,6 +391,8 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
         &gathered.secrets,
     );
     let (storage, access_point) = storage::check_writable(&cluster, spec, storage);
+    let (data_sources, data_sources_plan) =
+        datasources::resolve(&cluster, spec, &gathered.data_sources, last);
 
     let cache_ready = !cache_enabled(spec) || cache.target.is_some();
     let plan = match (database_plan, &storage.target) {
@@ -422,6 +433,7 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
                 rolling_update: pod::rolling_update(spec),
                 disruption_budget: pod::disruption_budget(spec),
                 secret_digests: secrets.digests.clone(),
+                data_sources: data_sources_plan,
                 cluster: cluster.clone(),
             })
         }
@@ -431,6 +443,7 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
         database,
         cache,
         storage,
+        data_sources,
         admin_problem: secrets.problems.admin.clone(),
         plan,
         access_point,

@@ -230,6 +230,7 @@ fn endpoints_and_storage_class_skip_discovery() {
             database: None,
             cache: None,
             storage: None,
+            data_sources: Default::default(),
             secrets: fixtures::secret_reads(),
             deployment: None,
             snapshot: crate::facts::SnapshotRead::NotAsked,

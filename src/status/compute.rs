@@ -64,6 +64,7 @@ fn carried_over(
         database_version: previous.database_version.clone(),
         upgrade: previous.upgrade.clone(),
         pre_upgrade_snapshot_arn: previous.pre_upgrade_snapshot_arn.clone(),
+        data_sources: previous.data_sources.clone(),
         connections_per_replica: previous.connections_per_replica,
         replicas: rollout.map(|r| r.replicas).or(previous.replicas),
         ready_replicas: rollout.map(|r| r.ready).or(previous.ready_replicas),
@@ -83,6 +84,8 @@ fn record_in_use(
         status.image = status.image.take().or_else(|| Some(image(&gc.spec)));
         return;
     };
+    // What the provisioning file holds; None once there is nothing to provision or retire.
+    status.data_sources = plan.data_sources.as_ref().map(|d| d.status.clone());
     status.image = Some(plan.image.clone());
     status.database = Some(plan.database.status.clone());
     status.cache = plan.cache.as_ref().map(|c| c.status.clone());

@@ -11,6 +11,8 @@ pub enum ConditionType {
     DatabaseResolved,
     CacheResolved,
     StorageResolved,
+    /// The AWS data sources (Amazon Managed Prometheus, CloudWatch) are provisioned.
+    DataSourcesResolved,
     /// The replicas' pools fit the database's max_connections.
     ConnectionBudget,
     /// A minor or major upgrade is in progress (safe strategy).
@@ -25,11 +27,12 @@ pub enum ConditionType {
 
 impl ConditionType {
     /// The order of `status.conditions`.
-    pub const ORDER: [ConditionType; 10] = [
+    pub const ORDER: [ConditionType; 11] = [
         ConditionType::Ready,
         ConditionType::DatabaseResolved,
         ConditionType::CacheResolved,
         ConditionType::StorageResolved,
+        ConditionType::DataSourcesResolved,
         ConditionType::ConnectionBudget,
         ConditionType::Upgrading,
         ConditionType::Progressing,
@@ -44,6 +47,7 @@ impl ConditionType {
             ConditionType::DatabaseResolved => "DatabaseResolved",
             ConditionType::CacheResolved => "CacheResolved",
             ConditionType::StorageResolved => "StorageResolved",
+            ConditionType::DataSourcesResolved => "DataSourcesResolved",
             ConditionType::ConnectionBudget => "ConnectionBudget",
             ConditionType::Upgrading => "Upgrading",
             ConditionType::Progressing => "Progressing",

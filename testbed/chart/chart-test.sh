@@ -423,6 +423,7 @@ check "the operator's PDB is gone with one replica" absent pdb "$RELEASE" -n "$O
 can() { kubectl auth can-i "$@" --as "system:serviceaccount:$OP_NS:$SA"; }
 namespaced_rbac() {
   can create secrets -n "$APP_NS" && ! can create secrets -n default &&
+    can watch configmaps -n "$APP_NS" && can patch configmaps -n "$APP_NS" &&
     ! can list grafanaclusters.grafana-ha.io -A && can list grafanaclusters.grafana-ha.io -n "$APP_NS" &&
     can create persistentvolumes && ! can delete persistentvolumes
 }

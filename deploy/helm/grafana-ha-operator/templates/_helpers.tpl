@@ -94,6 +94,10 @@ reveals nothing a list does not.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# The data source provisioning ConfigMap (spec.dataSources); deleted when no longer needed.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # The Grafana Service(s) and the plugins claim; superseded ones are deleted.
 - apiGroups: [""]
   resources: ["services", "persistentvolumeclaims"]
