@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use super::meta::child_meta;
 use crate::hash::sha256_hex;
 use crate::names::Component;
-use crate::resolve::datasources::{CLOUDWATCH_NAME, CLOUDWATCH_UID};
+use crate::resolve::datasources::{AMP_PLUGIN_ID, CLOUDWATCH_NAME, CLOUDWATCH_UID};
 use crate::resolve::{DataSourcesPlan, Plan};
 
 /// The key of the provisioning file in the ConfigMap.
@@ -42,7 +42,7 @@ pub fn provisioning_file(plan: &DataSourcesPlan) -> String {
             json!({
                 "name": ws.name,
                 "uid": ws.uid,
-                "type": "prometheus",
+                "type": AMP_PLUGIN_ID,
                 "access": "proxy",
                 "orgId": ORG_ID,
                 // The workspace root: Grafana appends api/v1/query and friends itself.

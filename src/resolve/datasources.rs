@@ -70,6 +70,27 @@ fn cloudwatch_enabled(spec: &GrafanaClusterSpec) -> bool {
 
 /// What the workspace lookup asks for: `Ok(workspace id)` or `Err(tags)`; None when no
 /// Prometheus data source is wanted.
+/// The data source plugin for Amazon Managed Prometheus. SigV4 on Grafana's core Prometheus
+/// type is deprecated, and Grafana 13 migrates such data sources to this plugin at startup
+/// (`prometheusTypeMigration`): provisioning the core type would have Grafana rewrite the
+/// operator's file on every start. The plugin is not bundled with the image, and the
+/// operator turns Grafana's own preinstall off, so it is installed by the cluster's
+/// single-writer installer like any listed plugin.
+pub const AMP_PLUGIN_ID: &str = "grafana-amazonprometheus-datasource";
+/// Pinned like every plugin the operator installs; `spec.plugins.install` may name another
+/// version of the same id, which then wins.
+pub const AMP_PLUGIN_VERSION: &str = "3.3.5";
+
+/// Plugins the data sources need, as `id@version`: decided from the spec, never from what
+/// discovery found, so the plugin set (and the installer Job) does not change with AWS.
+pub fn required_plugins(spec: &GrafanaClusterSpec) -> Vec<String> {
+    if prometheus_enabled(spec) {
+        vec![format!("{AMP_PLUGIN_ID}@{AMP_PLUGIN_VERSION}")]
+    } else {
+        Vec::new()
+    }
+}
+
 pub fn workspace_query(spec: &GrafanaClusterSpec) -> Option<Result<String, Tags>> {
     if !prometheus_enabled(spec) {
         return None;

@@ -346,14 +346,22 @@ pub fn image(spec: &GrafanaClusterSpec) -> String {
         .unwrap_or_else(|| crate::api::defaults::GRAFANA_IMAGE.to_string())
 }
 
-/// The plugin set of the spec on the volume `claim`, if any plugins are listed. The volume
-/// is part of the set's identity: the same list on a new volume must be installed again.
+/// The plugin set of the spec on the volume `claim`, if any plugins are listed or needed by
+/// the data sources. The volume is part of the set's identity: the same list on a new volume
+/// must be installed again.
 pub fn plugin_set(gc_name: &str, spec: &GrafanaClusterSpec, claim: &str) -> Option<PluginSet> {
     let mut plugins: Vec<String> = spec
         .plugins
         .as_ref()
         .and_then(|p| p.install.clone())
         .unwrap_or_default();
+    // A needed plugin the user already lists (at any version) keeps the user's version.
+    let id = |entry: &str| entry.split('@').next().unwrap_or_default().to_string();
+    for needed in datasources::required_plugins(spec) {
+        if !plugins.iter().any(|p| id(p) == id(&needed)) {
+            plugins.push(needed);
+        }
+    }
     if plugins.is_empty() {
         return None;
     }

@@ -494,3 +494,29 @@ fn cache_and_alerting_prefixes_are_disjoint() {
     };
     assert!(!cache.starts_with(&prefix) && !prefix.starts_with(cache.trim_end_matches(':')));
 }
+
+#[test]
+fn prometheus_data_sources_bring_their_plugin_unless_the_user_pins_it() {
+    let mut spec = article().spec;
+    spec.data_sources = serde_json::from_value(serde_json::json!({
+        "prometheus": {"tags": {"team": "obs"}}
+    }))
+    .expect("data sources");
+    let set = plugin_set("g", &spec, "claim-1").expect("set");
+    let needed = format!(
+        "{}@{}",
+        super::datasources::AMP_PLUGIN_ID,
+        super::datasources::AMP_PLUGIN_VERSION
+    );
+    assert!(set.plugins.contains(&needed), "{:?}", set.plugins);
+    assert!(set.plugins.contains(&"a-panel@2.0.0".to_string()));
+
+    let pinned = format!("{}@3.0.0", super::datasources::AMP_PLUGIN_ID);
+    spec.plugins.as_mut().expect("plugins").install = Some(vec![pinned.clone()]);
+    let set = plugin_set("g", &spec, "claim-1").expect("set");
+    assert_eq!(set.plugins, vec![pinned], "the user's version wins");
+
+    spec.plugins = None;
+    spec.data_sources = None;
+    assert!(plugin_set("g", &spec, "claim-1").is_none());
+}

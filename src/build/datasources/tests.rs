@@ -48,7 +48,7 @@ fn the_file_provisions_sigv4_prometheus_and_cloudwatch() {
     let parsed: serde_json::Value = serde_yaml::from_str(&file).expect("yaml");
     assert_eq!(parsed["apiVersion"], 1);
     let prom = &parsed["datasources"][0];
-    assert_eq!(prom["type"], "prometheus");
+    assert_eq!(prom["type"], crate::resolve::datasources::AMP_PLUGIN_ID);
     assert_eq!(prom["uid"], workspace_uid("eu-west-1", "ws-a"));
     assert_eq!(prom["editable"], false);
     assert_eq!(
