@@ -69,6 +69,7 @@ pub async fn render(
         deployment_cache: None,
         autoscaler_cache: None,
         snapshots_allowed: false,
+        optional_apis: None,
     };
     let gathered = gather::gather(gc, sources).await?;
     render_gathered(gc, &gathered)
@@ -158,6 +159,9 @@ fn documents(children: Children) -> Result<Vec<String>, RenderError> {
             Child::Service(s) => yaml(&s),
             Child::DisruptionBudget(p) => yaml(&p),
             Child::Deployment(d) => yaml(&d),
+            Child::NetworkPolicy(p) => yaml(&p),
+            Child::HttpRoute(r) => yaml(&r),
+            Child::ServiceMonitor(s) => yaml(&s),
         })
         .collect()
 }

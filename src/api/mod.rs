@@ -7,10 +7,12 @@
 pub mod defaults;
 mod spec;
 mod status;
+mod telemetry;
 pub mod validation;
 
 pub use spec::*;
 pub use status::*;
+pub use telemetry::*;
 
 use std::collections::BTreeMap;
 
@@ -182,6 +184,18 @@ pub struct GrafanaClusterSpec {
     #[x_kube(validation = Rule::new("self.all(e, !has(e.value) || e.value == '' || !e.name.upperAscii().matches('(PASSWORD|SECRET|TOKEN|_KEY$|CONNSTR|_URL$)'))").message("spec.env: a secret-looking variable (PASSWORD, SECRET, TOKEN, *_KEY, CONNSTR, *_URL) must use valueFrom.secretKeyRef, not a literal value"))]
     #[schemars(schema_with = "bounded_env_schema")]
     pub env: Option<Vec<EnvVar>>,
+
+    /// A Gateway API HTTPRoute to Grafana (needs the Gateway API CRDs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_route: Option<HttpRouteSpec>,
+
+    /// Grafana's own metrics: a ServiceMonitor (needs the Prometheus Operator CRDs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<MonitoringSpec>,
+
+    /// NetworkPolicies around the Grafana pods and the plugin installer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_policy: Option<NetworkPolicySpec>,
 }
 
 /// The schema of `spec.env`: Kubernetes' EnvVar with bounds on the list and on names, so
@@ -252,6 +266,8 @@ mod tests {
                     "maxSurge",
                     "maxUnavailable",
                     "minAvailable",
+                    "ingressFrom",
+                    "extraEgress",
                 ]
                 .contains(&name.as_str());
                 if ours && sub.get("description").is_none() {

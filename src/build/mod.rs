@@ -13,8 +13,9 @@ pub mod secret_files;
 pub mod secrets;
 pub mod services;
 pub mod storage;
+pub mod telemetry;
 
-pub use children::{Child, ChildKind, Children};
+pub use children::{Child, ChildKind, Children, ExtraChildren};
 
 use crate::resolve::Plan;
 
@@ -41,6 +42,11 @@ pub fn build(plan: &Plan) -> Children {
         deployment: deployment::deployment(plan, &digests),
         generated,
         secrets,
+        extras: ExtraChildren {
+            http_route: telemetry::http_route(plan),
+            service_monitor: telemetry::service_monitor(plan),
+            network_policies: telemetry::network_policies(plan),
+        },
     }
 }
 

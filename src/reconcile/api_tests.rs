@@ -75,6 +75,7 @@ fn empty_stores() -> Stores {
         claims: reflector::store().0,
         volumes: reflector::store().0,
         budgets: reflector::store().0,
+        network_policies: reflector::store().0,
         autoscalers: reflector::store().0,
     }
 }

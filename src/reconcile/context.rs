@@ -9,6 +9,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
@@ -16,6 +17,7 @@ use kube::{Api, Client, Resource};
 
 use crate::aws::Discovery;
 use crate::metrics::Metrics;
+use crate::optional_api::OptionalApis;
 
 /// How the controller runs.
 #[derive(Clone, Debug)]
@@ -35,6 +37,9 @@ pub struct ControllerConfig {
     pub create_access_points: bool,
     /// Take the pre-upgrade RDS snapshots GrafanaClusters ask for (an AWS write).
     pub pre_upgrade_snapshots: bool,
+    /// How long the answer to "is the Gateway API / Prometheus Operator API served?" is
+    /// kept, for every cluster together.
+    pub optional_api_refresh: Duration,
 }
 
 impl Default for ControllerConfig {
@@ -47,6 +52,7 @@ impl Default for ControllerConfig {
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| "grafana-ha-operator".into()),
             create_access_points: true,
             pre_upgrade_snapshots: true,
+            optional_api_refresh: Duration::from_secs(60),
         }
     }
 }
@@ -61,6 +67,7 @@ pub struct Stores {
     pub claims: Store<PersistentVolumeClaim>,
     pub volumes: Store<PersistentVolume>,
     pub budgets: Store<PodDisruptionBudget>,
+    pub network_policies: Store<NetworkPolicy>,
     /// Every HorizontalPodAutoscaler in scope (few, small): one that targets a
     /// GrafanaCluster bounds its connection budget.
     pub autoscalers: Store<HorizontalPodAutoscaler>,
@@ -74,6 +81,8 @@ pub struct Context {
     pub recorder: Recorder,
     pub config: ControllerConfig,
     pub stores: Stores,
+    /// Which optional APIs (HTTPRoute, ServiceMonitor) the cluster serves, shared.
+    pub optional_apis: OptionalApis,
     /// Consecutive failures per cluster, for backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -87,7 +96,10 @@ impl Context {
         config: ControllerConfig,
         stores: Stores,
     ) -> Context {
+        let optional_apis =
+            OptionalApis::new(client.clone(), config.optional_api_refresh, metrics.clone());
         Context {
+            optional_apis,
             client,
             discovery,
             metrics,

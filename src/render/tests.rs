@@ -117,6 +117,7 @@ fn postgres(secrets: SecretReads) -> Gathered {
         deployment: None,
         snapshot: crate::facts::SnapshotRead::NotAsked,
         autoscaler_max: None,
+        optional_apis: Default::default(),
         now: crate::fixtures::now(),
     }
 }
@@ -181,6 +182,7 @@ fn golden_mysql_memcached_storage_class() {
         deployment: None,
         snapshot: crate::facts::SnapshotRead::NotAsked,
         autoscaler_max: None,
+        optional_apis: Default::default(),
         now: crate::fixtures::now(),
     };
     let out = render_gathered(&gc, &gathered).expect("renders");
