@@ -45,7 +45,12 @@ fn minimal_crd(name: &str, group: &str, plural: &str, kind: &str) -> CustomResou
     serde_json::from_value(serde_json::json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": name},
+        "metadata": {
+            "name": name,
+            // *.k8s.io groups (the Gateway API's) are protected: the API server wants a
+            // link to the approved API, as the upstream CRDs carry.
+            "annotations": {"api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/gateway-api"},
+        },
         "spec": {
             "group": group,
             "scope": "Namespaced",
