@@ -102,6 +102,20 @@ pub fn render_gathered(gc: &GrafanaCluster, gathered: &Gathered) -> Result<Strin
     if !gathered.secrets.read {
         header.push_str("# without --kubeconfig: referenced Secrets were not read (the secrets hash leaves them out; the Redis password shows as <redacted>)\n");
     }
+    if [
+        &gathered.optional_apis.http_route,
+        &gathered.optional_apis.service_monitor,
+    ]
+    .contains(&&crate::optional_api::Availability::Unchecked)
+    {
+        header.push_str("# without --kubeconfig: the HTTPRoute and ServiceMonitor are shown as if their CRDs were installed\n");
+    } else if !resolution.optional_apis.status {
+        let _ = writeln!(
+            header,
+            "# optional APIs: {}",
+            resolution.optional_apis.message
+        );
+    }
     header.push_str("# Secret values are redacted\n");
     let docs = documents(children)?;
     Ok(format!("{header}---\n{}", docs.join("---\n")))

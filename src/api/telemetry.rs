@@ -96,6 +96,9 @@ pub struct ServiceMonitorSpec {
 /// A NetworkPolicy around the replicas that lets in and out exactly what Grafana needs.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("!has(self.ingressFrom) || size(self.ingressFrom) > 0").message("spec.networkPolicy.ingressFrom: an empty list would let no one reach Grafana; remove it (anyone) or name the peers")
+)]
 pub struct NetworkPolicySpec {
     /// Write the NetworkPolicies (default false: a policy turns every other connection off,
     /// which would cut traffic your cluster relies on today, e.g. data sources not listed
@@ -125,4 +128,72 @@ pub struct NetworkPolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 32))]
     pub extra_egress: Option<Vec<NetworkPolicyEgressRule>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::api::{GrafanaCluster, validation};
+
+    fn refusals(extra: serde_json::Value) -> Vec<String> {
+        let mut spec = serde_json::json!({
+            "aws": {"tags": {"grafana-ha.io/cluster": "demo"}},
+            "database": {"credentials": {"rdsManagedSecret": true}},
+        });
+        if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+            s.extend(e.clone());
+        }
+        let gc: GrafanaCluster = serde_json::from_value(serde_json::json!({
+            "apiVersion": "grafana-ha.io/v1alpha1",
+            "kind": "GrafanaCluster",
+            "metadata": {"name": "g", "namespace": "ns"},
+            "spec": spec,
+        }))
+        .expect("spec deserializes");
+        validation::validate(&gc)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_complete_telemetry_spec_is_valid() {
+        let msgs = refusals(serde_json::json!({
+            "httpRoute": {
+                "parentRefs": [{"name": "public", "namespace": "gw", "sectionName": "https"}],
+                "hostnames": ["grafana.example.com", "*.example.com"],
+                "path": "/",
+            },
+            "monitoring": {"serviceMonitor": {"enabled": true, "interval": "30s"}},
+            "networkPolicy": {"enabled": true, "ingressFrom": [{"podSelector": {}}]},
+        }));
+        assert_eq!(msgs, Vec::<String>::new());
+    }
+
+    #[test]
+    fn bad_hosts_paths_intervals_and_empty_peers_are_refused() {
+        for (extra, needle) in [
+            (
+                serde_json::json!({"httpRoute": {"parentRefs": [{"name": "p"}], "hostnames": ["Grafana.Example.com"]}}),
+                "spec.httpRoute.hostnames",
+            ),
+            (
+                serde_json::json!({"httpRoute": {"parentRefs": [{"name": "p"}], "path": "grafana"}}),
+                "spec.httpRoute.path",
+            ),
+            (
+                serde_json::json!({"monitoring": {"serviceMonitor": {"interval": "30 seconds"}}}),
+                "spec.monitoring.serviceMonitor.interval",
+            ),
+            (
+                serde_json::json!({"networkPolicy": {"enabled": true, "ingressFrom": []}}),
+                "spec.networkPolicy.ingressFrom",
+            ),
+        ] {
+            let msgs = refusals(extra.clone());
+            assert!(
+                msgs.iter().any(|m| m.contains(needle)),
+                "{extra} should be refused naming {needle}: {msgs:?}"
+            );
+        }
+    }
 }
