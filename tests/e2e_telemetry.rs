@@ -303,6 +303,20 @@ async fn optional_children_follow_their_crds_and_the_network_policy_is_accepted(
     );
     assert_eq!(monitor.spec.endpoints[0].port, "http");
     wait_condition(&clusters, "OptionalAPIs", "True", "Served").await;
+    // Steady state: the next rounds read the route and the monitor and write nothing.
+    for kind in ["HTTPRoute", "ServiceMonitor"] {
+        let line =
+            format!("grafana_ha_operator_applies_total{{kind=\"{kind}\",result=\"unchanged\"}}");
+        wait_for(&format!("an unchanged {kind} round"), WAIT, || async {
+            operator
+                .metrics
+                .render()
+                .lines()
+                .any(|l| l.starts_with(&line))
+                .then_some(())
+        })
+        .await;
+    }
 
     // Dropping spec.httpRoute removes the route; the monitor stays.
     clusters
