@@ -342,6 +342,103 @@ mod tests {
         }
     }
 
+    type Handle = tower_test::mock::Handle<
+        http::Request<kube::client::Body>,
+        http::Response<kube::client::Body>,
+    >;
+
+    /// Answers discovery for the Gateway API with httproutes (or 404 for every group when
+    /// `served` is false); returns how many requests came.
+    async fn discovery(mut handle: Handle, served: bool) -> usize {
+        let mut requests = 0;
+        while let Some((request, send)) = handle.next_request().await {
+            requests += 1;
+            let path = request.uri().path().to_string();
+            let (code, body) = if served && path == "/apis/gateway.networking.k8s.io/v1" {
+                (
+                    200,
+                    serde_json::json!({"kind": "APIResourceList", "apiVersion": "v1",
+                        "groupVersion": "gateway.networking.k8s.io/v1",
+                        "resources": [{"name": "httproutes", "singularName": "httproute",
+                            "namespaced": true, "kind": "HTTPRoute",
+                            "verbs": ["get", "list", "create", "patch", "delete"]}]}),
+                )
+            } else {
+                (
+                    404,
+                    serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                        "reason": "NotFound", "code": 404, "message": "not found"}),
+                )
+            };
+            send.send_response(
+                http::Response::builder()
+                    .status(code)
+                    .body(kube::client::Body::from(
+                        serde_json::to_vec(&body).expect("json"),
+                    ))
+                    .expect("response"),
+            );
+        }
+        requests
+    }
+
+    #[tokio::test]
+    async fn concurrent_reconciles_share_one_discovery_call_per_api_and_interval() {
+        let (service, handle) = tower_test::mock::pair();
+        let server = tokio::spawn(discovery(handle, true));
+        let metrics = Metrics::new();
+        let apis = OptionalApis::new(
+            Client::new(service, "default"),
+            Duration::from_secs(60),
+            metrics.clone(),
+        );
+        let lookups = (0..50).map(|i| {
+            let apis = apis.clone();
+            let api = if i % 2 == 0 {
+                OptionalApi::HttpRoute
+            } else {
+                OptionalApi::ServiceMonitor
+            };
+            async move { (api, apis.availability(api).await) }
+        });
+        for (api, availability) in futures::future::join_all(lookups).await {
+            let want = match api {
+                OptionalApi::HttpRoute => Availability::Served,
+                OptionalApi::ServiceMonitor => Availability::NotServed,
+            };
+            assert_eq!(availability, want, "{api:?}");
+        }
+        assert_eq!(
+            metrics.optional_api_check_count(OptionalApi::HttpRoute.as_str(), "served"),
+            1
+        );
+        // Forgetting the answers (an API vanished under a write) asks again, once.
+        apis.invalidate();
+        assert_eq!(
+            apis.availability(OptionalApi::HttpRoute).await,
+            Availability::Served
+        );
+        drop(apis);
+        assert_eq!(
+            server.await.expect("server"),
+            3,
+            "one call per API, then one after invalidate"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_group_is_not_served() {
+        let (service, handle) = tower_test::mock::pair();
+        let server = tokio::spawn(discovery(handle, false));
+        let client = Client::new(service, "default");
+        assert_eq!(
+            check(&client, OptionalApi::HttpRoute).await,
+            Availability::NotServed
+        );
+        drop(client);
+        assert_eq!(server.await.expect("server"), 1);
+    }
+
     #[test]
     fn only_served_or_unchecked_apis_take_children() {
         assert!(Availability::Served.writable());
