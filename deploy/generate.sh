@@ -4,6 +4,8 @@
 #   deploy/manifests/*.yaml                                    the chart rendered with its
 #                                                               default values, a Namespace, the CRD
 #   deploy/kustomization.yaml                                  lists deploy/manifests/*.yaml
+#   deploy/helm/grafana-ha-operator/dashboards/*.json          copy of deploy/dashboards/*.json
+#                                                               (helm reads files inside the chart only)
 # for `kubectl apply -k deploy/`. The output depends only on the inputs and the pinned helm
 # (testbed/versions.env), so a fresh render is byte-identical to the committed files.
 #
@@ -20,6 +22,8 @@ source "$ROOT/testbed/lib.sh"
 CHART="$DEPLOY/helm/grafana-ha-operator"
 SOURCE_CRD="$ROOT/crds/grafanacluster.yaml"
 CHART_CRD="$CHART/crds/grafanacluster.yaml"
+SOURCE_DASHBOARDS="$DEPLOY/dashboards"
+CHART_DASHBOARDS="$CHART/dashboards"
 NAMESPACE=grafana-ha-system
 RELEASE=grafana-ha-operator
 
@@ -99,6 +103,8 @@ EOF
 if [[ $mode == write ]]; then
   mkdir -p "$CHART/crds"
   cp "$out/chart-crds/grafanacluster.yaml" "$CHART_CRD"
+  rm -rf "$CHART_DASHBOARDS"
+  cp -r "$SOURCE_DASHBOARDS" "$CHART_DASHBOARDS"
   rm -rf "$DEPLOY/manifests"
   cp -r "$out/manifests" "$DEPLOY/manifests"
   cp "$out/kustomization.yaml" "$DEPLOY/kustomization.yaml"
@@ -111,6 +117,11 @@ drift=0
 if ! cmp -s "$SOURCE_CRD" "$CHART_CRD"; then
   echo "generate: $CHART_CRD differs from crds/grafanacluster.yaml (helm ships the chart's copy):" >&2
   diff -u "$SOURCE_CRD" "$CHART_CRD" | head -n 40 >&2 || true
+  drift=1
+fi
+if ! diff -ru "$SOURCE_DASHBOARDS" "$CHART_DASHBOARDS" >"$work/dashboards.diff"; then
+  echo "generate: $CHART_DASHBOARDS differs from deploy/dashboards/:" >&2
+  head -n 40 "$work/dashboards.diff" >&2
   drift=1
 fi
 if ! diff -ru "$out/manifests" "$DEPLOY/manifests" >"$work/manifests.diff"; then

@@ -116,6 +116,7 @@ pub fn gathered() -> Gathered {
         deployment: None,
         snapshot: crate::facts::SnapshotRead::NotAsked,
         autoscaler_max: None,
+        optional_apis: Default::default(),
         now: crate::fixtures::now(),
     }
 }

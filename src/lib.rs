@@ -16,6 +16,7 @@ pub mod hash;
 pub mod leader;
 pub mod metrics;
 pub mod names;
+pub mod optional_api;
 pub mod pipeline;
 pub mod reconcile;
 pub mod render;

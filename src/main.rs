@@ -83,6 +83,11 @@ struct RunArgs {
     /// Re-check healthy clusters this often, in seconds.
     #[arg(long, env = "RESYNC_SECONDS", default_value_t = 300)]
     resync_seconds: u64,
+    /// How long the answer to "does the cluster serve the Gateway API / the Prometheus
+    /// Operator's ServiceMonitor?" is cached, in seconds (one discovery call per API and
+    /// interval, shared by all clusters).
+    #[arg(long, env = "OPTIONAL_API_REFRESH_SECONDS", default_value_t = 60)]
+    optional_api_refresh_seconds: u64,
     /// AWS region used when a GrafanaCluster names none (default: the SDK's, AWS_REGION).
     #[arg(long, env = "DEFAULT_AWS_REGION")]
     default_region: Option<String>,
@@ -297,6 +302,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         instance: identity.clone(),
         create_access_points: args.create_access_points,
         pre_upgrade_snapshots: args.pre_upgrade_snapshots,
+        optional_api_refresh: Duration::from_secs(args.optional_api_refresh_seconds.max(1)),
         ..ControllerConfig::default()
     };
     health.set_ready(true);

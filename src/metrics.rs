@@ -29,6 +29,12 @@ struct CacheLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OptionalApiLabels {
+    api: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ApplyLabels {
     kind: String,
     result: String,
@@ -68,6 +74,7 @@ pub struct Metrics {
     aws_calls: Family<AwsCallLabels, Counter>,
     discovery_cache: Family<CacheLabels, Counter>,
     applies: Family<ApplyLabels, Counter>,
+    optional_api_checks: Family<OptionalApiLabels, Counter>,
     leader: Gauge,
 }
 
@@ -118,6 +125,12 @@ impl Metrics {
             "Server-side applies of child objects, by kind and result (applied, unchanged, error)",
             applies.clone(),
         );
+        let optional_api_checks = Family::<OptionalApiLabels, Counter>::default();
+        registry.register(
+            "optional_api_checks",
+            "Discovery checks of optional APIs (Gateway API, Prometheus Operator), by api and result (served, not_served, error)",
+            optional_api_checks.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -132,6 +145,7 @@ impl Metrics {
             aws_calls,
             discovery_cache,
             applies,
+            optional_api_checks,
             leader,
         }
     }
@@ -178,6 +192,26 @@ impl Metrics {
                 result: result.to_string(),
             })
             .inc();
+    }
+
+    pub fn optional_api_check(&self, api: &str, result: &str) {
+        self.optional_api_checks
+            .get_or_create(&OptionalApiLabels {
+                api: api.to_string(),
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Discovery checks of optional APIs so far, for tests.
+    pub fn optional_api_check_count(&self, api: &str, result: &str) -> u64 {
+        self.optional_api_checks
+            .get(&OptionalApiLabels {
+                api: api.to_string(),
+                result: result.to_string(),
+            })
+            .map(|c| c.get())
+            .unwrap_or(0)
     }
 
     pub fn set_leader(&self, leader: bool) {
@@ -245,3 +279,6 @@ mod tests {
         assert_eq!(m.aws_call_count("rds", AwsOutcome::Success), 0);
     }
 }
+
+#[cfg(test)]
+mod dashboard_tests;

@@ -59,6 +59,17 @@ pub fn service(cluster: &str) -> String {
     bounded(cluster, "", MAX_SHORT_NAME)
 }
 
+/// The NetworkPolicy around the Grafana pods (also the HTTPRoute's and ServiceMonitor's
+/// name: each kind has one per cluster).
+pub fn network_policy(cluster: &str) -> String {
+    bounded(cluster, "", MAX_SHORT_NAME)
+}
+
+/// The NetworkPolicy around the plugin installer's pods.
+pub fn installer_network_policy(cluster: &str) -> String {
+    bounded(cluster, "plugins-installer", MAX_SHORT_NAME)
+}
+
 pub fn alerting_service(cluster: &str) -> String {
     bounded(cluster, "alerting", MAX_SHORT_NAME)
 }

@@ -69,6 +69,7 @@ pub async fn render(
         deployment_cache: None,
         autoscaler_cache: None,
         snapshots_allowed: false,
+        optional_apis: None,
     };
     let gathered = gather::gather(gc, sources).await?;
     render_gathered(gc, &gathered)
@@ -108,6 +109,20 @@ pub fn render_gathered(gc: &GrafanaCluster, gathered: &Gathered) -> Result<Strin
     }
     if !gathered.secrets.read {
         header.push_str("# without --kubeconfig: referenced Secrets were not read (the secrets hash leaves them out; the Redis password shows as <redacted>)\n");
+    }
+    if [
+        &gathered.optional_apis.http_route,
+        &gathered.optional_apis.service_monitor,
+    ]
+    .contains(&&crate::optional_api::Availability::Unchecked)
+    {
+        header.push_str("# without --kubeconfig: the HTTPRoute and ServiceMonitor are shown as if their CRDs were installed\n");
+    } else if !resolution.optional_apis.status {
+        let _ = writeln!(
+            header,
+            "# optional APIs: {}",
+            resolution.optional_apis.message
+        );
     }
     header.push_str("# Secret values are redacted\n");
     let docs = documents(children)?;
@@ -167,6 +182,9 @@ fn documents(children: Children) -> Result<Vec<String>, RenderError> {
             Child::Service(s) => yaml(&s),
             Child::DisruptionBudget(p) => yaml(&p),
             Child::Deployment(d) => yaml(&d),
+            Child::NetworkPolicy(p) => yaml(&p),
+            Child::HttpRoute(r) => yaml(&r),
+            Child::ServiceMonitor(s) => yaml(&s),
         })
         .collect()
 }

@@ -8,11 +8,13 @@ mod datasources;
 pub mod defaults;
 mod spec;
 mod status;
+mod telemetry;
 pub mod validation;
 
 pub use datasources::*;
 pub use spec::*;
 pub use status::*;
+pub use telemetry::*;
 
 use std::collections::BTreeMap;
 
@@ -189,6 +191,17 @@ pub struct GrafanaClusterSpec {
     /// workspaces found by tag, and CloudWatch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_sources: Option<DataSourcesSpec>,
+    /// A Gateway API HTTPRoute to Grafana (needs the Gateway API CRDs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_route: Option<HttpRouteSpec>,
+
+    /// Grafana's own metrics: a ServiceMonitor (needs the Prometheus Operator CRDs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<MonitoringSpec>,
+
+    /// NetworkPolicies around the Grafana pods and the plugin installer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_policy: Option<NetworkPolicySpec>,
 }
 
 /// The schema of `spec.env`: Kubernetes' EnvVar with bounds on the list and on names, so
@@ -259,6 +272,8 @@ mod tests {
                     "maxSurge",
                     "maxUnavailable",
                     "minAvailable",
+                    "ingressFrom",
+                    "extraEgress",
                 ]
                 .contains(&name.as_str());
                 if ours && sub.get("description").is_none() {

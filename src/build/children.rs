@@ -10,8 +10,11 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret, Service,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::ResourceExt;
+
+use crate::optional_api::{HTTPRoute, ServiceMonitor};
 
 /// Every object the operator writes for one GrafanaCluster.
 #[derive(Clone, Debug)]
@@ -33,6 +36,18 @@ pub struct Children {
     pub services: Vec<Service>,
     pub disruption_budget: Option<PodDisruptionBudget>,
     pub deployment: Deployment,
+    /// The HTTPRoute, ServiceMonitor and NetworkPolicies.
+    pub extras: ExtraChildren,
+}
+
+/// The children in other APIs than the core workload's.
+#[derive(Clone, Debug, Default)]
+pub struct ExtraChildren {
+    /// Only when the Gateway API is served.
+    pub http_route: Option<HTTPRoute>,
+    /// Only when the Prometheus Operator API is served.
+    pub service_monitor: Option<ServiceMonitor>,
+    pub network_policies: Vec<NetworkPolicy>,
 }
 
 /// One child, tagged with how it is written.
@@ -52,6 +67,11 @@ pub enum Child {
     Service(Service),
     DisruptionBudget(PodDisruptionBudget),
     Deployment(Deployment),
+    NetworkPolicy(NetworkPolicy),
+    /// Of an optional API: written only when it is served.
+    HttpRoute(HTTPRoute),
+    /// Of an optional API: written only when it is served.
+    ServiceMonitor(ServiceMonitor),
 }
 
 /// The Kubernetes kinds of children.
@@ -65,10 +85,13 @@ pub enum ChildKind {
     Service,
     PodDisruptionBudget,
     Deployment,
+    NetworkPolicy,
+    HttpRoute,
+    ServiceMonitor,
 }
 
 impl ChildKind {
-    pub const ALL: [ChildKind; 8] = [
+    pub const ALL: [ChildKind; 11] = [
         ChildKind::Secret,
         ChildKind::ConfigMap,
         ChildKind::PersistentVolume,
@@ -77,6 +100,9 @@ impl ChildKind {
         ChildKind::Service,
         ChildKind::PodDisruptionBudget,
         ChildKind::Deployment,
+        ChildKind::NetworkPolicy,
+        ChildKind::HttpRoute,
+        ChildKind::ServiceMonitor,
     ];
 }
 
@@ -91,6 +117,9 @@ impl Child {
             Child::Service(_) => ChildKind::Service,
             Child::DisruptionBudget(_) => ChildKind::PodDisruptionBudget,
             Child::Deployment(_) => ChildKind::Deployment,
+            Child::NetworkPolicy(_) => ChildKind::NetworkPolicy,
+            Child::HttpRoute(_) => ChildKind::HttpRoute,
+            Child::ServiceMonitor(_) => ChildKind::ServiceMonitor,
         }
     }
 
@@ -104,14 +133,19 @@ impl Child {
             Child::Service(o) => o.name_any(),
             Child::DisruptionBudget(o) => o.name_any(),
             Child::Deployment(o) => o.name_any(),
+            Child::NetworkPolicy(o) => o.name_any(),
+            Child::HttpRoute(o) => o.name_any(),
+            Child::ServiceMonitor(o) => o.name_any(),
         }
     }
 }
 
 impl Children {
-    /// The children in apply order: Secrets first (the pods reference them), then the
+    /// The children in apply order: the NetworkPolicies first (a pod must never run
+    /// unguarded once a policy is asked for), Secrets (the pods reference them), then the
     /// volume before its claim, the installer that fills the claim, the Services and the
-    /// budget, and the Deployment last, once everything it references exists.
+    /// budget, the Deployment once everything it references exists, and last the route
+    /// and the monitor, which point at the Service.
     pub fn into_ordered(self) -> Vec<Child> {
         let Children {
             generated,
@@ -123,8 +157,18 @@ impl Children {
             services,
             disruption_budget,
             deployment,
+            extras:
+                ExtraChildren {
+                    http_route,
+                    service_monitor,
+                    network_policies,
+                },
         } = self;
-        let mut out: Vec<Child> = generated.into_iter().map(Child::GeneratedSecret).collect();
+        let mut out: Vec<Child> = network_policies
+            .into_iter()
+            .map(Child::NetworkPolicy)
+            .collect();
+        out.extend(generated.into_iter().map(Child::GeneratedSecret));
         out.extend(secrets.into_iter().map(Child::Secret));
         out.extend(config_maps.into_iter().map(Child::ConfigMap));
         out.extend(volume.map(Child::Volume));
@@ -133,6 +177,8 @@ impl Children {
         out.extend(services.into_iter().map(Child::Service));
         out.extend(disruption_budget.map(Child::DisruptionBudget));
         out.push(Child::Deployment(deployment));
+        out.extend(http_route.map(Child::HttpRoute));
+        out.extend(service_monitor.map(Child::ServiceMonitor));
         out
     }
 

@@ -14,8 +14,9 @@ pub mod secret_files;
 pub mod secrets;
 pub mod services;
 pub mod storage;
+pub mod telemetry;
 
-pub use children::{Child, ChildKind, Children};
+pub use children::{Child, ChildKind, Children, ExtraChildren};
 
 use crate::resolve::Plan;
 
@@ -45,6 +46,11 @@ pub fn build(plan: &Plan) -> Children {
         generated,
         secrets,
         config_maps: datasources::config_map(plan).into_iter().collect(),
+        extras: ExtraChildren {
+            http_route: telemetry::http_route(plan),
+            service_monitor: telemetry::service_monitor(plan),
+            network_policies: telemetry::network_policies(plan),
+        },
     }
 }
 

@@ -24,6 +24,7 @@ use crate::aws::{AwsError, AwsErrorKind, Discovery, FileSystemQuery, WorkspaceQu
 use crate::facts::{
     CacheFacts, DatabaseFacts, Lookup, ManagedCredentials, SecretValue, SnapshotRead, StorageFacts,
 };
+use crate::optional_api::{ApiAvailability, Availability, OptionalApi, OptionalApis, check};
 use crate::resolve::upgrade::LiveDeployment;
 use crate::resolve::{Discovered, cache_enabled, merged_selector};
 use crate::status::Reason;
@@ -137,6 +138,8 @@ pub struct Gathered {
     pub snapshot: SnapshotRead,
     /// maxReplicas of a HorizontalPodAutoscaler targeting the cluster.
     pub autoscaler_max: Option<i32>,
+    /// Whether the optional APIs the spec asks for (HTTPRoute, ServiceMonitor) are served.
+    pub optional_apis: ApiAvailability,
     /// When this was gathered: the pure middle's clock.
     pub now: Timestamp,
 }
@@ -156,6 +159,9 @@ pub struct Sources<'a> {
     pub autoscaler_cache: Option<&'a Store<HorizontalPodAutoscaler>>,
     /// Whether this operator takes pre-upgrade snapshots at all.
     pub snapshots_allowed: bool,
+    /// The controller's shared answer to which optional APIs are served; without it (render)
+    /// the client, if any, is asked directly.
+    pub optional_apis: Option<&'a OptionalApis>,
 }
 
 /// The condition reason for an AWS call that failed.
@@ -206,7 +212,9 @@ pub async fn gather(gc: &GrafanaCluster, sources: Sources<'_>) -> Result<Gathere
         let source = format!("the RDS-managed secret {}", creds.secret_arn);
         secrets.unquotable_password = unquotable(creds.password.expose(), source);
     }
+    let optional_apis = optional_apis(gc, &sources).await;
     Ok(Gathered {
+        optional_apis,
         database,
         cache,
         storage,
@@ -217,6 +225,28 @@ pub async fn gather(gc: &GrafanaCluster, sources: Sources<'_>) -> Result<Gathere
         autoscaler_max,
         now: Timestamp::now(),
     })
+}
+
+/// Whether each optional API the spec asks for is served.
+async fn optional_apis(gc: &GrafanaCluster, sources: &Sources<'_>) -> ApiAvailability {
+    let ask = |api: OptionalApi| async move {
+        if !crate::resolve::wants_optional_api(&gc.spec, api) {
+            return Availability::NotNeeded;
+        }
+        match (sources.optional_apis, sources.client) {
+            (Some(cache), _) => cache.availability(api).await,
+            (None, Some(client)) => check(client, api).await,
+            (None, None) => Availability::Unchecked,
+        }
+    };
+    let (http_route, service_monitor) = tokio::join!(
+        ask(OptionalApi::HttpRoute),
+        ask(OptionalApi::ServiceMonitor)
+    );
+    ApiAvailability {
+        http_route,
+        service_monitor,
+    }
 }
 
 /// True when `hpa` scales the GrafanaCluster `name` (any API version of the group).

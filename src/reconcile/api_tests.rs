@@ -76,6 +76,7 @@ fn empty_stores() -> Stores {
         volumes: reflector::store().0,
         budgets: reflector::store().0,
         config_maps: reflector::store().0,
+        network_policies: reflector::store().0,
         autoscalers: reflector::store().0,
     }
 }

@@ -18,6 +18,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::PersistentVolume;
 
 use super::context::Context;
+use super::optional::apply_optional;
 use super::report::publish;
 use crate::api::GrafanaCluster;
 use crate::build::{Child, Children};
@@ -240,6 +241,11 @@ pub async fn apply_children(
             Child::Deployment(d) => {
                 deployment = Some(apply(&ctx.api(&ns), &stores.deployments, d, m).await?);
             }
+            Child::NetworkPolicy(p) => {
+                apply(&ctx.api(&ns), &stores.network_policies, p, m).await?;
+            }
+            Child::HttpRoute(r) => apply_optional(ctx, &ns, r).await?,
+            Child::ServiceMonitor(s) => apply_optional(ctx, &ns, s).await?,
         }
     }
     let deployment = deployment

@@ -10,6 +10,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret, Service,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::reflector::Store;
 use kube::{Api, Resource, ResourceExt};
@@ -17,9 +18,11 @@ use serde::de::DeserializeOwned;
 
 use super::apply::delete_if_present;
 use super::context::Context;
+use super::optional::sweep_optional;
 use crate::build::ChildKind;
 use crate::error::Result;
 use crate::names::{self, Component};
+use crate::optional_api::{HTTPRoute, ServiceMonitor};
 use crate::resolve::ClusterRef;
 use crate::status::JobState;
 
@@ -123,6 +126,17 @@ pub async fn remove_superseded(
             ChildKind::Deployment => {
                 let api = ctx.api::<Deployment>(ns);
                 sweep(ctx, api, &s.deployments, kind, cluster, round).await?
+            }
+            ChildKind::NetworkPolicy => {
+                let api = ctx.api::<NetworkPolicy>(ns);
+                sweep(ctx, api, &s.network_policies, kind, cluster, round).await?
+            }
+            // Not watched: listed, and only while their API is served.
+            ChildKind::HttpRoute => {
+                sweep_optional::<HTTPRoute>(ctx, kind, cluster, &round.produced).await?
+            }
+            ChildKind::ServiceMonitor => {
+                sweep_optional::<ServiceMonitor>(ctx, kind, cluster, &round.produced).await?
             }
         }
     }

@@ -11,6 +11,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret, Service,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
@@ -18,6 +19,7 @@ use kube::{Api, Client, Resource};
 
 use crate::aws::Discovery;
 use crate::metrics::Metrics;
+use crate::optional_api::OptionalApis;
 
 /// How the controller runs.
 #[derive(Clone, Debug)]
@@ -37,6 +39,9 @@ pub struct ControllerConfig {
     pub create_access_points: bool,
     /// Take the pre-upgrade RDS snapshots GrafanaClusters ask for (an AWS write).
     pub pre_upgrade_snapshots: bool,
+    /// How long the answer to "is the Gateway API / Prometheus Operator API served?" is
+    /// kept, for every cluster together.
+    pub optional_api_refresh: Duration,
 }
 
 impl Default for ControllerConfig {
@@ -49,6 +54,7 @@ impl Default for ControllerConfig {
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| "grafana-ha-operator".into()),
             create_access_points: true,
             pre_upgrade_snapshots: true,
+            optional_api_refresh: Duration::from_secs(60),
         }
     }
 }
@@ -64,6 +70,7 @@ pub struct Stores {
     pub claims: Store<PersistentVolumeClaim>,
     pub volumes: Store<PersistentVolume>,
     pub budgets: Store<PodDisruptionBudget>,
+    pub network_policies: Store<NetworkPolicy>,
     /// Every HorizontalPodAutoscaler in scope (few, small): one that targets a
     /// GrafanaCluster bounds its connection budget.
     pub autoscalers: Store<HorizontalPodAutoscaler>,
@@ -77,6 +84,8 @@ pub struct Context {
     pub recorder: Recorder,
     pub config: ControllerConfig,
     pub stores: Stores,
+    /// Which optional APIs (HTTPRoute, ServiceMonitor) the cluster serves, shared.
+    pub optional_apis: OptionalApis,
     /// Consecutive failures per cluster, for backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -90,7 +99,10 @@ impl Context {
         config: ControllerConfig,
         stores: Stores,
     ) -> Context {
+        let optional_apis =
+            OptionalApis::new(client.clone(), config.optional_api_refresh, metrics.clone());
         Context {
+            optional_apis,
             client,
             discovery,
             metrics,

@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod cleanup;
 pub mod context;
+pub mod optional;
 pub mod pipeline;
 pub mod report;
 pub mod watches;

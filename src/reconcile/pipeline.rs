@@ -43,6 +43,7 @@ pub async fn reconcile_cluster(gc: &GrafanaCluster, ctx: &Context) -> Result<Out
         deployment_cache: Some(&ctx.stores.deployments),
         autoscaler_cache: Some(&ctx.stores.autoscalers),
         snapshots_allowed: ctx.config.pre_upgrade_snapshots,
+        optional_apis: Some(&ctx.optional_apis),
     };
     let gathered = gather::gather(gc, sources).await?;
     let Planned {

@@ -16,6 +16,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret, Service,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::controller::{Action, Controller};
@@ -188,6 +189,8 @@ fn context_and_child_watches(
     let (services, service_events) = child_watch::<Service>(scoped(client, ns));
     let (claims, claim_events) = child_watch::<PersistentVolumeClaim>(scoped(client, ns));
     let (budgets, budget_events) = child_watch::<PodDisruptionBudget>(scoped(client, ns));
+    let (network_policies, network_policy_events) =
+        child_watch::<NetworkPolicy>(scoped(client, ns));
     let (volumes, volume_events) = child_watch::<PersistentVolume>(Api::all(client.clone()));
     let reporter = Reporter {
         controller: names::FIELD_MANAGER.into(),
@@ -212,6 +215,7 @@ fn context_and_child_watches(
         claims,
         volumes,
         budgets,
+        network_policies,
         autoscalers,
     };
     let ctx = Arc::new(Context::new(
@@ -230,6 +234,7 @@ fn context_and_child_watches(
         services: service_events.boxed(),
         claims: claim_events.boxed(),
         budgets: budget_events.boxed(),
+        network_policies: network_policy_events.boxed(),
         volumes: volume_events.boxed(),
         autoscalers: autoscaler_events.boxed(),
     };
@@ -247,6 +252,7 @@ struct ChildEvents {
     services: EventStream<Service>,
     claims: EventStream<PersistentVolumeClaim>,
     budgets: EventStream<PodDisruptionBudget>,
+    network_policies: EventStream<NetworkPolicy>,
     volumes: EventStream<PersistentVolume>,
     autoscalers: EventStream<HorizontalPodAutoscaler>,
 }
@@ -292,6 +298,7 @@ pub async fn run(
         .owns_stream(events.services)
         .owns_stream(events.claims)
         .owns_stream(events.budgets)
+        .owns_stream(events.network_policies)
         .watches_stream(events.volumes, volume_owner)
         .watches_stream(events.autoscalers, autoscaled_cluster)
         .watches_stream(user_secrets, referencing)

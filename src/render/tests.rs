@@ -118,6 +118,7 @@ fn postgres(secrets: SecretReads) -> Gathered {
         deployment: None,
         snapshot: crate::facts::SnapshotRead::NotAsked,
         autoscaler_max: None,
+        optional_apis: Default::default(),
         now: crate::fixtures::now(),
     }
 }
@@ -183,6 +184,7 @@ fn golden_mysql_memcached_storage_class() {
         deployment: None,
         snapshot: crate::facts::SnapshotRead::NotAsked,
         autoscaler_max: None,
+        optional_apis: Default::default(),
         now: crate::fixtures::now(),
     };
     let out = render_gathered(&gc, &gathered).expect("renders");
@@ -227,4 +229,53 @@ fn render_says_which_access_point_the_operator_would_create_and_creates_none() {
     );
     assert!(out.contains("render creates nothing"), "{out}");
     assert!(out.contains("CreatingAccessPoint"), "{out}");
+}
+
+/// The article's cluster with an HTTPRoute, a ServiceMonitor and NetworkPolicies.
+fn with_extras() -> GrafanaCluster {
+    let mut gc = example("grafanacluster-postgres-redis-efs.yaml");
+    let extras: GrafanaCluster = serde_json::from_value(serde_json::json!({
+        "apiVersion": "grafana-ha.io/v1alpha1",
+        "kind": "GrafanaCluster",
+        "metadata": {"name": "x"},
+        "spec": {
+            "database": {"credentials": {"rdsManagedSecret": true}},
+            "httpRoute": {"parentRefs": [{"name": "public"}], "hostnames": ["grafana.example.com"]},
+            "monitoring": {"serviceMonitor": {"enabled": true}},
+            "networkPolicy": {"enabled": true},
+        }
+    }))
+    .expect("extras");
+    gc.spec.http_route = extras.spec.http_route;
+    gc.spec.monitoring = extras.spec.monitoring;
+    gc.spec.network_policy = extras.spec.network_policy;
+    gc
+}
+
+#[test]
+fn render_shows_optional_children_without_a_cluster_and_policies_first() {
+    use crate::optional_api::Availability;
+    let gc = with_extras();
+    let mut secrets = SecretReads::unread(fresh());
+    secrets.managed = managed();
+    let mut gathered = postgres(secrets);
+    gathered.optional_apis.http_route = Availability::Unchecked;
+    gathered.optional_apis.service_monitor = Availability::Unchecked;
+    let out = render_gathered(&gc, &gathered).expect("renders");
+    let kinds: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("kind: "))
+        .collect();
+    assert_eq!(kinds.first(), Some(&"NetworkPolicy"), "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "NetworkPolicy").count(), 2);
+    assert_eq!(&kinds[kinds.len() - 2..], ["HTTPRoute", "ServiceMonitor"]);
+    assert!(out.contains("shown as if their CRDs were installed"));
+
+    // Asked against a cluster without the Gateway API: no route, and the header says why.
+    gathered.optional_apis.http_route = Availability::NotServed;
+    gathered.optional_apis.service_monitor = Availability::Served;
+    let out = render_gathered(&gc, &gathered).expect("renders");
+    assert!(!out.contains("kind: HTTPRoute"));
+    assert!(out.contains("kind: ServiceMonitor"));
+    assert!(out.contains("# optional APIs: spec.httpRoute needs"));
 }

@@ -15,6 +15,7 @@ mod database;
 pub mod datasources;
 mod pod;
 mod storage;
+pub mod telemetry;
 pub mod upgrade;
 pub mod version;
 
@@ -38,6 +39,7 @@ pub use storage::{
     CreateOutcome, access_point as access_point_request, after_create as after_access_point_create,
     owner,
 };
+pub use telemetry::{ExtrasPlan, wants_optional_api};
 
 /// The GrafanaCluster that owns the children.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -278,6 +280,8 @@ pub struct Plan {
     pub secret_digests: BTreeMap<String, String>,
     /// AWS data sources to provision (None: nothing to write).
     pub data_sources: Option<DataSourcesPlan>,
+    /// The HTTPRoute, ServiceMonitor and NetworkPolicies around the replicas.
+    pub extras: ExtrasPlan,
 }
 
 /// Why the admin credentials cannot be used, when they cannot.
@@ -297,6 +301,9 @@ pub struct Resolution {
     /// The EFS access point the controller should create (never `render`): plugins are
     /// installed on a file system with none for this cluster. There is no plan meanwhile.
     pub access_point: Option<AccessPointRequest>,
+    /// The OptionalAPIs condition: whether the HTTPRoute and ServiceMonitor asked for can
+    /// be written.
+    pub optional_apis: ConditionState,
 }
 
 impl Resolution {
@@ -423,7 +430,17 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
                 target: &target,
                 now: gathered.now,
             });
+            let extras = telemetry::extras(
+                &cluster.name,
+                spec,
+                &gathered.optional_apis,
+                matches!(alerting, AlertingPlan::Gossip { .. }),
+                database.status.port,
+                cache.as_ref().map(|c| c.status.port),
+                plugin_set(&cluster.name, spec, &st.claim_name).is_some(),
+            );
             Some(Plan {
+                extras,
                 image: upgrade.image.clone(),
                 replicas: upgrade.replicas,
                 upgrade,
@@ -455,6 +472,7 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
         admin_problem: secrets.problems.admin.clone(),
         plan,
         access_point,
+        optional_apis: telemetry::condition(&gathered.optional_apis),
     }
 }
 

@@ -119,7 +119,9 @@ pub fn server(spec: &GrafanaClusterSpec) -> ServerPlan {
     // load balancer: with only a domain, the public URL is https on the standard port.
     let root_url = server
         .root_url
-        .or_else(|| server.domain.as_ref().map(|d| format!("https://{d}/")));
+        .or_else(|| server.domain.as_ref().map(|d| format!("https://{d}/")))
+        // After an Ingress host (when spec.ingress exists): the first HTTPRoute host name.
+        .or_else(|| super::telemetry::route_root_url(spec));
     ServerPlan {
         domain: server.domain,
         root_url,

@@ -235,6 +235,7 @@ fn endpoints_and_storage_class_skip_discovery() {
             deployment: None,
             snapshot: crate::facts::SnapshotRead::NotAsked,
             autoscaler_max: None,
+            optional_apis: Default::default(),
             now: crate::fixtures::now(),
         },
     );

@@ -199,6 +199,19 @@ fn cluster_states(desired: i32, resolution: &Resolution, inputs: &StatusInputs<'
         ));
         states.push((ConditionType::Upgrading, plan.upgrade.condition.clone()));
     }
+    states.push((
+        ConditionType::OptionalApis,
+        resolution.optional_apis.clone(),
+    ));
+    // A missing optional API leaves Ready as it is; its message points at it.
+    let ready = if resolution.optional_apis.status {
+        ready
+    } else {
+        ConditionState {
+            message: format!("{} (see OptionalAPIs)", ready.message),
+            ..ready
+        }
+    };
     states.extend([
         (ConditionType::Ready, ready),
         (ConditionType::Progressing, progressing),

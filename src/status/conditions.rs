@@ -23,17 +23,21 @@ pub enum ConditionType {
     /// observedGeneration), not Ready.
     Reconciling,
     Stalled,
+    /// The HTTPRoute and ServiceMonitor the spec asks for can be written: their APIs
+    /// (CRDs) are served. False never blocks the rest of the cluster.
+    OptionalApis,
 }
 
 impl ConditionType {
     /// The order of `status.conditions`.
-    pub const ORDER: [ConditionType; 11] = [
+    pub const ORDER: [ConditionType; 12] = [
         ConditionType::Ready,
         ConditionType::DatabaseResolved,
         ConditionType::CacheResolved,
         ConditionType::StorageResolved,
         ConditionType::DataSourcesResolved,
         ConditionType::ConnectionBudget,
+        ConditionType::OptionalApis,
         ConditionType::Upgrading,
         ConditionType::Progressing,
         ConditionType::Degraded,
@@ -54,6 +58,7 @@ impl ConditionType {
             ConditionType::Degraded => "Degraded",
             ConditionType::Reconciling => "Reconciling",
             ConditionType::Stalled => "Stalled",
+            ConditionType::OptionalApis => "OptionalAPIs",
         }
     }
 
@@ -128,6 +133,15 @@ pub enum Reason {
     WaitingForAws,
     UsingLastKnownConfiguration,
     AsExpected,
+    // Optional APIs (HTTPRoute, ServiceMonitor).
+    /// Every optional API the spec asks for is served.
+    Served,
+    /// The spec asks for no child of an optional API.
+    NotRequested,
+    /// An optional API the spec asks for is not served (its CRD is not installed).
+    ApiNotServed,
+    /// Discovery could not tell whether an optional API is served.
+    ApiCheckFailed,
 }
 
 impl Reason {
@@ -181,6 +195,10 @@ impl Reason {
             Reason::WaitingForAws => "WaitingForAws",
             Reason::UsingLastKnownConfiguration => "UsingLastKnownConfiguration",
             Reason::AsExpected => "AsExpected",
+            Reason::Served => "Served",
+            Reason::NotRequested => "NotRequested",
+            Reason::ApiNotServed => "APINotServed",
+            Reason::ApiCheckFailed => "APICheckFailed",
         }
     }
 

@@ -100,6 +100,10 @@ pub fn condition_events(previous: &[Condition], current: &[Condition]) -> Vec<Co
             if c.reason == Reason::CreatingAccessPoint.as_str() {
                 return None;
             }
+            // A cluster that asks for no optional child has nothing to be told about it.
+            if c.reason == Reason::NotRequested.as_str() {
+                return None;
+            }
             // Not ready because a rollout or the plugin install is under way is progress,
             // not a problem worth a Warning.
             let progress = condition == ConditionType::Ready
@@ -200,6 +204,25 @@ mod tests {
         let failed = condition_events(&[], &[storage(Reason::AccessPointCreateFailed)]);
         assert_eq!(failed.len(), 1);
         assert!(failed[0].warning);
+    }
+
+    #[test]
+    fn optional_apis_warn_when_missing_and_stay_quiet_when_not_asked_for() {
+        let optional = |status: &str, reason: Reason| Condition {
+            type_: ConditionType::OptionalApis.as_str().into(),
+            status: status.into(),
+            reason: reason.as_str().into(),
+            message: "m".into(),
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ),
+            observed_generation: None,
+        };
+        assert!(condition_events(&[], &[optional("True", Reason::NotRequested)]).is_empty());
+        let missing = condition_events(&[], &[optional("False", Reason::ApiNotServed)]);
+        assert_eq!(missing.len(), 1);
+        assert!(missing[0].warning);
+        assert_eq!(missing[0].reason.as_string(), "OptionalAPIsFailed");
     }
 
     #[test]

@@ -147,6 +147,8 @@ pub struct OperatorOptions {
     pub discovery_refresh: Duration,
     /// How often healthy clusters are re-checked without an event.
     pub resync: Duration,
+    /// How long the answer "is an optional API (HTTPRoute, ServiceMonitor) served" is kept.
+    pub optional_api_refresh: Duration,
 }
 
 impl Default for OperatorOptions {
@@ -156,6 +158,7 @@ impl Default for OperatorOptions {
             through_fault_proxy: true,
             discovery_refresh: Duration::from_secs(2),
             resync: Duration::from_secs(3),
+            optional_api_refresh: Duration::from_secs(2),
         }
     }
 }
@@ -194,6 +197,7 @@ impl Operator {
             instance: "e2e".into(),
             create_access_points: true,
             pre_upgrade_snapshots: true,
+            optional_api_refresh: options.optional_api_refresh,
         };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(reconcile::run(

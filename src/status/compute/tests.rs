@@ -75,6 +75,7 @@ fn ready_when_rollout_complete_and_plugins_installed() {
             STORAGE_RESOLVED,
             "DataSourcesResolved",
             "ConnectionBudget",
+            "OptionalAPIs",
             "Upgrading",
             PROGRESSING,
             DEGRADED,
@@ -470,4 +471,38 @@ fn scaled_to_zero_is_ready_and_says_so() {
     assert_eq!(cond(&s, READY).reason, "ScaledDown");
     assert_eq!(cond(&s, STALLED).status, "False");
     assert_eq!(cond(&s, RECONCILING).status, "False");
+}
+
+#[test]
+fn a_missing_optional_api_leaves_ready_and_stalled_alone_and_says_so() {
+    let mut gc = fixtures::article();
+    gc.spec.http_route = serde_json::from_value(serde_json::json!({
+        "parentRefs": [{"name": "public"}],
+        "hostnames": ["grafana.example.com"]
+    }))
+    .expect("route");
+    let mut gathered = fixtures::gathered();
+    gathered.optional_apis.http_route = crate::optional_api::Availability::NotServed;
+    let r = resolve(&gc, &gathered);
+    assert!(r.plan.as_ref().expect("plan").extras.http_route.is_none());
+    let s = compute(
+        &gc,
+        &StatusInputs {
+            resolution: Some(&r),
+            rollout: Some(complete(3)),
+            plugins_job: Some(JobState::Succeeded),
+            ..Default::default()
+        },
+        now(),
+    );
+    let optional = cond(&s, "OptionalAPIs");
+    assert_eq!(
+        (optional.status.as_str(), optional.reason.as_str()),
+        ("False", "APINotServed")
+    );
+    assert!(optional.message.contains("spec.httpRoute"));
+    assert_eq!(cond(&s, READY).status, "True");
+    assert!(cond(&s, READY).message.contains("see OptionalAPIs"));
+    assert_eq!(cond(&s, STALLED).status, "False");
+    assert_eq!(cond(&s, DEGRADED).status, "False");
 }

@@ -119,6 +119,20 @@ reveals nothing a list does not.
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
   verbs: ["get", "list", "watch"]
+# NetworkPolicies around the Grafana pods and the plugin installer (spec.networkPolicy).
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# The optional children: an HTTPRoute (spec.httpRoute) and a ServiceMonitor
+# (spec.monitoring.serviceMonitor), written only when their CRDs are installed. Whether
+# they are is asked through API discovery, open to every authenticated user
+# (system:discovery): no rule needed for it.
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["httproutes"]
+  verbs: ["get", "list", "create", "patch", "delete"]
+- apiGroups: ["monitoring.coreos.com"]
+  resources: ["servicemonitors"]
+  verbs: ["get", "list", "create", "patch", "delete"]
 # Events on GrafanaClusters (events.k8s.io/v1; a repeated Event is patched).
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
