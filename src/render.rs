@@ -152,10 +152,12 @@ fn documents(children: Children) -> Result<Vec<String>, RenderError> {
         .into_iter()
         .map(|child| match child {
             Child::GeneratedSecret(s) | Child::Secret(s) => yaml(&secrets::redacted(s)),
+            Child::ServiceAccount(a) => yaml(&a),
             Child::Volume(v) => yaml(&v),
             Child::Claim(c) => yaml(&c),
             Child::InstallerJob(j) => yaml(&j),
             Child::Service(s) => yaml(&s),
+            Child::Ingress(i) => yaml(&i),
             Child::DisruptionBudget(p) => yaml(&p),
             Child::Deployment(d) => yaml(&d),
         })

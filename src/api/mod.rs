@@ -4,11 +4,16 @@
 //! same rules run client-side in [`validation`], so `render` and the controller refuse exactly
 //! what `kubectl apply` would.
 
+mod access;
 pub mod defaults;
 mod spec;
 mod status;
 pub mod validation;
 
+pub use access::{
+    HttpServiceSpec, IngressSpec, IngressTlsSpec, MANAGED_CONTAINERS, PodCustomization,
+    ServiceAccountSpec, ServiceType,
+};
 pub use spec::*;
 pub use status::*;
 
@@ -182,6 +187,24 @@ pub struct GrafanaClusterSpec {
     #[x_kube(validation = Rule::new("self.all(e, !has(e.value) || e.value == '' || !e.name.upperAscii().matches('(PASSWORD|SECRET|TOKEN|_KEY$|CONNSTR|_URL$)'))").message("spec.env: a secret-looking variable (PASSWORD, SECRET, TOKEN, *_KEY, CONNSTR, *_URL) must use valueFrom.secretKeyRef, not a literal value"))]
     #[schemars(schema_with = "bounded_env_schema")]
     pub env: Option<Vec<EnvVar>>,
+
+    /// The ServiceAccount of the Grafana pods and the plugin installer: by default one the
+    /// operator creates per cluster (annotate it for IRSA), or an existing one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<ServiceAccountSpec>,
+
+    /// The HTTP Service: type, annotations (e.g. for an NLB) and extra labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<HttpServiceSpec>,
+
+    /// An Ingress to the HTTP Service (e.g. an ALB through the AWS Load Balancer Controller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<IngressSpec>,
+
+    /// Labels, annotations, pull secrets, priority, extra volumes, mounts, ports and
+    /// containers of the Grafana pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodCustomization>,
 }
 
 /// The schema of `spec.env`: Kubernetes' EnvVar with bounds on the list and on names, so
@@ -252,6 +275,12 @@ mod tests {
                     "maxSurge",
                     "maxUnavailable",
                     "minAvailable",
+                    "imagePullSecrets",
+                    "extraVolumes",
+                    "extraVolumeMounts",
+                    "extraContainers",
+                    "extraInitContainers",
+                    "extraPorts",
                 ]
                 .contains(&name.as_str());
                 if ours && sub.get("description").is_none() {

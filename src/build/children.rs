@@ -7,7 +7,10 @@
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    PersistentVolume, PersistentVolumeClaim, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::ResourceExt;
 
@@ -20,6 +23,8 @@ pub struct Children {
     /// The operator's Secrets, rewritten when their source changes: the copy of the
     /// RDS-managed credentials and the Redis connection string.
     pub secrets: Vec<Secret>,
+    /// The pods' ServiceAccount (absent when the user brings their own).
+    pub service_account: Option<ServiceAccount>,
     /// Static EFS volume (absent with a StorageClass).
     pub volume: Option<PersistentVolume>,
     pub claim: PersistentVolumeClaim,
@@ -27,6 +32,8 @@ pub struct Children {
     pub installer: Option<Job>,
     /// The HTTP Service and, with gossip, the headless alerting Service.
     pub services: Vec<Service>,
+    /// The Ingress to the HTTP Service (absent unless asked for).
+    pub ingress: Option<Ingress>,
     pub disruption_budget: Option<PodDisruptionBudget>,
     pub deployment: Deployment,
 }
@@ -40,11 +47,13 @@ pub enum Child {
     /// Created when missing, never rewritten.
     GeneratedSecret(Secret),
     Secret(Secret),
+    ServiceAccount(ServiceAccount),
     Volume(PersistentVolume),
     Claim(PersistentVolumeClaim),
     /// A one-shot with an immutable template: created when missing, never re-applied.
     InstallerJob(Job),
     Service(Service),
+    Ingress(Ingress),
     DisruptionBudget(PodDisruptionBudget),
     Deployment(Deployment),
 }
@@ -53,21 +62,25 @@ pub enum Child {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ChildKind {
     Secret,
+    ServiceAccount,
     PersistentVolume,
     PersistentVolumeClaim,
     Job,
     Service,
+    Ingress,
     PodDisruptionBudget,
     Deployment,
 }
 
 impl ChildKind {
-    pub const ALL: [ChildKind; 7] = [
+    pub const ALL: [ChildKind; 9] = [
         ChildKind::Secret,
+        ChildKind::ServiceAccount,
         ChildKind::PersistentVolume,
         ChildKind::PersistentVolumeClaim,
         ChildKind::Job,
         ChildKind::Service,
+        ChildKind::Ingress,
         ChildKind::PodDisruptionBudget,
         ChildKind::Deployment,
     ];
@@ -77,10 +90,12 @@ impl Child {
     pub fn kind(&self) -> ChildKind {
         match self {
             Child::GeneratedSecret(_) | Child::Secret(_) => ChildKind::Secret,
+            Child::ServiceAccount(_) => ChildKind::ServiceAccount,
             Child::Volume(_) => ChildKind::PersistentVolume,
             Child::Claim(_) => ChildKind::PersistentVolumeClaim,
             Child::InstallerJob(_) => ChildKind::Job,
             Child::Service(_) => ChildKind::Service,
+            Child::Ingress(_) => ChildKind::Ingress,
             Child::DisruptionBudget(_) => ChildKind::PodDisruptionBudget,
             Child::Deployment(_) => ChildKind::Deployment,
         }
@@ -89,10 +104,12 @@ impl Child {
     pub fn name(&self) -> String {
         match self {
             Child::GeneratedSecret(o) | Child::Secret(o) => o.name_any(),
+            Child::ServiceAccount(o) => o.name_any(),
             Child::Volume(o) => o.name_any(),
             Child::Claim(o) => o.name_any(),
             Child::InstallerJob(o) => o.name_any(),
             Child::Service(o) => o.name_any(),
+            Child::Ingress(o) => o.name_any(),
             Child::DisruptionBudget(o) => o.name_any(),
             Child::Deployment(o) => o.name_any(),
         }
@@ -100,26 +117,31 @@ impl Child {
 }
 
 impl Children {
-    /// The children in apply order: Secrets first (the pods reference them), then the
-    /// volume before its claim, the installer that fills the claim, the Services and the
-    /// budget, and the Deployment last, once everything it references exists.
+    /// The children in apply order: Secrets first (the pods reference them), the
+    /// ServiceAccount the pods run as, then the volume before its claim, the installer
+    /// that fills the claim, the Services, the Ingress to them and the budget, and the
+    /// Deployment last, once everything it references exists.
     pub fn into_ordered(self) -> Vec<Child> {
         let Children {
             generated,
             secrets,
+            service_account,
             volume,
             claim,
             installer,
             services,
+            ingress,
             disruption_budget,
             deployment,
         } = self;
         let mut out: Vec<Child> = generated.into_iter().map(Child::GeneratedSecret).collect();
         out.extend(secrets.into_iter().map(Child::Secret));
+        out.extend(service_account.map(Child::ServiceAccount));
         out.extend(volume.map(Child::Volume));
         out.push(Child::Claim(claim));
         out.extend(installer.map(Child::InstallerJob));
         out.extend(services.into_iter().map(Child::Service));
+        out.extend(ingress.map(Child::Ingress));
         out.extend(disruption_budget.map(Child::DisruptionBudget));
         out.push(Child::Deployment(deployment));
         out

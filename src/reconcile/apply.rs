@@ -218,6 +218,9 @@ pub async fn apply_children(
             Child::Secret(s) => {
                 apply(&ctx.api(&ns), &stores.secrets, s, m).await?;
             }
+            Child::ServiceAccount(a) => {
+                apply(&ctx.api(&ns), &stores.service_accounts, a, m).await?;
+            }
             Child::Volume(v) => {
                 let api: Api<PersistentVolume> = Api::all(ctx.client.clone());
                 apply(&api, &stores.volumes, v, m).await?;
@@ -230,6 +233,9 @@ pub async fn apply_children(
             }
             Child::Service(s) => {
                 apply(&ctx.api(&ns), &stores.services, s, m).await?;
+            }
+            Child::Ingress(i) => {
+                apply(&ctx.api(&ns), &stores.ingresses, i, m).await?;
             }
             Child::DisruptionBudget(p) => {
                 apply(&ctx.api(&ns), &stores.budgets, p, m).await?;

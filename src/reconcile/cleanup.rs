@@ -7,7 +7,10 @@ use std::fmt::Debug;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    PersistentVolume, PersistentVolumeClaim, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::reflector::Store;
 use kube::{Api, Resource, ResourceExt};
@@ -38,6 +41,10 @@ pub enum Retention {
     PluginsClaimInUse,
     /// Older installer Jobs stay while an install is running.
     InstallerRunning,
+    /// A ServiceAccount no longer planned (the user switched to their own) stays until
+    /// the rollout has moved every replica off it: the old pods' projected tokens (IRSA,
+    /// Pod Identity) are refreshed through it.
+    ServiceAccountInUse,
 }
 
 /// What the retention rules look at.
@@ -72,6 +79,9 @@ pub fn retention(
         (ChildKind::Job, _) if round.installer == Some(JobState::Running) => {
             Some(Retention::InstallerRunning)
         }
+        (ChildKind::ServiceAccount, _) if !round.rollout_complete => {
+            Some(Retention::ServiceAccountInUse)
+        }
         _ => None,
     }
 }
@@ -89,6 +99,14 @@ pub async fn remove_superseded(
         match kind {
             ChildKind::Secret => {
                 sweep(ctx, ctx.api::<Secret>(ns), &s.secrets, kind, cluster, round).await?
+            }
+            ChildKind::ServiceAccount => {
+                let api = ctx.api::<ServiceAccount>(ns);
+                sweep(ctx, api, &s.service_accounts, kind, cluster, round).await?
+            }
+            ChildKind::Ingress => {
+                let api = ctx.api::<Ingress>(ns);
+                sweep(ctx, api, &s.ingresses, kind, cluster, round).await?
             }
             ChildKind::PersistentVolume => {
                 let api: Api<PersistentVolume> = Api::all(ctx.client.clone());
@@ -220,5 +238,13 @@ mod tests {
             Some(Retention::StaticVolume)
         );
         assert_eq!(retention(ChildKind::Service, "s", None, &r), None);
+        assert_eq!(
+            retention(ChildKind::ServiceAccount, "sa", None, &r),
+            Some(Retention::ServiceAccountInUse)
+        );
+        assert_eq!(
+            retention(ChildKind::ServiceAccount, "sa", None, &round()),
+            None
+        );
     }
 }

@@ -8,7 +8,10 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    PersistentVolume, PersistentVolumeClaim, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
@@ -61,6 +64,8 @@ pub struct Stores {
     pub claims: Store<PersistentVolumeClaim>,
     pub volumes: Store<PersistentVolume>,
     pub budgets: Store<PodDisruptionBudget>,
+    pub service_accounts: Store<ServiceAccount>,
+    pub ingresses: Store<Ingress>,
     /// Every HorizontalPodAutoscaler in scope (few, small): one that targets a
     /// GrafanaCluster bounds its connection budget.
     pub autoscalers: Store<HorizontalPodAutoscaler>,

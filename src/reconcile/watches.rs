@@ -13,7 +13,10 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    PersistentVolume, PersistentVolumeClaim, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::controller::{Action, Controller};
@@ -185,6 +188,9 @@ fn context_and_child_watches(
     let (services, service_events) = child_watch::<Service>(scoped(client, ns));
     let (claims, claim_events) = child_watch::<PersistentVolumeClaim>(scoped(client, ns));
     let (budgets, budget_events) = child_watch::<PodDisruptionBudget>(scoped(client, ns));
+    let (service_accounts, service_account_events) =
+        child_watch::<ServiceAccount>(scoped(client, ns));
+    let (ingresses, ingress_events) = child_watch::<Ingress>(scoped(client, ns));
     let (volumes, volume_events) = child_watch::<PersistentVolume>(Api::all(client.clone()));
     let reporter = Reporter {
         controller: names::FIELD_MANAGER.into(),
@@ -208,6 +214,8 @@ fn context_and_child_watches(
         claims,
         volumes,
         budgets,
+        service_accounts,
+        ingresses,
         autoscalers,
     };
     let ctx = Arc::new(Context::new(
@@ -225,6 +233,8 @@ fn context_and_child_watches(
         services: service_events.boxed(),
         claims: claim_events.boxed(),
         budgets: budget_events.boxed(),
+        service_accounts: service_account_events.boxed(),
+        ingresses: ingress_events.boxed(),
         volumes: volume_events.boxed(),
         autoscalers: autoscaler_events.boxed(),
     };
@@ -241,6 +251,8 @@ struct ChildEvents {
     services: EventStream<Service>,
     claims: EventStream<PersistentVolumeClaim>,
     budgets: EventStream<PodDisruptionBudget>,
+    service_accounts: EventStream<ServiceAccount>,
+    ingresses: EventStream<Ingress>,
     volumes: EventStream<PersistentVolume>,
     autoscalers: EventStream<HorizontalPodAutoscaler>,
 }
@@ -285,6 +297,8 @@ pub async fn run(
         .owns_stream(events.services)
         .owns_stream(events.claims)
         .owns_stream(events.budgets)
+        .owns_stream(events.service_accounts)
+        .owns_stream(events.ingresses)
         .watches_stream(events.volumes, volume_owner)
         .watches_stream(events.autoscalers, autoscaled_cluster)
         .watches_stream(user_secrets, referencing)

@@ -7,6 +7,7 @@
 //! must never blank a working Deployment. The condition then says why, and the cluster is
 //! reported Degraded.
 
+mod access;
 mod budget;
 mod cache;
 mod component;
@@ -28,6 +29,10 @@ use crate::gather::Gathered;
 use crate::names;
 use crate::status::ConditionState;
 
+pub use access::{
+    AccessPlan, CreatedServiceAccount, IngressPlan, IngressTls, PodExtras, ServiceAccountPlan,
+    ServicePlan,
+};
 pub use component::{Discovered, Resolved};
 pub use credentials::{SecretUse, SecretUser, referenced_user_secrets, references};
 pub use database::wants_managed_secret;
@@ -263,6 +268,8 @@ pub struct Plan {
     pub signing_key: Generated,
     pub server: ServerPlan,
     pub pod: PodSettings,
+    /// The ServiceAccount, the Service's exposure, the Ingress and the user's pod additions.
+    pub access: AccessPlan,
     /// Zones the pods (and the installer) must run in: those with an EFS mount target, or
     /// empty (anywhere) with a StorageClass. A pod elsewhere could never mount the plugins.
     pub required_zones: Vec<String>,
@@ -415,8 +422,9 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
                 alerting,
                 admin: credentials::admin(&cluster.name, spec, secrets),
                 signing_key: credentials::signing_key(&cluster.name, secrets),
-                server: pod::server(spec),
+                server: access::server_from_ingress(pod::server(spec), spec),
                 pod: pod::settings(&cluster.name, spec),
+                access: access::plan(&cluster.name, spec),
                 required_zones: st.mount_target_zones.clone(),
                 preferred_zones,
                 rolling_update: pod::rolling_update(spec),
