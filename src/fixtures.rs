@@ -116,6 +116,7 @@ pub fn gathered() -> Gathered {
         snapshot: crate::facts::SnapshotRead::NotAsked,
         autoscaler_max: None,
         now: crate::fixtures::now(),
+        service_account_problem: None,
     }
 }
 

@@ -134,11 +134,20 @@ fn unresolved(resolution: &crate::resolve::Resolution) -> String {
         )
         .collect();
     if reasons.is_empty() {
-        resolution
-            .admin_problem
-            .clone()
-            .map(|p| format!("  admin: {p}"))
-            .unwrap_or_default()
+        [
+            resolution
+                .admin_problem
+                .as_ref()
+                .map(|p| format!("  admin: {p}")),
+            resolution
+                .service_account_problem
+                .as_ref()
+                .map(|p| format!("  serviceAccount: {p}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n")
     } else {
         reasons.join("\n")
     }

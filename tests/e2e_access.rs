@@ -13,7 +13,8 @@
 //!   `create: false` without a name, an extra container named grafana and port 9094
 //!   (the CEL rules); a privileged
 //!   sidecar is refused in status and an Event naming the field, and the running
-//!   Deployment is not touched.
+//!   Deployment is not touched; nor is it when the spec then names a ServiceAccount that
+//!   does not exist (Ready=False, Unresolved, naming it).
 // Tests panic on purpose: a failed step stops the test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -324,6 +325,7 @@ async fn existing_service_account_and_a_refused_customisation_leave_the_deployme
     )
     .await;
     wait_condition(&client, &ns, "Ready", "True").await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
 
     // The CEL rules hold at admission (and cost what the API server allows: the CRD was
     // accepted).
@@ -356,7 +358,6 @@ async fn existing_service_account_and_a_refused_customisation_leave_the_deployme
         assert!(refused.contains(needle), "{needle} in {refused}");
     }
 
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     let before = deployments.get("grafana").await.expect("deployment");
     assert_eq!(
         pod_spec(&before).service_account_name.as_deref(),
@@ -410,6 +411,42 @@ async fn existing_service_account_and_a_refused_customisation_leave_the_deployme
             .iter()
             .all(|c| c.name != "debug"),
         "the refused sidecar never reached the pods"
+    );
+
+    // Pointing at a ServiceAccount that does not exist builds nothing (pods that could
+    // never be created): Ready says why and the running Deployment stays as it was.
+    Api::<GrafanaCluster>::namespaced(client.clone(), &ns)
+        .patch(
+            "grafana",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {
+                "pod": null,
+                "serviceAccount": {"create": false, "name": "nobody"}}})),
+        )
+        .await
+        .expect("patch");
+    let (reason, message) = wait_for("Ready=False naming the ServiceAccount", WAIT, || async {
+        let gc = Api::<GrafanaCluster>::namespaced(client.clone(), &ns)
+            .get("grafana")
+            .await
+            .ok()?;
+        gc.status?
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Ready" && c.message.contains("ServiceAccount"))
+            .map(|c| (c.reason, c.message))
+    })
+    .await;
+    assert_eq!(reason, "Unresolved");
+    assert!(
+        message.contains("nobody") && message.contains("spec.serviceAccount.name"),
+        "{message}"
+    );
+    let still = deployments.get("grafana").await.expect("deployment");
+    assert_eq!(still.metadata.generation, before.metadata.generation);
+    assert_eq!(
+        pod_spec(&still).service_account_name.as_deref(),
+        Some("platform-grafana")
     );
 
     cleanup(&client, &ns, operator).await;

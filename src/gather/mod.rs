@@ -4,6 +4,7 @@
 //! ([`Gathered`]). The controller and `render` both call [`gather`], so a preview takes
 //! exactly the controller's path.
 
+mod access;
 mod secrets;
 
 pub use secrets::{PasswordFinding, unquotable};
@@ -137,6 +138,8 @@ pub struct Gathered {
     pub autoscaler_max: Option<i32>,
     /// When this was gathered: the pure middle's clock.
     pub now: Timestamp,
+    /// Why the user's existing ServiceAccount cannot be used (it does not exist).
+    pub service_account_problem: Option<String>,
 }
 
 /// Where the gatherer reads from.
@@ -203,6 +206,7 @@ pub async fn gather(gc: &GrafanaCluster, sources: Sources<'_>) -> Result<Gathere
         let source = format!("the RDS-managed secret {}", creds.secret_arn);
         secrets.unquotable_password = unquotable(creds.password.expose(), source);
     }
+    let service_account_problem = access::service_account_problem(gc, sources.client).await?;
     Ok(Gathered {
         database,
         cache,
@@ -212,6 +216,7 @@ pub async fn gather(gc: &GrafanaCluster, sources: Sources<'_>) -> Result<Gathere
         snapshot,
         autoscaler_max,
         now: Timestamp::now(),
+        service_account_problem,
     })
 }
 

@@ -118,6 +118,7 @@ fn postgres(secrets: SecretReads) -> Gathered {
         snapshot: crate::facts::SnapshotRead::NotAsked,
         autoscaler_max: None,
         now: crate::fixtures::now(),
+        service_account_problem: None,
     }
 }
 
@@ -182,6 +183,7 @@ fn golden_mysql_memcached_storage_class() {
         snapshot: crate::facts::SnapshotRead::NotAsked,
         autoscaler_max: None,
         now: crate::fixtures::now(),
+        service_account_problem: None,
     };
     let out = render_gathered(&gc, &gathered).expect("renders");
     check("mysql-memcached.yaml", &out);

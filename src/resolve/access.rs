@@ -301,4 +301,38 @@ mod tests {
         assert_eq!(own.read_only_root_filesystem, Some(true));
         assert_eq!(own.allow_privilege_escalation, Some(false));
     }
+
+    #[test]
+    fn a_missing_user_service_account_builds_nothing_and_says_so() {
+        let mut gathered = fixtures::gathered();
+        let mut fs = fixtures::file_system();
+        fs.access_point_id = Some("fsap-0123456789abcdef0".into());
+        gathered.storage = fixtures::found(fs);
+        gathered.service_account_problem =
+            Some("ServiceAccount obs/mine (spec.serviceAccount.name) does not exist".into());
+        let resolution = crate::resolve::resolve(&fixtures::article(), &gathered);
+        assert!(
+            resolution.plan.is_none(),
+            "no plan: the Deployment is left as it is"
+        );
+        let status = crate::status::compute(
+            &fixtures::article(),
+            &crate::status::StatusInputs {
+                resolution: Some(&resolution),
+                ..crate::status::StatusInputs::default()
+            },
+            fixtures::now(),
+        );
+        let ready = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .expect("Ready");
+        assert_eq!(ready.status, "False");
+        assert!(
+            ready.message.contains("spec.serviceAccount.name"),
+            "{}",
+            ready.message
+        );
+    }
 }

@@ -293,6 +293,9 @@ pub struct Resolution {
     pub cache: Resolved<CacheStatus>,
     pub storage: Resolved<StorageStatus>,
     pub admin_problem: AdminProblem,
+    /// Why the user's ServiceAccount cannot be used (it does not exist): nothing is built
+    /// meanwhile, so a running Deployment is never pointed at it.
+    pub service_account_problem: Option<String>,
     /// Present when every component has a target (current or last good) and no referenced
     /// Secret is missing: the cluster can be (re)built.
     pub plan: Option<Plan>,
@@ -392,7 +395,11 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
 
     let cache_ready = !cache_enabled(spec) || cache.target.is_some();
     let plan = match (database_plan, &storage.target) {
-        (Some(database), Some(st)) if cache_ready && secrets.problems.admin.is_none() => {
+        (Some(database), Some(st))
+            if cache_ready
+                && secrets.problems.admin.is_none()
+                && gathered.service_account_problem.is_none() =>
+        {
             let cache = cache
                 .target
                 .clone()
@@ -440,6 +447,7 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
         cache,
         storage,
         admin_problem: secrets.problems.admin.clone(),
+        service_account_problem: gathered.service_account_problem.clone(),
         plan,
         access_point,
     }

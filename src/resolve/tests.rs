@@ -235,6 +235,7 @@ fn endpoints_and_storage_class_skip_discovery() {
             snapshot: crate::facts::SnapshotRead::NotAsked,
             autoscaler_max: None,
             now: crate::fixtures::now(),
+            service_account_problem: None,
         },
     );
     let w = r.plan.expect("wiring");
