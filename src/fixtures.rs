@@ -118,6 +118,7 @@ pub fn gathered() -> Gathered {
         autoscaler_max: None,
         optional_apis: Default::default(),
         now: crate::fixtures::now(),
+        service_account_problem: None,
     }
 }
 

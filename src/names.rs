@@ -31,6 +31,18 @@ pub const GOSSIP_PORT: i32 = 9094;
 pub const PLUGINS_PATH: &str = "/var/lib/grafana/plugins";
 /// Directory on the plugins volume where the installer leaves one marker per plugin set.
 pub const PLUGINS_MARKER_DIR: &str = "/var/lib/grafana/plugins/.grafana-ha";
+/// Where the database CA bundle is mounted.
+pub const DB_CA_DIR: &str = "/etc/grafana/db-ca";
+/// Volume names of the Grafana pods (a build test keeps this list complete).
+pub const MANAGED_VOLUMES: [&str; 5] = ["plugins", "data", "tmp", "grafana-secrets", "db-ca"];
+/// Mount paths of the Grafana container (a build test keeps this list complete).
+pub const MANAGED_MOUNT_PATHS: [&str; 5] = [
+    PLUGINS_PATH,
+    "/var/lib/grafana",
+    "/tmp",
+    SECRETS_PATH,
+    DB_CA_DIR,
+];
 
 /// Longest Kubernetes name that is also a valid label value and DNS-1035 label.
 const MAX_SHORT_NAME: usize = 63;
@@ -72,6 +84,15 @@ pub fn installer_network_policy(cluster: &str) -> String {
 
 pub fn alerting_service(cluster: &str) -> String {
     bounded(cluster, "alerting", MAX_SHORT_NAME)
+}
+
+/// The ServiceAccount the operator creates for a cluster's pods.
+pub fn service_account(cluster: &str) -> String {
+    bounded(cluster, "", 253)
+}
+
+pub fn ingress(cluster: &str) -> String {
+    bounded(cluster, "", 253)
 }
 
 pub fn pdb(cluster: &str) -> String {

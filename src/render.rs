@@ -157,11 +157,20 @@ fn unresolved(resolution: &crate::resolve::Resolution) -> String {
         )
         .collect();
     if reasons.is_empty() {
-        resolution
-            .admin_problem
-            .clone()
-            .map(|p| format!("  admin: {p}"))
-            .unwrap_or_default()
+        [
+            resolution
+                .admin_problem
+                .as_ref()
+                .map(|p| format!("  admin: {p}")),
+            resolution
+                .service_account_problem
+                .as_ref()
+                .map(|p| format!("  serviceAccount: {p}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n")
     } else {
         reasons.join("\n")
     }
@@ -176,10 +185,12 @@ fn documents(children: Children) -> Result<Vec<String>, RenderError> {
         .map(|child| match child {
             Child::GeneratedSecret(s) | Child::Secret(s) => yaml(&secrets::redacted(s)),
             Child::ConfigMap(c) => yaml(&c),
+            Child::ServiceAccount(a) => yaml(&a),
             Child::Volume(v) => yaml(&v),
             Child::Claim(c) => yaml(&c),
             Child::InstallerJob(j) => yaml(&j),
             Child::Service(s) => yaml(&s),
+            Child::Ingress(i) => yaml(&i),
             Child::DisruptionBudget(p) => yaml(&p),
             Child::Deployment(d) => yaml(&d),
             Child::NetworkPolicy(p) => yaml(&p),

@@ -4,6 +4,7 @@
 //! same rules run client-side in [`validation`], so `render` and the controller refuse exactly
 //! what `kubectl apply` would.
 
+mod access;
 mod datasources;
 pub mod defaults;
 mod spec;
@@ -11,6 +12,10 @@ mod status;
 mod telemetry;
 pub mod validation;
 
+pub use access::{
+    HttpServiceSpec, IngressSpec, IngressTlsSpec, MANAGED_CONTAINERS, PodCustomization,
+    ServiceAccountSpec, ServiceType,
+};
 pub use datasources::*;
 pub use spec::*;
 pub use status::*;
@@ -202,6 +207,23 @@ pub struct GrafanaClusterSpec {
     /// NetworkPolicies around the Grafana pods and the plugin installer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_policy: Option<NetworkPolicySpec>,
+    /// The ServiceAccount of the Grafana pods and the plugin installer: by default one the
+    /// operator creates per cluster (annotate it for IRSA), or an existing one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<ServiceAccountSpec>,
+
+    /// The HTTP Service: type, annotations (e.g. for an NLB) and extra labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<HttpServiceSpec>,
+
+    /// An Ingress to the HTTP Service (e.g. an ALB through the AWS Load Balancer Controller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<IngressSpec>,
+
+    /// Labels, annotations, pull secrets, priority, extra volumes, mounts, ports and
+    /// containers of the Grafana pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodCustomization>,
 }
 
 /// The schema of `spec.env`: Kubernetes' EnvVar with bounds on the list and on names, so
@@ -274,6 +296,12 @@ mod tests {
                     "minAvailable",
                     "ingressFrom",
                     "extraEgress",
+                    "imagePullSecrets",
+                    "extraVolumes",
+                    "extraVolumeMounts",
+                    "extraContainers",
+                    "extraInitContainers",
+                    "extraPorts",
                 ]
                 .contains(&name.as_str());
                 if ours && sub.get("description").is_none() {

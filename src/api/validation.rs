@@ -69,6 +69,7 @@ pub fn validate(gc: &GrafanaCluster) -> Vec<Violation> {
     let mut out = Vec::new();
     validate_cel(gc, &mut out);
     validate_spec(&gc.spec, &mut out);
+    validate_access(&gc.spec, &mut out);
     out
 }
 
@@ -160,6 +161,17 @@ fn validate_spec(spec: &GrafanaClusterSpec, out: &mut Vec<Violation>) {
             );
         }
     }
+}
+
+/// The access and pod-customisation rules (src/api/access.rs).
+fn validate_access(spec: &GrafanaClusterSpec, out: &mut Vec<Violation>) {
+    super::access::validate(
+        spec.service_account.as_ref(),
+        spec.service.as_ref(),
+        spec.ingress.as_ref(),
+        spec.pod.as_ref(),
+        out,
+    );
 }
 
 fn is_aws_id(id: &str, prefix: &str) -> bool {

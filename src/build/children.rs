@@ -8,9 +8,9 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret, Service,
+    ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret, Service, ServiceAccount,
 };
-use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::ResourceExt;
 
@@ -27,6 +27,8 @@ pub struct Children {
     pub secrets: Vec<Secret>,
     /// The data source provisioning file (absent without AWS data sources).
     pub config_maps: Vec<ConfigMap>,
+    /// The pods' ServiceAccount (absent when the user brings their own).
+    pub service_account: Option<ServiceAccount>,
     /// Static EFS volume (absent with a StorageClass).
     pub volume: Option<PersistentVolume>,
     pub claim: PersistentVolumeClaim,
@@ -34,6 +36,8 @@ pub struct Children {
     pub installer: Option<Job>,
     /// The HTTP Service and, with gossip, the headless alerting Service.
     pub services: Vec<Service>,
+    /// The Ingress to the HTTP Service (absent unless asked for).
+    pub ingress: Option<Ingress>,
     pub disruption_budget: Option<PodDisruptionBudget>,
     pub deployment: Deployment,
     /// The HTTPRoute, ServiceMonitor and NetworkPolicies.
@@ -60,11 +64,13 @@ pub enum Child {
     GeneratedSecret(Secret),
     Secret(Secret),
     ConfigMap(ConfigMap),
+    ServiceAccount(ServiceAccount),
     Volume(PersistentVolume),
     Claim(PersistentVolumeClaim),
     /// A one-shot with an immutable template: created when missing, never re-applied.
     InstallerJob(Job),
     Service(Service),
+    Ingress(Ingress),
     DisruptionBudget(PodDisruptionBudget),
     Deployment(Deployment),
     NetworkPolicy(NetworkPolicy),
@@ -79,10 +85,12 @@ pub enum Child {
 pub enum ChildKind {
     Secret,
     ConfigMap,
+    ServiceAccount,
     PersistentVolume,
     PersistentVolumeClaim,
     Job,
     Service,
+    Ingress,
     PodDisruptionBudget,
     Deployment,
     NetworkPolicy,
@@ -91,13 +99,15 @@ pub enum ChildKind {
 }
 
 impl ChildKind {
-    pub const ALL: [ChildKind; 11] = [
+    pub const ALL: [ChildKind; 13] = [
         ChildKind::Secret,
         ChildKind::ConfigMap,
+        ChildKind::ServiceAccount,
         ChildKind::PersistentVolume,
         ChildKind::PersistentVolumeClaim,
         ChildKind::Job,
         ChildKind::Service,
+        ChildKind::Ingress,
         ChildKind::PodDisruptionBudget,
         ChildKind::Deployment,
         ChildKind::NetworkPolicy,
@@ -111,10 +121,12 @@ impl Child {
         match self {
             Child::GeneratedSecret(_) | Child::Secret(_) => ChildKind::Secret,
             Child::ConfigMap(_) => ChildKind::ConfigMap,
+            Child::ServiceAccount(_) => ChildKind::ServiceAccount,
             Child::Volume(_) => ChildKind::PersistentVolume,
             Child::Claim(_) => ChildKind::PersistentVolumeClaim,
             Child::InstallerJob(_) => ChildKind::Job,
             Child::Service(_) => ChildKind::Service,
+            Child::Ingress(_) => ChildKind::Ingress,
             Child::DisruptionBudget(_) => ChildKind::PodDisruptionBudget,
             Child::Deployment(_) => ChildKind::Deployment,
             Child::NetworkPolicy(_) => ChildKind::NetworkPolicy,
@@ -127,10 +139,12 @@ impl Child {
         match self {
             Child::GeneratedSecret(o) | Child::Secret(o) => o.name_any(),
             Child::ConfigMap(o) => o.name_any(),
+            Child::ServiceAccount(o) => o.name_any(),
             Child::Volume(o) => o.name_any(),
             Child::Claim(o) => o.name_any(),
             Child::InstallerJob(o) => o.name_any(),
             Child::Service(o) => o.name_any(),
+            Child::Ingress(o) => o.name_any(),
             Child::DisruptionBudget(o) => o.name_any(),
             Child::Deployment(o) => o.name_any(),
             Child::NetworkPolicy(o) => o.name_any(),
@@ -142,19 +156,22 @@ impl Child {
 
 impl Children {
     /// The children in apply order: the NetworkPolicies first (a pod must never run
-    /// unguarded once a policy is asked for), Secrets (the pods reference them), then the
-    /// volume before its claim, the installer that fills the claim, the Services and the
-    /// budget, the Deployment once everything it references exists, and last the route
-    /// and the monitor, which point at the Service.
+    /// unguarded once a policy is asked for), Secrets and ConfigMaps (the pods reference
+    /// them), the ServiceAccount the pods run as, then the volume before its claim, the
+    /// installer that fills the claim, the Services, the Ingress to them and the budget,
+    /// the Deployment once everything it references exists, and last the route and the
+    /// monitor, which point at the Service.
     pub fn into_ordered(self) -> Vec<Child> {
         let Children {
             generated,
             secrets,
             config_maps,
+            service_account,
             volume,
             claim,
             installer,
             services,
+            ingress,
             disruption_budget,
             deployment,
             extras:
@@ -171,10 +188,12 @@ impl Children {
         out.extend(generated.into_iter().map(Child::GeneratedSecret));
         out.extend(secrets.into_iter().map(Child::Secret));
         out.extend(config_maps.into_iter().map(Child::ConfigMap));
+        out.extend(service_account.map(Child::ServiceAccount));
         out.extend(volume.map(Child::Volume));
         out.push(Child::Claim(claim));
         out.extend(installer.map(Child::InstallerJob));
         out.extend(services.into_iter().map(Child::Service));
+        out.extend(ingress.map(Child::Ingress));
         out.extend(disruption_budget.map(Child::DisruptionBudget));
         out.push(Child::Deployment(deployment));
         out.extend(http_route.map(Child::HttpRoute));

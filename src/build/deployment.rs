@@ -87,6 +87,10 @@ fn volumes(plan: &Plan) -> (Vec<Volume>, Vec<VolumeMount>) {
             ..Volume::default()
         });
     }
+    // The user's additions after the operator's (validation keeps their names and paths
+    // apart).
+    volumes.extend(plan.access.pod.volumes.iter().cloned());
+    mounts.extend(plan.access.pod.mounts.iter().cloned());
     (volumes, mounts)
 }
 
@@ -94,7 +98,12 @@ fn grafana_container(plan: &Plan, mounts: Vec<VolumeMount>) -> Container {
     Container {
         name: "grafana".into(),
         image: Some(plan.image.clone()),
-        ports: Some(grafana_ports()),
+        ports: Some(
+            grafana_ports()
+                .into_iter()
+                .chain(plan.access.pod.ports.iter().cloned())
+                .collect(),
+        ),
         env: Some(grafana_env(plan)),
         resources: Some(plan.pod.resources.clone()),
         // /api/health checks the database: it gates traffic, never restarts.
@@ -111,39 +120,49 @@ fn grafana_container(plan: &Plan, mounts: Vec<VolumeMount>) -> Container {
 
 fn pod_template(plan: &Plan, secret_digests: &BTreeMap<String, String>) -> PodTemplateSpec {
     let name = &plan.cluster.name;
-    let mut labels = names::common_labels(name, Component::Server);
+    let extras = &plan.access.pod;
+    // The user's labels and annotations first, the operator's over them: the selector
+    // and the hashes always hold (validation also refuses such keys).
+    let mut labels = extras.labels.clone();
+    labels.extend(names::common_labels(name, Component::Server));
     labels.extend(names::selector_labels(name));
-    let mut annotations = BTreeMap::from([(
+    let mut annotations = extras.annotations.clone();
+    annotations.insert(
         names::SECRETS_HASH_ANNOTATION.to_string(),
         secrets_hash(secret_digests),
-    )]);
+    );
     let mut init_containers = Vec::new();
     if let Some(set) = &plan.plugins {
         annotations.insert(names::PLUGINS_HASH_ANNOTATION.to_string(), set.hash.clone());
         init_containers.push(wait_for_plugins(plan, set));
     }
+    // The user's init containers run once the plugins are in place.
+    init_containers.extend(extras.init_containers.iter().cloned());
     let (volumes, mounts) = volumes(plan);
+    let mut containers = vec![grafana_container(plan, mounts)];
+    containers.extend(extras.containers.iter().cloned());
     let pod = &plan.pod;
+    let mut spec = PodSpec {
+        enable_service_links: Some(false),
+        security_context: Some(pod_security_context()),
+        init_containers: (!init_containers.is_empty()).then_some(init_containers),
+        containers,
+        volumes: Some(volumes),
+        node_selector: pod.node_selector.clone(),
+        tolerations: pod.tolerations.clone(),
+        affinity: super::pod::affinity(plan),
+        topology_spread_constraints: Some(pod.topology_spread.clone()),
+        termination_grace_period_seconds: Some(30),
+        ..PodSpec::default()
+    };
+    super::access::identity(plan, &mut spec);
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(labels),
             annotations: Some(annotations),
             ..ObjectMeta::default()
         }),
-        spec: Some(PodSpec {
-            automount_service_account_token: Some(false),
-            enable_service_links: Some(false),
-            security_context: Some(pod_security_context()),
-            init_containers: (!init_containers.is_empty()).then_some(init_containers),
-            containers: vec![grafana_container(plan, mounts)],
-            volumes: Some(volumes),
-            node_selector: pod.node_selector.clone(),
-            tolerations: pod.tolerations.clone(),
-            affinity: super::pod::affinity(plan),
-            topology_spread_constraints: Some(pod.topology_spread.clone()),
-            termination_grace_period_seconds: Some(30),
-            ..PodSpec::default()
-        }),
+        spec: Some(spec),
     }
 }
 

@@ -11,7 +11,7 @@ use crate::resolve::{AlertingPlan, CacheConnection, DatabaseCa, Plan};
 use crate::settings::{self, Setting};
 
 /// Where a CA bundle for the database is mounted.
-pub const DB_CA_DIR: &str = "/etc/grafana/db-ca";
+pub use crate::names::DB_CA_DIR;
 /// The system CA bundle of Grafana's images (Alpine and Ubuntu alike).
 pub const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// How long a MySQL replica waits for another's migration lock: longer than a first start's

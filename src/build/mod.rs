@@ -2,6 +2,7 @@
 //! client, no I/O, and never the spec: every decision is in the plan (a unit test keeps
 //! this directory from naming the spec type). One file per kind of child.
 
+pub mod access;
 pub mod children;
 pub mod datasources;
 pub mod deployment;
@@ -34,6 +35,7 @@ pub fn build(plan: &Plan) -> Children {
     // Grafana reads the data source file only at startup: its data rolls the pods too.
     digests.extend(datasources::digest(plan));
     Children {
+        service_account: access::service_account(plan),
         volume: storage::volume(plan),
         claim: storage::claim(plan),
         installer: plugins::job(plan),
@@ -41,6 +43,7 @@ pub fn build(plan: &Plan) -> Children {
             .into_iter()
             .flatten()
             .collect(),
+        ingress: access::ingress(plan),
         disruption_budget: pdb::pdb(plan),
         deployment: deployment::deployment(plan, &digests),
         generated,

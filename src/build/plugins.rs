@@ -71,6 +71,28 @@ pub fn job(plan: &Plan) -> Option<Job> {
         Component::PluginsInstaller,
     );
     metadata.labels = Some(labels.clone());
+    let mut pod = PodSpec {
+        restart_policy: Some("OnFailure".into()),
+        security_context: Some(pod_security_context()),
+        node_selector: plan.pod.node_selector.clone(),
+        tolerations: plan.pod.tolerations.clone(),
+        // The installer mounts the same EFS volume as the replicas.
+        affinity: super::pod::affinity(plan),
+        containers: vec![k8s_openapi::api::core::v1::Container {
+            name: "install-plugins".into(),
+            image: Some(plan.image.clone()),
+            command: Some(command),
+            env: Some(env),
+            security_context: Some(container_security_context()),
+            volume_mounts: Some(vec![plugins_mount(false), tmp_mount]),
+            ..Default::default()
+        }],
+        volumes: Some(vec![plugins_volume(plan), tmp]),
+        ..PodSpec::default()
+    };
+    // The same identity as the replicas: a plugin source behind IAM (or a private
+    // registry's pull secret) works for both.
+    super::access::identity(plan, &mut pod);
     Some(Job {
         metadata,
         spec: Some(JobSpec {
@@ -81,25 +103,7 @@ pub fn job(plan: &Plan) -> Option<Job> {
                     labels: Some(labels),
                     ..ObjectMeta::default()
                 }),
-                spec: Some(PodSpec {
-                    restart_policy: Some("OnFailure".into()),
-                    security_context: Some(pod_security_context()),
-                    node_selector: plan.pod.node_selector.clone(),
-                    tolerations: plan.pod.tolerations.clone(),
-                    // The installer mounts the same EFS volume as the replicas.
-                    affinity: super::pod::affinity(plan),
-                    containers: vec![k8s_openapi::api::core::v1::Container {
-                        name: "install-plugins".into(),
-                        image: Some(plan.image.clone()),
-                        command: Some(command),
-                        env: Some(env),
-                        security_context: Some(container_security_context()),
-                        volume_mounts: Some(vec![plugins_mount(false), tmp_mount]),
-                        ..Default::default()
-                    }],
-                    volumes: Some(vec![plugins_volume(plan), tmp]),
-                    ..PodSpec::default()
-                }),
+                spec: Some(pod),
             },
             ..JobSpec::default()
         }),

@@ -7,13 +7,22 @@ use super::meta::child_meta;
 use crate::names::{self, Component};
 use crate::resolve::{AlertingPlan, Plan};
 
-/// ClusterIP Service in front of the replicas, port 80 -> 3000.
+/// The Service in front of the replicas, port 80 -> 3000, exposed as the plan says
+/// (ClusterIP by default).
 pub fn http(plan: &Plan) -> Service {
     let name = &plan.cluster.name;
+    let exposure = &plan.access.service;
+    let mut metadata = child_meta(&plan.cluster, names::service(name), Component::Server);
+    let mut labels = exposure.labels.clone();
+    labels.extend(metadata.labels.take().unwrap_or_default());
+    metadata.labels = Some(labels);
+    metadata.annotations = (!exposure.annotations.is_empty()).then(|| exposure.annotations.clone());
     Service {
-        metadata: child_meta(&plan.cluster, names::service(name), Component::Server),
+        metadata,
         spec: Some(ServiceSpec {
-            type_: Some("ClusterIP".into()),
+            type_: Some(exposure.type_.clone()),
+            load_balancer_class: exposure.load_balancer_class.clone(),
+            load_balancer_source_ranges: exposure.load_balancer_source_ranges.clone(),
             selector: Some(names::selector_labels(name)),
             ports: Some(vec![ServicePort {
                 name: Some("http".into()),

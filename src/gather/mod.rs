@@ -4,6 +4,7 @@
 //! ([`Gathered`]). The controller and `render` both call [`gather`], so a preview takes
 //! exactly the controller's path.
 
+mod access;
 mod secrets;
 
 pub use secrets::{PasswordFinding, unquotable};
@@ -142,6 +143,8 @@ pub struct Gathered {
     pub optional_apis: ApiAvailability,
     /// When this was gathered: the pure middle's clock.
     pub now: Timestamp,
+    /// Why the user's existing ServiceAccount cannot be used (it does not exist).
+    pub service_account_problem: Option<String>,
 }
 
 /// Where the gatherer reads from.
@@ -213,6 +216,7 @@ pub async fn gather(gc: &GrafanaCluster, sources: Sources<'_>) -> Result<Gathere
         secrets.unquotable_password = unquotable(creds.password.expose(), source);
     }
     let optional_apis = optional_apis(gc, &sources).await;
+    let service_account_problem = access::service_account_problem(gc, sources.client).await?;
     Ok(Gathered {
         optional_apis,
         database,
@@ -224,6 +228,7 @@ pub async fn gather(gc: &GrafanaCluster, sources: Sources<'_>) -> Result<Gathere
         snapshot,
         autoscaler_max,
         now: Timestamp::now(),
+        service_account_problem,
     })
 }
 

@@ -77,6 +77,8 @@ fn empty_stores() -> Stores {
         budgets: reflector::store().0,
         config_maps: reflector::store().0,
         network_policies: reflector::store().0,
+        service_accounts: reflector::store().0,
+        ingresses: reflector::store().0,
         autoscalers: reflector::store().0,
     }
 }
@@ -262,6 +264,7 @@ async fn a_resolved_spec_writes_every_child_in_order() {
         vec![
             "POST /api/v1/namespaces/obs/secrets",
             "POST /api/v1/namespaces/obs/secrets",
+            "PATCH /api/v1/namespaces/obs/serviceaccounts/grafana",
             &format!(
                 "PATCH /api/v1/namespaces/obs/persistentvolumeclaims/{}",
                 crate::names::plugins_claim("grafana", "sc:efs")

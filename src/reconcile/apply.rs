@@ -222,6 +222,9 @@ pub async fn apply_children(
             Child::ConfigMap(c) => {
                 apply(&ctx.api(&ns), &stores.config_maps, c, m).await?;
             }
+            Child::ServiceAccount(a) => {
+                apply(&ctx.api(&ns), &stores.service_accounts, a, m).await?;
+            }
             Child::Volume(v) => {
                 let api: Api<PersistentVolume> = Api::all(ctx.client.clone());
                 apply(&api, &stores.volumes, v, m).await?;
@@ -234,6 +237,9 @@ pub async fn apply_children(
             }
             Child::Service(s) => {
                 apply(&ctx.api(&ns), &stores.services, s, m).await?;
+            }
+            Child::Ingress(i) => {
+                apply(&ctx.api(&ns), &stores.ingresses, i, m).await?;
             }
             Child::DisruptionBudget(p) => {
                 apply(&ctx.api(&ns), &stores.budgets, p, m).await?;

@@ -8,9 +8,9 @@ use std::fmt::Debug;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret, Service,
+    ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret, Service, ServiceAccount,
 };
-use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::reflector::Store;
 use kube::{Api, Resource, ResourceExt};
@@ -43,6 +43,10 @@ pub enum Retention {
     PluginsClaimInUse,
     /// Older installer Jobs stay while an install is running.
     InstallerRunning,
+    /// A ServiceAccount no longer planned (the user switched to their own) stays until
+    /// the rollout has moved every replica off it: the old pods' projected tokens (IRSA,
+    /// Pod Identity) are refreshed through it.
+    ServiceAccountInUse,
 }
 
 /// What the retention rules look at.
@@ -77,6 +81,9 @@ pub fn retention(
         (ChildKind::Job, _) if round.installer == Some(JobState::Running) => {
             Some(Retention::InstallerRunning)
         }
+        (ChildKind::ServiceAccount, _) if !round.rollout_complete => {
+            Some(Retention::ServiceAccountInUse)
+        }
         _ => None,
     }
 }
@@ -98,6 +105,14 @@ pub async fn remove_superseded(
             ChildKind::ConfigMap => {
                 let api = ctx.api::<ConfigMap>(ns);
                 sweep(ctx, api, &s.config_maps, kind, cluster, round).await?
+            }
+            ChildKind::ServiceAccount => {
+                let api = ctx.api::<ServiceAccount>(ns);
+                sweep(ctx, api, &s.service_accounts, kind, cluster, round).await?
+            }
+            ChildKind::Ingress => {
+                let api = ctx.api::<Ingress>(ns);
+                sweep(ctx, api, &s.ingresses, kind, cluster, round).await?
             }
             ChildKind::PersistentVolume => {
                 let api: Api<PersistentVolume> = Api::all(ctx.client.clone());
@@ -240,5 +255,13 @@ mod tests {
             Some(Retention::StaticVolume)
         );
         assert_eq!(retention(ChildKind::Service, "s", None, &r), None);
+        assert_eq!(
+            retention(ChildKind::ServiceAccount, "sa", None, &r),
+            Some(Retention::ServiceAccountInUse)
+        );
+        assert_eq!(
+            retention(ChildKind::ServiceAccount, "sa", None, &round()),
+            None
+        );
     }
 }

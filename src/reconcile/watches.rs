@@ -14,9 +14,9 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret, Service,
+    ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret, Service, ServiceAccount,
 };
-use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::controller::{Action, Controller};
@@ -191,6 +191,9 @@ fn context_and_child_watches(
     let (budgets, budget_events) = child_watch::<PodDisruptionBudget>(scoped(client, ns));
     let (network_policies, network_policy_events) =
         child_watch::<NetworkPolicy>(scoped(client, ns));
+    let (service_accounts, service_account_events) =
+        child_watch::<ServiceAccount>(scoped(client, ns));
+    let (ingresses, ingress_events) = child_watch::<Ingress>(scoped(client, ns));
     let (volumes, volume_events) = child_watch::<PersistentVolume>(Api::all(client.clone()));
     let reporter = Reporter {
         controller: names::FIELD_MANAGER.into(),
@@ -216,6 +219,8 @@ fn context_and_child_watches(
         volumes,
         budgets,
         network_policies,
+        service_accounts,
+        ingresses,
         autoscalers,
     };
     let ctx = Arc::new(Context::new(
@@ -235,6 +240,8 @@ fn context_and_child_watches(
         claims: claim_events.boxed(),
         budgets: budget_events.boxed(),
         network_policies: network_policy_events.boxed(),
+        service_accounts: service_account_events.boxed(),
+        ingresses: ingress_events.boxed(),
         volumes: volume_events.boxed(),
         autoscalers: autoscaler_events.boxed(),
     };
@@ -253,6 +260,8 @@ struct ChildEvents {
     claims: EventStream<PersistentVolumeClaim>,
     budgets: EventStream<PodDisruptionBudget>,
     network_policies: EventStream<NetworkPolicy>,
+    service_accounts: EventStream<ServiceAccount>,
+    ingresses: EventStream<Ingress>,
     volumes: EventStream<PersistentVolume>,
     autoscalers: EventStream<HorizontalPodAutoscaler>,
 }
@@ -299,6 +308,8 @@ pub async fn run(
         .owns_stream(events.claims)
         .owns_stream(events.budgets)
         .owns_stream(events.network_policies)
+        .owns_stream(events.service_accounts)
+        .owns_stream(events.ingresses)
         .watches_stream(events.volumes, volume_owner)
         .watches_stream(events.autoscalers, autoscaled_cluster)
         .watches_stream(user_secrets, referencing)

@@ -120,6 +120,7 @@ fn postgres(secrets: SecretReads) -> Gathered {
         autoscaler_max: None,
         optional_apis: Default::default(),
         now: crate::fixtures::now(),
+        service_account_problem: None,
     }
 }
 
@@ -186,6 +187,7 @@ fn golden_mysql_memcached_storage_class() {
         autoscaler_max: None,
         optional_apis: Default::default(),
         now: crate::fixtures::now(),
+        service_account_problem: None,
     };
     let out = render_gathered(&gc, &gathered).expect("renders");
     check("mysql-memcached.yaml", &out);

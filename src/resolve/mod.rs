@@ -7,6 +7,7 @@
 //! must never blank a working Deployment. The condition then says why, and the cluster is
 //! reported Degraded.
 
+mod access;
 mod budget;
 mod cache;
 mod component;
@@ -30,6 +31,10 @@ use crate::gather::Gathered;
 use crate::names;
 use crate::status::ConditionState;
 
+pub use access::{
+    AccessPlan, CreatedServiceAccount, IngressPlan, IngressTls, PodExtras, ServiceAccountPlan,
+    ServicePlan,
+};
 pub use component::{Discovered, Resolved};
 pub use credentials::{SecretUse, SecretUser, referenced_user_secrets, references};
 pub use database::wants_managed_secret;
@@ -267,6 +272,8 @@ pub struct Plan {
     pub signing_key: Generated,
     pub server: ServerPlan,
     pub pod: PodSettings,
+    /// The ServiceAccount, the Service's exposure, the Ingress and the user's pod additions.
+    pub access: AccessPlan,
     /// Zones the pods (and the installer) must run in: those with an EFS mount target, or
     /// empty (anywhere) with a StorageClass. A pod elsewhere could never mount the plugins.
     pub required_zones: Vec<String>,
@@ -295,6 +302,9 @@ pub struct Resolution {
     pub storage: Resolved<StorageStatus>,
     pub data_sources: Resolved<crate::api::DataSourcesStatus>,
     pub admin_problem: AdminProblem,
+    /// Why the user's ServiceAccount cannot be used (it does not exist): nothing is built
+    /// meanwhile, so a running Deployment is never pointed at it.
+    pub service_account_problem: Option<String>,
     /// Present when every component has a target (current or last good) and no referenced
     /// Secret is missing: the cluster can be (re)built.
     pub plan: Option<Plan>,
@@ -411,7 +421,11 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
 
     let cache_ready = !cache_enabled(spec) || cache.target.is_some();
     let plan = match (database_plan, &storage.target) {
-        (Some(database), Some(st)) if cache_ready && secrets.problems.admin.is_none() => {
+        (Some(database), Some(st))
+            if cache_ready
+                && secrets.problems.admin.is_none()
+                && gathered.service_account_problem.is_none() =>
+        {
             let cache = cache
                 .target
                 .clone()
@@ -451,8 +465,9 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
                 alerting,
                 admin: credentials::admin(&cluster.name, spec, secrets),
                 signing_key: credentials::signing_key(&cluster.name, secrets),
-                server: pod::server(spec),
+                server: access::server_from_ingress(pod::server(spec), spec),
                 pod: pod::settings(&cluster.name, spec),
+                access: access::plan(&cluster.name, spec),
                 required_zones: st.mount_target_zones.clone(),
                 preferred_zones,
                 rolling_update: pod::rolling_update(spec),
@@ -470,6 +485,7 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
         storage,
         data_sources,
         admin_problem: secrets.problems.admin.clone(),
+        service_account_problem: gathered.service_account_problem.clone(),
         plan,
         access_point,
         optional_apis: telemetry::condition(&gathered.optional_apis),

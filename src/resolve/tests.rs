@@ -237,6 +237,7 @@ fn endpoints_and_storage_class_skip_discovery() {
             autoscaler_max: None,
             optional_apis: Default::default(),
             now: crate::fixtures::now(),
+            service_account_problem: None,
         },
     );
     let w = r.plan.expect("wiring");

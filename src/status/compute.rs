@@ -171,6 +171,9 @@ fn cluster_states(desired: i32, resolution: &Resolution, inputs: &StatusInputs<'
     if let Some(problem) = &resolution.admin_problem {
         unresolved.push(format!("the admin credentials ({problem})"));
     }
+    if let Some(problem) = &resolution.service_account_problem {
+        unresolved.push(format!("the ServiceAccount ({problem})"));
+    }
     let facts = Facts {
         desired,
         resolution,

@@ -102,6 +102,14 @@ reveals nothing a list does not.
 - apiGroups: [""]
   resources: ["services", "persistentvolumeclaims"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# The Grafana pods' ServiceAccount (spec.serviceAccount; deleted when the user switches to
+# their own) and the Ingress (spec.ingress; deleted when removed from the spec).
+- apiGroups: [""]
+  resources: ["serviceaccounts"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingresses"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # The Grafana Deployment (never deleted by the operator: owner references do that).
 - apiGroups: ["apps"]
   resources: ["deployments"]
