@@ -81,7 +81,7 @@ pub fn render_gathered(gc: &GrafanaCluster, gathered: &Gathered) -> Result<Strin
         children,
     } = pipeline::plan(gc, gathered);
     let mut header = String::from("# Rendered by grafana-ha-operator render\n");
-    for (what, c) in ["database", "cache", "storage"]
+    for (what, c) in ["database", "cache", "storage", "config"]
         .into_iter()
         .zip(resolution.conditions().map(|(_, c)| c))
     {
@@ -126,7 +126,7 @@ fn unresolved(resolution: &crate::resolve::Resolution) -> String {
         .map(|line| format!("  {line}"))
         .into_iter()
         .chain(
-            ["database", "cache", "storage"]
+            ["database", "cache", "storage", "config"]
                 .into_iter()
                 .zip(resolution.conditions().map(|(_, c)| c))
                 .filter(|(_, c)| !c.status)

@@ -4,18 +4,20 @@
 //! same rules run client-side in [`validation`], so `render` and the controller refuse exactly
 //! what `kubectl apply` would.
 
+mod config;
 pub mod defaults;
 mod spec;
 mod status;
 pub mod validation;
 
+pub use config::*;
 pub use spec::*;
 pub use status::*;
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, EnvVar, ResourceRequirements, Toleration, TopologySpreadConstraint,
+    Affinity, EnvFromSource, EnvVar, ResourceRequirements, Toleration, TopologySpreadConstraint,
 };
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
@@ -182,6 +184,22 @@ pub struct GrafanaClusterSpec {
     #[x_kube(validation = Rule::new("self.all(e, !has(e.value) || e.value == '' || !e.name.upperAscii().matches('(PASSWORD|SECRET|TOKEN|_KEY$|CONNSTR|_URL$)'))").message("spec.env: a secret-looking variable (PASSWORD, SECRET, TOKEN, *_KEY, CONNSTR, *_URL) must use valueFrom.secretKeyRef, not a literal value"))]
     #[schemars(schema_with = "bounded_env_schema")]
     pub env: Option<Vec<EnvVar>>,
+
+    /// Whole Secrets and ConfigMaps as environment variables of the Grafana container (e.g.
+    /// a Secret whose keys are GF_* names, or values a setting reads with $__env{VAR}).
+    /// Variables the operator sets win over these. Changing their data rolls the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self.all(f, has(f.configMapRef) != has(f.secretRef))").message("spec.envFrom: each entry names exactly one of configMapRef and secretRef"))]
+    pub env_from: Option<Vec<EnvFromSource>>,
+
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "config::config_schema")]
+    pub config: Option<ConfigSections>,
+
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "config::config_secrets_schema")]
+    pub config_secrets: Option<ConfigSecretSections>,
 }
 
 /// The schema of `spec.env`: Kubernetes' EnvVar with bounds on the list and on names, so
@@ -248,6 +266,7 @@ mod tests {
                     "tolerations",
                     "topologySpreadConstraints",
                     "env",
+                    "envFrom",
                     "resources",
                     "maxSurge",
                     "maxUnavailable",

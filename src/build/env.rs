@@ -103,8 +103,26 @@ pub fn grafana_env(plan: &Plan) -> Vec<EnvVar> {
         &server.anonymous_auth.to_string(),
     ));
     env.extend(alerting_env(&plan.alerting));
+    env.extend(config_env(plan));
     env.extend(plan.pod.extra_env.iter().cloned());
     env
+}
+
+/// The user's settings (validation keeps them apart from the managed ones): literals as
+/// given, secrets through `$__file{}` on the Secrets volume (see resolve/config.rs).
+fn config_env(plan: &Plan) -> Vec<EnvVar> {
+    let config = &plan.config;
+    let literals = config
+        .settings
+        .iter()
+        .map(|(name, value)| literal(name, value));
+    let files = config.secret_settings.iter().map(|s| {
+        literal(
+            &s.env,
+            &format!("$__file{{{}/{}}}", names::SECRETS_PATH, s.path),
+        )
+    });
+    literals.chain(files).collect()
 }
 
 fn database_env(plan: &Plan) -> Vec<EnvVar> {

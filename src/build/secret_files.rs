@@ -96,13 +96,22 @@ pub fn files(plan: &Plan) -> Vec<(SecretFile, KeyRef)> {
     files
 }
 
-/// The projected volume: one source per Secret, in first-use order.
+/// The projected volume: one source per Secret, in first-use order; the managed files,
+/// then the user's spec.configSecrets under `config/`.
 pub fn volume(plan: &Plan) -> Volume {
     let mut sources: Vec<SecretProjection> = Vec::new();
-    for (file, from) in files(plan) {
+    let managed = files(plan)
+        .into_iter()
+        .map(|(file, from)| (file.path().to_string(), from));
+    let config = plan
+        .config
+        .secret_settings
+        .iter()
+        .map(|s| (s.path.clone(), s.from.clone()));
+    for (path, from) in managed.chain(config) {
         let item = KeyToPath {
             key: from.key.clone(),
-            path: file.path().into(),
+            path,
             mode: None,
         };
         match sources.iter_mut().find(|s| s.name == from.name) {

@@ -4,6 +4,7 @@
 //! ([`Gathered`]). The controller and `render` both call [`gather`], so a preview takes
 //! exactly the controller's path.
 
+mod config;
 mod secrets;
 
 pub use secrets::{PasswordFinding, unquotable};
@@ -44,6 +45,8 @@ pub struct SecretProblems {
     pub database: Option<String>,
     pub cache: Option<String>,
     pub admin: Option<String>,
+    /// spec.configSecrets, spec.envFrom.
+    pub config: Option<String>,
 }
 
 /// What reading the RDS-managed master secret gave.
@@ -188,7 +191,11 @@ pub async fn gather(gc: &GrafanaCluster, sources: Sources<'_>) -> Result<Gathere
     let (database, cache, storage) = discover(gc, sources.discovery).await;
     let fresh = FreshValues::random();
     let mut secrets = match sources.client {
-        Some(client) => secrets::read(gc, client, sources.secret_cache, fresh).await?,
+        Some(client) => {
+            let mut reads = secrets::read(gc, client, sources.secret_cache, fresh).await?;
+            config::read(gc, client, &mut reads).await?;
+            reads
+        }
         None => SecretReads::unread(fresh),
     };
     secrets.managed = read_managed_credentials(gc, sources.discovery, database.as_ref()).await;

@@ -10,6 +10,7 @@
 mod budget;
 mod cache;
 mod component;
+mod config;
 mod credentials;
 mod database;
 mod pod;
@@ -29,6 +30,7 @@ use crate::names;
 use crate::status::ConditionState;
 
 pub use component::{Discovered, Resolved};
+pub use config::{ConfigPlan, SecretSetting, env_from_objects, referenced_config_maps};
 pub use credentials::{SecretUse, SecretUser, referenced_user_secrets, references};
 pub use database::wants_managed_secret;
 pub use pod::{DisruptionBudget, PodSettings, RollingUpdate};
@@ -271,9 +273,12 @@ pub struct Plan {
     pub preferred_zones: Vec<(String, i32)>,
     pub rolling_update: RollingUpdate,
     pub disruption_budget: Option<DisruptionBudget>,
-    /// Digests of the data of every Secret key the pods read, keyed `secret/key`, as read
-    /// from the cluster.
+    /// Digests of the data of every Secret key the pods read, keyed `secret/key`, and of
+    /// every Secret and ConfigMap they read whole, keyed `secret:name` / `configmap:name`
+    /// (`configmap:name/key` for one key), as read from the cluster.
     pub secret_digests: BTreeMap<String, String>,
+    /// The user's Grafana settings and envFrom.
+    pub config: ConfigPlan,
 }
 
 /// Why the admin credentials cannot be used, when they cannot.
@@ -285,6 +290,8 @@ pub struct Resolution {
     pub database: Resolved<DatabaseStatus>,
     pub cache: Resolved<CacheStatus>,
     pub storage: Resolved<StorageStatus>,
+    /// The ConfigResolved condition: the user's settings and the objects they read.
+    pub config: ConditionState,
     pub admin_problem: AdminProblem,
     /// Present when every component has a target (current or last good) and no referenced
     /// Secret is missing: the cluster can be (re)built.
@@ -301,12 +308,13 @@ impl Resolution {
     }
 
     /// The component conditions, in status order.
-    pub fn conditions(&self) -> [(crate::status::ConditionType, &ConditionState); 3] {
+    pub fn conditions(&self) -> [(crate::status::ConditionType, &ConditionState); 4] {
         use crate::status::ConditionType;
         [
             (ConditionType::DatabaseResolved, &self.database.condition),
             (ConditionType::CacheResolved, &self.cache.condition),
             (ConditionType::StorageResolved, &self.storage.condition),
+            (ConditionType::ConfigResolved, &self.config),
         ]
     }
 }
@@ -384,8 +392,14 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
     let (storage, access_point) = storage::check_writable(&cluster, spec, storage);
 
     let cache_ready = !cache_enabled(spec) || cache.target.is_some();
+    let config_plan = config::plan(spec);
+    let config_condition = config::condition(&config_plan, secrets.problems.config.as_deref());
     let plan = match (database_plan, &storage.target) {
-        (Some(database), Some(st)) if cache_ready && secrets.problems.admin.is_none() => {
+        (Some(database), Some(st))
+            if cache_ready
+                && secrets.problems.admin.is_none()
+                && secrets.problems.config.is_none() =>
+        {
             let cache = cache
                 .target
                 .clone()
@@ -422,6 +436,7 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
                 rolling_update: pod::rolling_update(spec),
                 disruption_budget: pod::disruption_budget(spec),
                 secret_digests: secrets.digests.clone(),
+                config: config_plan,
                 cluster: cluster.clone(),
             })
         }
@@ -431,6 +446,7 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
         database,
         cache,
         storage,
+        config: config_condition,
         admin_problem: secrets.problems.admin.clone(),
         plan,
         access_point,

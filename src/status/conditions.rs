@@ -11,6 +11,9 @@ pub enum ConditionType {
     DatabaseResolved,
     CacheResolved,
     StorageResolved,
+    /// spec.config, spec.configSecrets and spec.envFrom: applied, or what they read is
+    /// missing.
+    ConfigResolved,
     /// The replicas' pools fit the database's max_connections.
     ConnectionBudget,
     /// A minor or major upgrade is in progress (safe strategy).
@@ -25,11 +28,12 @@ pub enum ConditionType {
 
 impl ConditionType {
     /// The order of `status.conditions`.
-    pub const ORDER: [ConditionType; 10] = [
+    pub const ORDER: [ConditionType; 11] = [
         ConditionType::Ready,
         ConditionType::DatabaseResolved,
         ConditionType::CacheResolved,
         ConditionType::StorageResolved,
+        ConditionType::ConfigResolved,
         ConditionType::ConnectionBudget,
         ConditionType::Upgrading,
         ConditionType::Progressing,
@@ -44,6 +48,7 @@ impl ConditionType {
             ConditionType::DatabaseResolved => "DatabaseResolved",
             ConditionType::CacheResolved => "CacheResolved",
             ConditionType::StorageResolved => "StorageResolved",
+            ConditionType::ConfigResolved => "ConfigResolved",
             ConditionType::ConnectionBudget => "ConnectionBudget",
             ConditionType::Upgrading => "Upgrading",
             ConditionType::Progressing => "Progressing",
@@ -124,6 +129,10 @@ pub enum Reason {
     WaitingForAws,
     UsingLastKnownConfiguration,
     AsExpected,
+    // The user's configuration.
+    Applied,
+    /// Applied, but some keys are unknown to the pinned Grafana.
+    UnknownKeys,
 }
 
 impl Reason {
@@ -177,6 +186,8 @@ impl Reason {
             Reason::WaitingForAws => "WaitingForAws",
             Reason::UsingLastKnownConfiguration => "UsingLastKnownConfiguration",
             Reason::AsExpected => "AsExpected",
+            Reason::Applied => "Applied",
+            Reason::UnknownKeys => "UnknownKeys",
         }
     }
 

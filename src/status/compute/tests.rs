@@ -73,6 +73,7 @@ fn ready_when_rollout_complete_and_plugins_installed() {
             DATABASE_RESOLVED,
             CACHE_RESOLVED,
             STORAGE_RESOLVED,
+            "ConfigResolved",
             "ConnectionBudget",
             "Upgrading",
             PROGRESSING,

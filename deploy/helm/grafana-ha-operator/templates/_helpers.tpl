@@ -94,6 +94,11 @@ reveals nothing a list does not.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# ConfigMaps the pods read (spec.envFrom, the database CA bundle): data read on demand,
+# metadata watched, never written.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch"]
 # The Grafana Service(s) and the plugins claim; superseded ones are deleted.
 - apiGroups: [""]
   resources: ["services", "persistentvolumeclaims"]

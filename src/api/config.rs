@@ -1,0 +1,252 @@
+//! Grafana's own settings: `spec.config` (literal ini values), `spec.configSecrets` (values
+//! read from Secret keys) and `spec.envFrom`.
+
+use std::collections::BTreeMap;
+
+use super::KeyRef;
+
+/// `{section: {key: value}}`, as in grafana.ini.
+pub type ConfigSections = BTreeMap<String, BTreeMap<String, String>>;
+
+/// `{section: {key: {name, key}}}`: each value read from a Secret key.
+pub type ConfigSecretSections = BTreeMap<String, BTreeMap<String, KeyRef>>;
+
+/// Keys whose literal value would put a secret into the Deployment (the same families the
+/// spec.env rule names, narrowed to key names: `token_url` and `use_refresh_token` are not
+/// secrets). An expansion (`$__file{...}`, `$__env{...}`, `$__vault{...}`, `${VAR}`) is not a
+/// literal and passes.
+pub const SECRET_LOOKING_KEY: &str = "(password|secret|connstr|api_key|auth_token)";
+
+/// The schema of `spec.config`: bounded maps of bounded strings (the API server estimates
+/// the CEL rule's cost from the bounds) with the secret-looking-literal rule.
+pub(super) fn config_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let rule = format!(
+        "self.all(s, self[s].all(k, !k.lowerAscii().matches('{SECRET_LOOKING_KEY}') || self[s][k] == '' || self[s][k].matches('^[$](__(file|env|vault))?[{{]')))"
+    );
+    schemars::json_schema!({
+        "type": "object",
+        "description": "Grafana settings as {section: {key: value}}, any section of grafana.ini (e.g. smtp, auth.generic_oauth, database for pool settings such as conn_max_lifetime). Each reaches Grafana as the env var GF_<SECTION>_<KEY> (upper case, . and - as _), which Grafana applies only to keys its ini files know: a key the pinned Grafana's defaults.ini lacks is reported in the ConfigResolved condition. Keys the operator sets from other fields are refused, naming the field. Secret-looking keys (password, secret, connstr, api_key, auth_token) take no literal value: use configSecrets, or an expansion such as $__file{/path} or $__env{VAR}.",
+        "maxProperties": 64,
+        "additionalProperties": {
+            "type": "object",
+            "maxProperties": 128,
+            "additionalProperties": {"type": "string", "maxLength": 4096}
+        },
+        "x-kubernetes-validations": [{
+            "rule": rule,
+            "message": "spec.config: a secret-looking key (password, secret, connstr, api_key, auth_token) must not hold a literal value: use spec.configSecrets (a Secret key) or $__file{}/$__env{}"
+        }]
+    })
+}
+
+/// The schema of `spec.configSecrets`.
+pub(super) fn config_secrets_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let key_ref = generator.subschema_for::<KeyRef>();
+    schemars::json_schema!({
+        "type": "object",
+        "description": "Grafana settings read from Secret keys, as {section: {key: {name, key}}} (e.g. auth.generic_oauth client_secret, smtp password). The operator mounts each key as a file of the pods' read-only Secrets volume and points the setting at it with $__file{}, so no value appears in the Deployment and a value with $ or { reaches Grafana intact. Changing the Secret's data rolls the pods; changing only its labels or annotations does not. A key may not also be in spec.config.",
+        "maxProperties": 32,
+        "additionalProperties": {
+            "type": "object",
+            "maxProperties": 64,
+            "additionalProperties": key_ref
+        }
+    })
+}
+
+/// What only Rust can check of the configuration: keys the operator sets (by exact env
+/// name, so `Database.HOST` is caught like `database.host`), a key set twice (config and
+/// configSecrets, or config and env), names Grafana cannot map, envFrom entries naming
+/// nothing.
+pub(super) fn validate(
+    spec: &super::GrafanaClusterSpec,
+    out: &mut Vec<super::validation::Violation>,
+) {
+    use crate::settings::{env_controlled_by, env_name_of};
+    let mut refuse =
+        |field: String, message: String| out.push(super::validation::Violation { field, message });
+    let literal = spec.config.iter().flatten().flat_map(|(section, keys)| {
+        keys.keys()
+            .map(move |key| ("spec.config", section.as_str(), key.as_str()))
+    });
+    let secret = spec
+        .config_secrets
+        .iter()
+        .flatten()
+        .flat_map(|(section, keys)| {
+            keys.keys()
+                .map(move |key| ("spec.configSecrets", section.as_str(), key.as_str()))
+        });
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for (field, section, key) in literal.chain(secret) {
+        let path = format!("{field}.{section}.{key}");
+        if !valid_name(section) || !valid_name(key) {
+            refuse(
+                path,
+                "sections and keys are letters, digits, '.', '_' and '-' (as in grafana.ini)"
+                    .into(),
+            );
+            continue;
+        }
+        let env = env_name_of(section, key);
+        if let Some(controller) = env_controlled_by(&env) {
+            refuse(
+                path.clone(),
+                format!("[{section}] {key} is set by the operator from {controller}; set it there"),
+            );
+        }
+        if let Some(first) = seen.insert(env.clone(), path.clone()) {
+            refuse(
+                path.clone(),
+                format!("{first} already sets this setting ({env}); set it once"),
+            );
+        }
+        if let Some(i) = spec
+            .env
+            .iter()
+            .flatten()
+            .position(|e| e.name == env || e.name == format!("{env}__FILE"))
+        {
+            refuse(
+                path,
+                format!("spec.env[{i}] already sets this setting as {env}; set it in one place"),
+            );
+        }
+    }
+    for (i, from) in spec.env_from.iter().flatten().enumerate() {
+        if from.config_map_ref.is_some() == from.secret_ref.is_some() {
+            refuse(
+                format!("spec.envFrom[{i}]"),
+                "set exactly one of configMapRef and secretRef".into(),
+            );
+        }
+    }
+}
+
+/// A grafana.ini section or key name: what an env var name and Grafana's ini parser both
+/// carry without surprise.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::GrafanaCluster;
+    use super::super::validation::validate;
+
+    fn messages(extra: serde_json::Value) -> Vec<String> {
+        let mut spec = serde_json::json!({
+            "aws": {"tags": {"grafana-ha.io/cluster": "demo"}},
+            "database": {"credentials": {"rdsManagedSecret": true}},
+        });
+        if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+            s.extend(e.clone());
+        }
+        let gc: GrafanaCluster = serde_json::from_value(serde_json::json!({
+            "apiVersion": "grafana-ha.io/v1alpha1",
+            "kind": "GrafanaCluster",
+            "metadata": {"name": "g", "namespace": "ns"},
+            "spec": spec,
+        }))
+        .expect("spec");
+        validate(&gc).iter().map(ToString::to_string).collect()
+    }
+
+    fn refused(extra: serde_json::Value, needle: &str) {
+        let msgs = messages(extra);
+        assert!(
+            msgs.iter().any(|m| m.contains(needle)),
+            "expected {needle:?} in {msgs:?}"
+        );
+    }
+
+    #[test]
+    fn oauth_smtp_and_pool_settings_are_accepted() {
+        let msgs = messages(serde_json::json!({
+            "config": {
+                "auth.generic_oauth": {
+                    "enabled": "true", "client_id": "grafana",
+                    "auth_url": "https://idp/authorize", "token_url": "https://idp/token",
+                    "api_url": "https://idp/userinfo", "use_refresh_token": "true",
+                },
+                "smtp": {"enabled": "true", "host": "smtp:587", "user": "grafana",
+                          "password": "$__env{SMTP_PASSWORD}"},
+                "database": {"conn_max_lifetime": "3600"},
+            },
+            "configSecrets": {
+                "auth.generic_oauth": {"client_secret": {"name": "oauth", "key": "client-secret"}},
+            },
+            "env": [{"name": "GF_DATABASE_CONN_MAX_LIFETIME__X", "value": "1"}],
+            "envFrom": [{"secretRef": {"name": "smtp"}}],
+        }));
+        assert_eq!(msgs, Vec::<String>::new());
+    }
+
+    #[test]
+    fn managed_keys_are_refused_naming_the_field() {
+        refused(
+            serde_json::json!({"config": {"database": {"max_open_conn": "10"}}}),
+            "spec.config.database.max_open_conn: [database] max_open_conn is set by the operator from spec.database.connectionBudget",
+        );
+        refused(
+            serde_json::json!({"config": {"Database": {"HOST": "x"}}}),
+            "from spec.database;",
+        );
+        refused(
+            serde_json::json!({"configSecrets": {"security": {"secret_key": {"name": "s", "key": "k"}}}}),
+            "signing key",
+        );
+        refused(
+            serde_json::json!({"env": [{"name": "GF_DATABASE_MAX_OPEN_CONN", "value": "5"}]}),
+            "spec.env[0].name: GF_DATABASE_MAX_OPEN_CONN is set by the operator from spec.database.connectionBudget",
+        );
+        assert_eq!(
+            messages(
+                serde_json::json!({"env": [{"name": "GF_DATABASE_CONN_MAX_LIFETIME", "value": "5"}]})
+            ),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn secret_literals_are_refused() {
+        refused(
+            serde_json::json!({"config": {"auth.generic_oauth": {"client_secret": "hunter2"}}}),
+            "must not hold a literal value",
+        );
+        refused(
+            serde_json::json!({"config": {"smtp": {"password": "hunter2"}}}),
+            "must not hold a literal value",
+        );
+    }
+
+    #[test]
+    fn a_setting_is_set_in_one_place() {
+        refused(
+            serde_json::json!({
+                "config": {"smtp": {"password": "$__env{P}"}},
+                "configSecrets": {"smtp": {"password": {"name": "s", "key": "p"}}},
+            }),
+            "spec.config.smtp.password already sets this setting",
+        );
+        refused(
+            serde_json::json!({
+                "config": {"log": {"level": "debug"}},
+                "env": [{"name": "GF_LOG_LEVEL", "value": "info"}],
+            }),
+            "spec.env[0] already sets this setting as GF_LOG_LEVEL",
+        );
+        refused(
+            serde_json::json!({"config": {"log level": {"x": "y"}}}),
+            "sections and keys are letters",
+        );
+        refused(
+            serde_json::json!({"envFrom": [{"prefix": "X_"}]}),
+            "exactly one of configMapRef and secretRef",
+        );
+    }
+}
