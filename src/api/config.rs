@@ -11,17 +11,44 @@ pub type ConfigSections = BTreeMap<String, BTreeMap<String, String>>;
 /// `{section: {key: {name, key}}}`: each value read from a Secret key.
 pub type ConfigSecretSections = BTreeMap<String, BTreeMap<String, KeyRef>>;
 
-/// Keys whose literal value would put a secret into the Deployment (the same families the
-/// spec.env rule names, narrowed to key names: `token_url` and `use_refresh_token` are not
-/// secrets). An expansion (`$__file{...}`, `$__env{...}`, `$__vault{...}`, `${VAR}`) is not a
-/// literal and passes.
-pub const SECRET_LOOKING_KEY: &str = "(password|secret|connstr|api_key|auth_token)";
+/// Key-name fragments whose literal value would put a secret into the Deployment (the
+/// families of the spec.env rule, narrowed to key names: `token_url` and
+/// `use_refresh_token` are not secrets). An expansion (`$__file{...}`, `$__env{...}`,
+/// `$__vault{...}`, `${VAR}`) is not a literal and passes.
+pub const SECRET_LOOKING: &[&str] = &["password", "secret", "connstr", "api_key", "auth_token"];
 
-/// The schema of `spec.config`: bounded maps of bounded strings (the API server estimates
-/// the CEL rule's cost from the bounds) with the secret-looking-literal rule.
+/// The exact keys the CRD's CEL rule checks at admission. CEL cannot afford a pattern over
+/// every key of a map (the API server's cost estimate assumes unbounded key names), so
+/// admission catches the common keys and [`validate`] catches every key with a
+/// [`SECRET_LOOKING`] fragment before anything is applied.
+const SECRET_KEYS_AT_ADMISSION: &[&str] = &[
+    "password",
+    "client_secret",
+    "secret",
+    "secret_key",
+    "bind_password",
+    "connstr",
+    "api_key",
+    "auth_token",
+];
+
+/// A value Grafana expands rather than a literal.
+fn is_expansion(value: &str) -> bool {
+    ["$__file{", "$__env{", "$__vault{", "${"]
+        .iter()
+        .any(|p| value.starts_with(p))
+}
+
+/// The schema of `spec.config`: bounded maps of bounded strings with the
+/// secret-looking-literal rule on each section.
 pub(super) fn config_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let keys = SECRET_KEYS_AT_ADMISSION
+        .iter()
+        .map(|k| format!("'{k}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let rule = format!(
-        "self.all(s, self[s].all(k, !k.lowerAscii().matches('{SECRET_LOOKING_KEY}') || self[s][k] == '' || self[s][k].matches('^[$](__(file|env|vault))?[{{]')))"
+        "[{keys}].all(n, !(n in self) || self[n] == '' || self[n].matches('^[$](__(file|env|vault))?[{{]'))"
     );
     schemars::json_schema!({
         "type": "object",
@@ -30,12 +57,12 @@ pub(super) fn config_schema(_: &mut schemars::SchemaGenerator) -> schemars::Sche
         "additionalProperties": {
             "type": "object",
             "maxProperties": 128,
-            "additionalProperties": {"type": "string", "maxLength": 4096}
-        },
-        "x-kubernetes-validations": [{
-            "rule": rule,
-            "message": "spec.config: a secret-looking key (password, secret, connstr, api_key, auth_token) must not hold a literal value: use spec.configSecrets (a Secret key) or $__file{}/$__env{}"
-        }]
+            "additionalProperties": {"type": "string", "maxLength": 4096},
+            "x-kubernetes-validations": [{
+                "rule": rule,
+                "message": "spec.config: a secret-looking key must not hold a literal value: use spec.configSecrets (a Secret key) or $__file{}/$__env{}"
+            }]
+        }
     })
 }
 
@@ -89,6 +116,24 @@ pub(super) fn validate(
             continue;
         }
         let env = env_name_of(section, key);
+        let value = spec
+            .config
+            .as_ref()
+            .and_then(|c| c.get(section))
+            .and_then(|keys| keys.get(key))
+            .filter(|_| field == "spec.config");
+        if let Some(value) = value
+            && !value.is_empty()
+            && !is_expansion(value)
+            && SECRET_LOOKING
+                .iter()
+                .any(|f| key.to_ascii_lowercase().contains(f))
+        {
+            refuse(
+                path.clone(),
+                "a secret-looking key must not hold a literal value: use spec.configSecrets (a Secret key) or $__file{}/$__env{}".into(),
+            );
+        }
         if let Some(controller) = env_controlled_by(&env) {
             refuse(
                 path.clone(),
@@ -221,6 +266,11 @@ mod tests {
         refused(
             serde_json::json!({"config": {"smtp": {"password": "hunter2"}}}),
             "must not hold a literal value",
+        );
+        // Beyond the keys CEL checks at admission: the Rust rule sees every key.
+        refused(
+            serde_json::json!({"config": {"external_image_storage.s3": {"secret_access_key": "x"}}}),
+            "spec.config.external_image_storage.s3.secret_access_key: a secret-looking key",
         );
     }
 
