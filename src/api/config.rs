@@ -3,7 +3,22 @@
 
 use std::collections::BTreeMap;
 
+use kube::KubeSchema;
+use serde::{Deserialize, Serialize};
+
 use super::KeyRef;
+
+/// LDAP authentication: Grafana reads its servers from a TOML file (auth.ldap.config_file).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LdapSpec {
+    /// The Secret key holding ldap.toml. It is mounted read-only into the pods and
+    /// auth.ldap is turned on with config_file pointing at it; changing it rolls the pods.
+    /// Grafana expands $__env{VAR} and $__file{path} inside the file, so the bind password
+    /// may stay in the file (it is a Secret) or come from another Secret through envFrom
+    /// (bind_password = "$__env{LDAP_BIND_PASSWORD}").
+    pub config_secret_ref: KeyRef,
+}
 
 /// `{section: {key: value}}`, as in grafana.ini.
 pub type ConfigSections = BTreeMap<String, BTreeMap<String, String>>;
@@ -116,6 +131,14 @@ pub(super) fn validate(
             continue;
         }
         let env = env_name_of(section, key);
+        if spec.ldap.is_some()
+            && ["GF_AUTH_LDAP_ENABLED", "GF_AUTH_LDAP_CONFIG_FILE"].contains(&env.as_str())
+        {
+            refuse(
+                path.clone(),
+                format!("[{section}] {key} is set by the operator from spec.ldap; remove it here"),
+            );
+        }
         let value = spec
             .config
             .as_ref()
@@ -156,6 +179,19 @@ pub(super) fn validate(
                 path,
                 format!("spec.env[{i}] already sets this setting as {env}; set it in one place"),
             );
+        }
+    }
+    if spec.ldap.is_some() {
+        for (i, e) in spec.env.iter().flatten().enumerate() {
+            if ["GF_AUTH_LDAP_ENABLED", "GF_AUTH_LDAP_CONFIG_FILE"].contains(&e.name.as_str()) {
+                refuse(
+                    format!("spec.env[{i}].name"),
+                    format!(
+                        "{} is set by the operator from spec.ldap; remove it here",
+                        e.name
+                    ),
+                );
+            }
         }
     }
     for (i, from) in spec.env_from.iter().flatten().enumerate() {
@@ -297,6 +333,20 @@ mod tests {
         refused(
             serde_json::json!({"envFrom": [{"prefix": "X_"}]}),
             "exactly one of configMapRef and secretRef",
+        );
+        refused(
+            serde_json::json!({
+                "ldap": {"configSecretRef": {"name": "ldap", "key": "ldap.toml"}},
+                "config": {"auth.ldap": {"config_file": "/x"}},
+            }),
+            "from spec.ldap",
+        );
+        assert_eq!(
+            messages(serde_json::json!({
+                "ldap": {"configSecretRef": {"name": "ldap", "key": "ldap.toml"}},
+                "config": {"auth.ldap": {"allow_sign_up": "false"}},
+            })),
+            Vec::<String>::new()
         );
     }
 }

@@ -200,6 +200,10 @@ pub struct GrafanaClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "config::config_secrets_schema")]
     pub config_secrets: Option<ConfigSecretSections>,
+
+    /// LDAP authentication from an ldap.toml kept in a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ldap: Option<LdapSpec>,
 }
 
 /// The schema of `spec.env`: Kubernetes' EnvVar with bounds on the list and on names, so

@@ -122,7 +122,17 @@ fn config_env(plan: &Plan) -> Vec<EnvVar> {
             &format!("$__file{{{}/{}}}", names::SECRETS_PATH, s.path),
         )
     });
-    literals.chain(files).collect()
+    // ldap.toml from its Secret (spec.ldap): Grafana expands $__env{}/$__file{} in it too.
+    let ldap = config.ldap.iter().flat_map(|_| {
+        [
+            literal("GF_AUTH_LDAP_ENABLED", "true"),
+            literal(
+                "GF_AUTH_LDAP_CONFIG_FILE",
+                &format!("{}/{}", names::SECRETS_PATH, crate::resolve::LDAP_FILE),
+            ),
+        ]
+    });
+    literals.chain(files).chain(ldap).collect()
 }
 
 fn database_env(plan: &Plan) -> Vec<EnvVar> {

@@ -108,7 +108,12 @@ pub fn volume(plan: &Plan) -> Volume {
         .secret_settings
         .iter()
         .map(|s| (s.path.clone(), s.from.clone()));
-    for (path, from) in managed.chain(config) {
+    let ldap = plan
+        .config
+        .ldap
+        .iter()
+        .map(|from| (crate::resolve::LDAP_FILE.to_string(), from.clone()));
+    for (path, from) in managed.chain(config).chain(ldap) {
         let item = KeyToPath {
             key: from.key.clone(),
             path,

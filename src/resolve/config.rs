@@ -41,11 +41,17 @@ pub struct ConfigPlan {
     pub env_from: Vec<EnvFromSource>,
     /// `section.key` of the settings the pinned Grafana's defaults.ini lacks.
     pub unknown_keys: Vec<String>,
+    /// The Secret key holding ldap.toml (spec.ldap).
+    pub ldap: Option<KeyRef>,
 }
+
+/// Where ldap.toml lands under the Secrets volume.
+pub const LDAP_FILE: &str = "ldap/ldap.toml";
 
 pub fn plan(spec: &GrafanaClusterSpec) -> ConfigPlan {
     let mut plan = ConfigPlan {
         env_from: spec.env_from.clone().unwrap_or_default(),
+        ldap: spec.ldap.as_ref().map(|l| l.config_secret_ref.clone()),
         ..ConfigPlan::default()
     };
     for (section, keys) in spec.config.iter().flatten() {

@@ -196,9 +196,16 @@ pub fn references(cluster: &str, spec: &GrafanaClusterSpec) -> Vec<SecretUse> {
         password_key: None,
         made_by: Some(OperatorSecret::SigningKey),
     });
-    // spec.configSecrets, one use per Secret with every key it gives.
-    for (_, keys) in spec.config_secrets.iter().flatten() {
-        for from in keys.values() {
+    // spec.configSecrets and spec.ldap, one use per Secret with every key it gives.
+    let ldap = spec.ldap.iter().map(|l| &l.config_secret_ref);
+    for from in spec
+        .config_secrets
+        .iter()
+        .flatten()
+        .flat_map(|(_, keys)| keys.values())
+        .chain(ldap)
+    {
+        {
             match uses
                 .iter_mut()
                 .find(|u| u.user == SecretUser::Config && u.name == from.name)

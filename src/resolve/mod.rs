@@ -30,7 +30,7 @@ use crate::names;
 use crate::status::ConditionState;
 
 pub use component::{Discovered, Resolved};
-pub use config::{ConfigPlan, SecretSetting, env_from_objects, referenced_config_maps};
+pub use config::{ConfigPlan, LDAP_FILE, SecretSetting, env_from_objects, referenced_config_maps};
 pub use credentials::{SecretUse, SecretUser, referenced_user_secrets, references};
 pub use database::wants_managed_secret;
 pub use pod::{DisruptionBudget, PodSettings, RollingUpdate};

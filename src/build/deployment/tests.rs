@@ -262,8 +262,10 @@ fn configured() -> crate::api::GrafanaCluster {
             "smtp": {"password": {"name": "smtp", "key": "password"}},
         },
         "envFrom": [{"configMapRef": {"name": "extra"}}, {"secretRef": {"name": "more"}}],
+        "ldap": {"configSecretRef": {"name": "ldap", "key": "ldap.toml"}},
     }))
     .expect("spec");
+    gc.spec.ldap = extra.ldap;
     gc.spec.config = extra.config;
     gc.spec.config_secrets = extra.config_secrets;
     gc.spec.env_from = extra.env_from;
@@ -291,7 +293,13 @@ fn config_reaches_the_pods_as_env_and_secret_files() {
         env["GF_SMTP_PASSWORD"].as_deref(),
         Some("$__file{/etc/grafana/secrets/config/smtp/password}")
     );
+    assert_eq!(env["GF_AUTH_LDAP_ENABLED"].as_deref(), Some("true"));
+    assert_eq!(
+        env["GF_AUTH_LDAP_CONFIG_FILE"].as_deref(),
+        Some("/etc/grafana/secrets/ldap/ldap.toml")
+    );
     let read = secret_keys_read_by(&pod);
+    assert!(read.contains(&("ldap".into(), "ldap.toml".into())));
     assert!(read.contains(&("oauth".into(), "client-secret".into())));
     assert!(read.contains(&("smtp".into(), "password".into())));
     assert!(
@@ -321,6 +329,7 @@ fn config_objects_feed_the_hash_by_data() {
     for id in [
         "oauth/client-secret",
         "smtp/password",
+        "ldap/ldap.toml",
         "configmap:extra",
         "secret:more",
     ] {
