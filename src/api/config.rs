@@ -267,6 +267,29 @@ mod tests {
         assert_eq!(msgs, Vec::<String>::new());
     }
 
+    /// The examples of README's Configuration section are valid as written.
+    #[test]
+    fn the_readme_examples_are_valid() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("## Configuration").expect("section");
+        let section = &readme[start..];
+        let end = section[3..].find("\n## ").map_or(section.len(), |e| e + 3);
+        let blocks: Vec<&str> = section[..end]
+            .split("```yaml\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .collect();
+        assert_eq!(blocks.len(), 2, "the OAuth/SMTP and the LDAP examples");
+        for block in blocks {
+            let doc: serde_json::Value = serde_yaml::from_str(block).expect("yaml");
+            assert_eq!(
+                messages(doc["spec"].clone()),
+                Vec::<String>::new(),
+                "{block}"
+            );
+        }
+    }
+
     #[test]
     fn managed_keys_are_refused_naming_the_field() {
         refused(
