@@ -46,11 +46,15 @@ pub(super) async fn read(
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
     for object in env_from_objects(&gc.spec) {
-        let (kind, digest) = if object.config_map {
+        let (kind, read) = if object.config_map {
             let cm = config_maps.get_opt(&object.name).await?;
             (
                 "ConfigMap",
-                cm.map(|cm| data_digest(config_map_entries(&cm))),
+                cm.map(|cm| {
+                    let entries = config_map_entries(&cm);
+                    let keys = entries.iter().map(|(k, _)| (*k).clone()).collect();
+                    (data_digest(entries), keys)
+                }),
             )
         } else {
             let secret = secrets.get_opt(&object.name).await?;
@@ -58,10 +62,27 @@ pub(super) async fn read(
                 "Secret",
                 secret.map(|s| {
                     let data: BTreeMap<String, ByteString> = s.data.unwrap_or_default();
-                    data_digest(data.iter().map(|(k, v)| (k, v.0.as_slice())))
+                    let keys: Vec<String> = data.keys().cloned().collect();
+                    (
+                        data_digest(data.iter().map(|(k, v)| (k, v.0.as_slice()))),
+                        keys,
+                    )
                 }),
             )
         };
+        if let Some((_, keys)) = &read
+            && let Some(problem) = managed_variable(&object.prefix, keys)
+        {
+            record_problem(
+                &mut reads.problems,
+                SecretUser::Config,
+                format!(
+                    "{kind} {namespace}/{} (spec.envFrom) {problem}",
+                    object.name
+                ),
+            );
+        }
+        let digest = read.map(|(digest, _)| digest);
         // `kind:name` never collides with a `secret/key` digest: names have no colon.
         let id = format!("{}:{}", kind.to_ascii_lowercase(), object.name);
         match digest {
@@ -110,9 +131,41 @@ pub(super) async fn read(
     Ok(())
 }
 
+/// The first variable an envFrom object would set that the operator sets itself. The
+/// container's own env wins over envFrom, but a `__FILE` twin of a managed variable makes
+/// the official image's entrypoint refuse to start, and a shadowed value misleads: refuse
+/// both alike. Keys only, never values.
+fn managed_variable(prefix: &str, keys: &[String]) -> Option<String> {
+    keys.iter().find_map(|key| {
+        let name = format!("{prefix}{key}");
+        crate::settings::env_controlled_by(&name)
+            .map(|field| format!("sets {name}, which the operator sets from {field}"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn envfrom_may_not_set_managed_variables() {
+        let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            managed_variable("", &keys(&["GF_LOG_LEVEL", "LDAP_BIND_PASSWORD"])),
+            None
+        );
+        let found =
+            managed_variable("", &keys(&["A", "GF_DATABASE_PASSWORD__FILE"])).expect("found");
+        assert!(
+            found.contains("GF_DATABASE_PASSWORD__FILE")
+                && found.contains("spec.database.credentials"),
+            "{found}"
+        );
+        assert!(
+            managed_variable("GF_DATABASE_", &keys(&["HOST"])).is_some(),
+            "with the prefix"
+        );
+    }
 
     #[test]
     fn the_digest_follows_data_only() {

@@ -125,6 +125,8 @@ pub struct WholeObject {
     pub name: String,
     pub config_map: bool,
     pub optional: bool,
+    /// Prepended to each key to make the variable name.
+    pub prefix: String,
 }
 
 /// The objects envFrom reads whole.
@@ -138,12 +140,14 @@ pub fn env_from_objects(spec: &GrafanaClusterSpec) -> Vec<WholeObject> {
                     name: cm.name.clone(),
                     config_map: true,
                     optional: cm.optional.unwrap_or(false),
+                    prefix: from.prefix.clone().unwrap_or_default(),
                 })
             } else {
                 from.secret_ref.as_ref().map(|s| WholeObject {
                     name: s.name.clone(),
                     config_map: false,
                     optional: s.optional.unwrap_or(false),
+                    prefix: from.prefix.clone().unwrap_or_default(),
                 })
             }
         })
@@ -221,12 +225,14 @@ mod tests {
                 WholeObject {
                     name: "extra".into(),
                     config_map: true,
-                    optional: false
+                    optional: false,
+                    prefix: String::new(),
                 },
                 WholeObject {
                     name: "creds".into(),
                     config_map: false,
-                    optional: true
+                    optional: true,
+                    prefix: String::new(),
                 },
             ]
         );
