@@ -10,8 +10,9 @@
 //!   admission (CEL); a managed key in spec.config is
 //!   refused (Ready=False InvalidSpec naming spec.database.connectionBudget, a Warning
 //!   Event) and a configSecrets Secret that does not exist is reported
-//!   (ConfigResolved=False SecretNotFound, a ConfigFailed Event); the running Deployment is
-//!   untouched both times.
+//!   (ConfigResolved=False SecretNotFound, a ConfigFailed Event); an envFrom Secret with a
+//!   key naming a managed variable is reported (ManagedVariable); the running Deployment is
+//!   untouched each time.
 // Tests panic on purpose: a failed step stops the test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -433,5 +434,34 @@ async fn refusals_leave_the_running_deployment_alone() {
             .map(|_| ())
     })
     .await;
+    wait_condition(&client, &ns, "Ready", "True").await;
+    let version = deploy.get("grafana").await.expect("d").metadata.generation;
+
+    // An envFrom Secret with a key naming a managed variable: reported, nothing applied.
+    create::<Secret>(
+        &client,
+        &ns,
+        serde_json::json!({"metadata": {"name": "sneaky"}, "stringData": {"GF_DATABASE_HOST": "elsewhere:5432"}}),
+    )
+    .await;
+    gcs.patch(
+        "grafana",
+        &PatchParams::default(),
+        &merge(serde_json::json!({"spec": {"envFrom": [{"secretRef": {"name": "sneaky"}}]}})),
+    )
+    .await
+    .expect("patch");
+    let (_, reason, message) = wait_condition(&client, &ns, "ConfigResolved", "False").await;
+    assert_eq!(reason, "ManagedVariable", "{message}");
+    assert!(
+        message.contains("GF_DATABASE_HOST") && message.contains("spec.database"),
+        "{message}"
+    );
+    assert!(!message.contains("elsewhere"), "never a value: {message}");
+    assert_eq!(
+        deploy.get("grafana").await.expect("d").metadata.generation,
+        version,
+        "the running Deployment was touched"
+    );
     cleanup(&client, &ns, operator).await;
 }

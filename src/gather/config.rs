@@ -73,14 +73,10 @@ pub(super) async fn read(
         if let Some((_, keys)) = &read
             && let Some(problem) = managed_variable(&object.prefix, keys)
         {
-            record_problem(
-                &mut reads.problems,
-                SecretUser::Config,
-                format!(
-                    "{kind} {namespace}/{} (spec.envFrom) {problem}",
-                    object.name
-                ),
-            );
+            reads.problems.config_refused.get_or_insert(format!(
+                "{kind} {namespace}/{} (spec.envFrom) {problem}",
+                object.name
+            ));
         }
         let digest = read.map(|(digest, _)| digest);
         // `kind:name` never collides with a `secret/key` digest: names have no colon.

@@ -45,8 +45,10 @@ pub struct SecretProblems {
     pub database: Option<String>,
     pub cache: Option<String>,
     pub admin: Option<String>,
-    /// spec.configSecrets, spec.envFrom.
+    /// spec.configSecrets, spec.ldap, spec.envFrom: a missing object or key.
     pub config: Option<String>,
+    /// An envFrom object sets a variable the operator sets.
+    pub config_refused: Option<String>,
 }
 
 /// What reading the RDS-managed master secret gave.

@@ -19,6 +19,7 @@
 use k8s_openapi::api::core::v1::EnvFromSource;
 
 use crate::api::{GrafanaClusterSpec, KeyRef};
+use crate::gather::SecretProblems;
 use crate::settings::{env_name_of, known_key};
 use crate::status::{ConditionState, Reason};
 
@@ -93,9 +94,12 @@ pub fn plan(spec: &GrafanaClusterSpec) -> ConfigPlan {
 /// The ConfigResolved condition: False while a Secret or ConfigMap the settings read is
 /// missing (the Deployment is left as it runs); True otherwise, naming the keys Grafana
 /// would ignore.
-pub fn condition(plan: &ConfigPlan, problem: Option<&str>) -> ConditionState {
-    if let Some(problem) = problem {
+pub fn condition(plan: &ConfigPlan, problems: &SecretProblems) -> ConditionState {
+    if let Some(problem) = &problems.config {
         return ConditionState::failed(Reason::SecretNotFound, problem);
+    }
+    if let Some(problem) = &problems.config_refused {
+        return ConditionState::failed(Reason::ManagedVariable, problem);
     }
     let count = plan.settings.len() + plan.secret_settings.len();
     if !plan.unknown_keys.is_empty() {

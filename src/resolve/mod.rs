@@ -393,12 +393,13 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
 
     let cache_ready = !cache_enabled(spec) || cache.target.is_some();
     let config_plan = config::plan(spec);
-    let config_condition = config::condition(&config_plan, secrets.problems.config.as_deref());
+    let config_condition = config::condition(&config_plan, &secrets.problems);
     let plan = match (database_plan, &storage.target) {
         (Some(database), Some(st))
             if cache_ready
                 && secrets.problems.admin.is_none()
-                && secrets.problems.config.is_none() =>
+                && secrets.problems.config.is_none()
+                && secrets.problems.config_refused.is_none() =>
         {
             let cache = cache
                 .target

@@ -133,6 +133,8 @@ pub enum Reason {
     Applied,
     /// Applied, but some keys are unknown to the pinned Grafana.
     UnknownKeys,
+    /// An envFrom object sets a variable the operator sets.
+    ManagedVariable,
 }
 
 impl Reason {
@@ -188,6 +190,7 @@ impl Reason {
             Reason::AsExpected => "AsExpected",
             Reason::Applied => "Applied",
             Reason::UnknownKeys => "UnknownKeys",
+            Reason::ManagedVariable => "ManagedVariable",
         }
     }
 

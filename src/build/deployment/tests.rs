@@ -351,6 +351,12 @@ fn a_missing_config_secret_blocks_the_plan_and_is_reported() {
     assert!(!r.config.status);
     assert_eq!(r.config.reason, crate::status::Reason::SecretNotFound);
     assert!(r.config.message.contains("obs/oauth"));
+    let mut refused = fixtures::gathered();
+    refused.secrets.problems.config_refused =
+        Some("Secret obs/more (spec.envFrom) sets GF_DATABASE_HOST".into());
+    let r = resolve(&gc, &refused);
+    assert!(r.plan.is_none());
+    assert_eq!(r.config.reason, crate::status::Reason::ManagedVariable);
     let ok = resolve(&gc, &fixtures::gathered());
     assert!(ok.plan.is_some());
     assert_eq!(ok.config.reason, crate::status::Reason::Applied);
