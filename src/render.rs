@@ -82,19 +82,8 @@ pub fn render_gathered(gc: &GrafanaCluster, gathered: &Gathered) -> Result<Strin
         children,
     } = pipeline::plan(gc, gathered);
     let mut header = String::from("# Rendered by grafana-ha-operator render\n");
-    for (what, c) in ["database", "cache", "storage"]
-        .into_iter()
-        .zip(resolution.conditions().map(|(_, c)| c))
-    {
+    for (what, c) in header_conditions(&resolution) {
         let _ = writeln!(header, "# {what}: {} ({})", c.message, c.reason);
-    }
-    let data_sources = &resolution.data_sources.condition;
-    if data_sources.reason != crate::status::Reason::Disabled {
-        let _ = writeln!(
-            header,
-            "# data sources: {} ({})",
-            data_sources.message, data_sources.reason
-        );
     }
     if let Some(line) = would_create(&resolution) {
         let _ = writeln!(header, "# {line}");
@@ -144,14 +133,32 @@ fn would_create(resolution: &crate::resolve::Resolution) -> Option<String> {
     ))
 }
 
+/// The component conditions the header shows, each under a short label; data sources only
+/// when asked for.
+fn header_conditions(
+    resolution: &crate::resolve::Resolution,
+) -> impl Iterator<Item = (&'static str, &crate::status::ConditionState)> {
+    use crate::status::{ConditionType, Reason};
+    resolution.conditions().into_iter().filter_map(|(t, c)| {
+        let what = match t {
+            ConditionType::DatabaseResolved => "database",
+            ConditionType::CacheResolved => "cache",
+            ConditionType::StorageResolved => "storage",
+            ConditionType::DataSourcesResolved if c.reason == Reason::Disabled => return None,
+            ConditionType::DataSourcesResolved => "data sources",
+            ConditionType::ConfigResolved => "config",
+            _ => t.as_str(),
+        };
+        Some((what, c))
+    })
+}
+
 fn unresolved(resolution: &crate::resolve::Resolution) -> String {
     let reasons: Vec<String> = would_create(resolution)
         .map(|line| format!("  {line}"))
         .into_iter()
         .chain(
-            ["database", "cache", "storage"]
-                .into_iter()
-                .zip(resolution.conditions().map(|(_, c)| c))
+            header_conditions(resolution)
                 .filter(|(_, c)| !c.status)
                 .map(|(w, c)| format!("  {w}: {} ({})", c.message, c.reason)),
         )

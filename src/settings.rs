@@ -17,8 +17,7 @@ impl Setting {
     /// The environment variable Grafana reads this setting from:
     /// `GF_<SECTION>_<KEY>`, upper-cased, with `.` and `-` as `_`.
     pub fn env_name(&self) -> String {
-        let part = |s: &str| s.to_ascii_uppercase().replace(['.', '-'], "_");
-        format!("GF_{}_{}", part(self.section), part(self.key))
+        env_name_of(self.section, self.key)
     }
 }
 
@@ -48,7 +47,6 @@ pub const SERVER_DOMAIN: Setting = Setting::new("server", "domain");
 pub const SERVER_ROOT_URL: Setting = Setting::new("server", "root_url");
 pub const AUTH_BASIC_ENABLED: Setting = Setting::new("auth.basic", "enabled");
 pub const AUTH_ANONYMOUS_ENABLED: Setting = Setting::new("auth.anonymous", "enabled");
-pub const AUTH_SIGV4_AUTH_ENABLED: Setting = Setting::new("auth", "sigv4_auth_enabled");
 pub const ALERTING_HA_PEERS: Setting = Setting::new("unified_alerting", "ha_peers");
 pub const ALERTING_HA_LABEL: Setting = Setting::new("unified_alerting", "ha_label");
 pub const ALERTING_HA_RECONNECT_TIMEOUT: Setting =
@@ -92,7 +90,6 @@ pub const MANAGED: &[Setting] = &[
     SERVER_ROOT_URL,
     AUTH_BASIC_ENABLED,
     AUTH_ANONYMOUS_ENABLED,
-    AUTH_SIGV4_AUTH_ENABLED,
     ALERTING_HA_PEERS,
     ALERTING_HA_LABEL,
     ALERTING_HA_RECONNECT_TIMEOUT,
@@ -118,32 +115,100 @@ pub fn known_to_grafana(setting: &Setting) -> bool {
         .any(|l| l.trim() == wanted)
 }
 
-/// Whole families a user may not set through `spec.env` either: a neighbour of a managed
-/// setting (another database or cache key, `__FILE` variants) would silently change the
-/// wiring. Sessions live in the database since Grafana 6.2; GF_INSTALL_PLUGINS would make
-/// every replica a writer of the shared plugins volume.
-const MANAGED_PREFIXES: &[&str] = &[
-    "GF_DATABASE_",
-    "GF_REMOTE_CACHE_",
-    "GF_SECURITY_SECRET_KEY",
-    "GF_SECURITY_ADMIN_",
-    "GF_UNIFIED_ALERTING_HA_",
-    "GF_PATHS_PLUGINS",
-    "GF_PLUGINS_PREINSTALL",
-    "GF_PLUGINS_PLUGIN_ADMIN_",
-    "GF_SESSION_",
-    "GF_INSTALL_PLUGINS",
+/// Settings the operator does not write but that would bypass what it does: `database.url`
+/// replaces type, host, name, user and password at once; the preinstall lists would make
+/// every replica a writer of the shared plugins volume (preinstall_disabled is managed, but
+/// a list next to it misleads).
+pub const DATABASE_URL: Setting = Setting::new("database", "url");
+const GUARDED: &[Setting] = &[
+    DATABASE_URL,
+    Setting::new("plugins", "preinstall"),
+    Setting::new("plugins", "preinstall_sync"),
 ];
+
+/// The spec field (or operator mechanism) that decides `setting`, for a refusal message;
+/// None when the user may set it.
+pub fn controlled_by(setting: &Setting) -> Option<&'static str> {
+    let field = match (setting.section, setting.key) {
+        ("paths", "plugins") | ("plugins", _) => {
+            "spec.plugins (the installer Job is the only writer of the shared plugins volume)"
+        }
+        ("database", "user" | "password") => "spec.database.credentials",
+        ("database", "ssl_mode") => "spec.database.sslMode",
+        ("database", "ca_cert_path" | "server_cert_name") => "spec.database.caBundleConfigMapRef",
+        ("database", "max_open_conn" | "max_idle_conn") => "spec.database.connectionBudget",
+        ("database", "migration_locking" | "locking_attempt_timeout_sec") => {
+            "the operator (every replica migrates at start under the migration lock)"
+        }
+        ("database", _) => "spec.database",
+        ("remote_cache", _) => "spec.cache",
+        ("security", "secret_key") => {
+            "the operator's signing key (Secret <name>-secret-key, generated once and never rewritten)"
+        }
+        ("security", _) => "spec.adminCredentials",
+        ("server", _) => "spec.server",
+        ("auth.basic", _) => "spec.auth.basic",
+        ("auth.anonymous", _) => "spec.auth.anonymous",
+        ("unified_alerting", _) => "spec.alerting.ha",
+        _ => return None,
+    };
+    let managed = MANAGED.iter().chain(GUARDED).any(|s| s == setting);
+    managed.then_some(field)
+}
 
 /// Variables the pod spec itself uses (the gossip address expands `$(POD_IP)`).
 pub const POD_IP: &str = "POD_IP";
 
-/// True when `spec.env` may not set `name`: the operator sets it (or a neighbour of it)
-/// from the spec.
+/// The official image's entrypoint reads `GF_<S>_<K>__FILE` into `GF_<S>_<K>` and refuses to
+/// start when both are set: a `__FILE` twin of a managed variable is refused like the
+/// variable itself.
+const FILE_SUFFIX: &str = "__FILE";
+
+/// Why `spec.env` (or `spec.config`, through its env name) may not set the environment
+/// variable `name`: the spec field to use instead. Exact names only: a neighbour of a
+/// managed setting (`GF_DATABASE_CONN_MAX_LIFETIME`) is the user's.
+pub fn env_controlled_by(name: &str) -> Option<&'static str> {
+    if name == POD_IP {
+        return Some("the operator (the gossip addresses expand $(POD_IP))");
+    }
+    // Deprecated by the official image, and it installs from every replica at start.
+    if name == "GF_INSTALL_PLUGINS" {
+        return Some("spec.plugins.install");
+    }
+    let base = name.strip_suffix(FILE_SUFFIX).unwrap_or(name);
+    MANAGED
+        .iter()
+        .chain(GUARDED)
+        .find(|s| s.env_name() == base)
+        .and_then(controlled_by)
+}
+
+/// True when `spec.env` may not set `name`: the operator sets it from the spec.
 pub fn is_managed_env_name(name: &str) -> bool {
-    name == POD_IP
-        || MANAGED.iter().any(|s| s.env_name() == name)
-        || MANAGED_PREFIXES.iter().any(|p| name.starts_with(p))
+    env_controlled_by(name).is_some()
+}
+
+/// The env name of `[section] key` (Grafana's rule, for user sections).
+pub fn env_name_of(section: &str, key: &str) -> String {
+    let part = |s: &str| s.to_ascii_uppercase().replace(['.', '-'], "_");
+    format!("GF_{}_{}", part(section), part(key))
+}
+
+/// True when the pinned Grafana's defaults.ini has `[section] key`, compared as Grafana
+/// compares an env override: by env name.
+pub fn known_key(section: &str, key: &str) -> bool {
+    // A line is `section.key`, and both parts may hold dots: the env name does not care
+    // where the split is.
+    let wanted = env_name_of(section, key);
+    GRAFANA_DEFAULTS_KEYS
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .any(|l| {
+            format!(
+                "GF_{}",
+                l.trim().to_ascii_uppercase().replace(['.', '-'], "_")
+            ) == wanted
+        })
 }
 
 #[cfg(test)]
@@ -167,6 +232,45 @@ mod tests {
         }
         assert!(is_managed_env_name(POD_IP));
         assert!(!is_managed_env_name("GF_LOG_LEVEL"));
+    }
+
+    #[test]
+    fn env_bans_are_exact_names_with_the_field_to_use() {
+        assert_eq!(
+            env_controlled_by("GF_DATABASE_MAX_OPEN_CONN"),
+            Some("spec.database.connectionBudget")
+        );
+        assert_eq!(
+            env_controlled_by("GF_DATABASE_PASSWORD__FILE"),
+            Some("spec.database.credentials")
+        );
+        assert_eq!(env_controlled_by("GF_DATABASE_URL"), Some("spec.database"));
+        assert_eq!(
+            env_controlled_by("GF_INSTALL_PLUGINS"),
+            Some("spec.plugins.install")
+        );
+        assert!(
+            env_controlled_by("GF_SECURITY_SECRET_KEY").is_some_and(|f| f.contains("signing key"))
+        );
+        // Neighbours of managed settings are the user's.
+        for free in [
+            "GF_DATABASE_CONN_MAX_LIFETIME",
+            "GF_REMOTE_CACHE_ENCRYPTION",
+            "GF_SECURITY_ADMIN_EMAIL",
+            "GF_UNIFIED_ALERTING_HA_GOSSIP_INTERVAL",
+            "GF_SESSION_COOKIE_NAME",
+        ] {
+            assert_eq!(env_controlled_by(free), None, "{free}");
+        }
+    }
+
+    #[test]
+    fn known_keys_compare_like_grafanas_env_overrides() {
+        assert!(known_key("auth.generic_oauth", "client_secret"));
+        assert!(known_key("smtp", "password"));
+        assert!(known_key("feature_toggles", "openfeature.cache_ttl"));
+        assert!(known_key("Database", "MAX_OPEN_CONN"));
+        assert!(!known_key("smtp", "pasword"));
     }
 
     /// Generated from the pinned version's defaults.ini, not checked by eye.

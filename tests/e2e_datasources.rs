@@ -163,14 +163,15 @@ async fn tagged_workspaces_are_provisioned_and_a_new_one_rolls_the_pods() {
         .flatten()
         .any(|m| m.mount_path == "/etc/grafana/provisioning/datasources");
     assert!(mounted, "the provisioning file is mounted");
-    let sigv4 = pod.containers[0]
-        .env
-        .iter()
-        .flatten()
-        .any(|e| e.name == "GF_AUTH_SIGV4_AUTH_ENABLED" && e.value.as_deref() == Some("true"));
+    let installs_the_plugin = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.annotations.as_ref())
+        .is_some_and(|a| a.keys().any(|k| k.contains("plugins")));
     assert!(
-        sigv4,
-        "SigV4 is enabled for the core Prometheus data source"
+        installs_the_plugin,
+        "the Amazon Managed Prometheus plugin joins the plugin set"
     );
     let hash_before = pod_hash(&d);
 

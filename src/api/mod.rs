@@ -5,6 +5,7 @@
 //! what `kubectl apply` would.
 
 mod access;
+mod config;
 mod datasources;
 pub mod defaults;
 mod spec;
@@ -16,6 +17,7 @@ pub use access::{
     HttpServiceSpec, IngressSpec, IngressTlsSpec, MANAGED_CONTAINERS, PodCustomization,
     ServiceAccountSpec, ServiceType,
 };
+pub use config::*;
 pub use datasources::*;
 pub use spec::*;
 pub use status::*;
@@ -24,7 +26,7 @@ pub use telemetry::*;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, EnvVar, ResourceRequirements, Toleration, TopologySpreadConstraint,
+    Affinity, EnvFromSource, EnvVar, ResourceRequirements, Toleration, TopologySpreadConstraint,
 };
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
@@ -224,6 +226,25 @@ pub struct GrafanaClusterSpec {
     /// containers of the Grafana pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<PodCustomization>,
+    /// Whole Secrets and ConfigMaps as environment variables of the Grafana container (e.g.
+    /// a Secret whose keys are GF_* names, or values a setting reads with $__env{VAR}).
+    /// Variables the operator sets win over these. Changing their data rolls the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self.all(f, has(f.configMapRef) != has(f.secretRef))").message("spec.envFrom: each entry names exactly one of configMapRef and secretRef"))]
+    pub env_from: Option<Vec<EnvFromSource>>,
+
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "config::config_schema")]
+    pub config: Option<ConfigSections>,
+
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "config::config_secrets_schema")]
+    pub config_secrets: Option<ConfigSecretSections>,
+
+    /// LDAP authentication from an ldap.toml kept in a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ldap: Option<LdapSpec>,
 }
 
 /// The schema of `spec.env`: Kubernetes' EnvVar with bounds on the list and on names, so
@@ -290,6 +311,7 @@ mod tests {
                     "tolerations",
                     "topologySpreadConstraints",
                     "env",
+                    "envFrom",
                     "resources",
                     "maxSurge",
                     "maxUnavailable",

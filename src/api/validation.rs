@@ -151,16 +151,17 @@ fn validate_spec(spec: &GrafanaClusterSpec, out: &mut Vec<Violation>) {
         }
     }
     for (i, env) in spec.env.iter().flatten().enumerate() {
-        if is_managed_env_name(&env.name) {
+        if let Some(controller) = crate::settings::env_controlled_by(&env.name) {
             refuse(
                 &format!("spec.env[{i}].name"),
                 format!(
-                    "{} is set by the operator from the spec; use the matching spec field instead",
+                    "{} is set by the operator from {controller}; set it there",
                     env.name
                 ),
             );
         }
     }
+    super::config::validate(spec, out);
 }
 
 /// The access and pod-customisation rules (src/api/access.rs).

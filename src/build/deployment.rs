@@ -105,6 +105,8 @@ fn grafana_container(plan: &Plan, mounts: Vec<VolumeMount>) -> Container {
                 .collect(),
         ),
         env: Some(grafana_env(plan)),
+        // Container env wins over envFrom: a managed variable cannot be overridden here.
+        env_from: (!plan.config.env_from.is_empty()).then(|| plan.config.env_from.clone()),
         resources: Some(plan.pod.resources.clone()),
         // /api/health checks the database: it gates traffic, never restarts.
         readiness_probe: Some(http_probe("/api/health", 10, 3)),

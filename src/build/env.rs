@@ -102,14 +102,37 @@ pub fn grafana_env(plan: &Plan) -> Vec<EnvVar> {
         settings::AUTH_ANONYMOUS_ENABLED,
         &server.anonymous_auth.to_string(),
     ));
-    // The core Prometheus data source signs requests with SigV4 only when Grafana allows it
-    // ([auth] sigv4_auth_enabled, off by default): set only when a data source needs it.
-    if plan.data_sources.as_ref().is_some_and(|d| d.needs_sigv4()) {
-        env.push(setting(settings::AUTH_SIGV4_AUTH_ENABLED, "true"));
-    }
     env.extend(alerting_env(&plan.alerting));
+    env.extend(config_env(plan));
     env.extend(plan.pod.extra_env.iter().cloned());
     env
+}
+
+/// The user's settings (validation keeps them apart from the managed ones): literals as
+/// given, secrets through `$__file{}` on the Secrets volume (see resolve/config.rs).
+fn config_env(plan: &Plan) -> Vec<EnvVar> {
+    let config = &plan.config;
+    let literals = config
+        .settings
+        .iter()
+        .map(|(name, value)| literal(name, value));
+    let files = config.secret_settings.iter().map(|s| {
+        literal(
+            &s.env,
+            &format!("$__file{{{}/{}}}", names::SECRETS_PATH, s.path),
+        )
+    });
+    // ldap.toml from its Secret (spec.ldap): Grafana expands $__env{}/$__file{} in it too.
+    let ldap = config.ldap.iter().flat_map(|_| {
+        [
+            literal("GF_AUTH_LDAP_ENABLED", "true"),
+            literal(
+                "GF_AUTH_LDAP_CONFIG_FILE",
+                &format!("{}/{}", names::SECRETS_PATH, crate::resolve::LDAP_FILE),
+            ),
+        ]
+    });
+    literals.chain(files).chain(ldap).collect()
 }
 
 fn database_env(plan: &Plan) -> Vec<EnvVar> {

@@ -96,13 +96,27 @@ pub fn files(plan: &Plan) -> Vec<(SecretFile, KeyRef)> {
     files
 }
 
-/// The projected volume: one source per Secret, in first-use order.
+/// The projected volume: one source per Secret, in first-use order; the managed files,
+/// then the user's spec.configSecrets under `config/`.
 pub fn volume(plan: &Plan) -> Volume {
     let mut sources: Vec<SecretProjection> = Vec::new();
-    for (file, from) in files(plan) {
+    let managed = files(plan)
+        .into_iter()
+        .map(|(file, from)| (file.path().to_string(), from));
+    let config = plan
+        .config
+        .secret_settings
+        .iter()
+        .map(|s| (s.path.clone(), s.from.clone()));
+    let ldap = plan
+        .config
+        .ldap
+        .iter()
+        .map(|from| (crate::resolve::LDAP_FILE.to_string(), from.clone()));
+    for (path, from) in managed.chain(config).chain(ldap) {
         let item = KeyToPath {
             key: from.key.clone(),
-            path: file.path().into(),
+            path,
             mode: None,
         };
         match sources.iter_mut().find(|s| s.name == from.name) {

@@ -5,6 +5,7 @@
 //! exactly the controller's path.
 
 mod access;
+mod config;
 mod secrets;
 
 pub use secrets::{PasswordFinding, unquotable};
@@ -46,6 +47,10 @@ pub struct SecretProblems {
     pub database: Option<String>,
     pub cache: Option<String>,
     pub admin: Option<String>,
+    /// spec.configSecrets, spec.ldap, spec.envFrom: a missing object or key.
+    pub config: Option<String>,
+    /// An envFrom object sets a variable the operator sets.
+    pub config_refused: Option<String>,
 }
 
 /// What reading the RDS-managed master secret gave.
@@ -200,7 +205,11 @@ pub async fn gather(gc: &GrafanaCluster, sources: Sources<'_>) -> Result<Gathere
     let data_sources = discover_data_sources(gc, sources.discovery).await;
     let fresh = FreshValues::random();
     let mut secrets = match sources.client {
-        Some(client) => secrets::read(gc, client, sources.secret_cache, fresh).await?,
+        Some(client) => {
+            let mut reads = secrets::read(gc, client, sources.secret_cache, fresh).await?;
+            config::read(gc, client, &mut reads).await?;
+            reads
+        }
         None => SecretReads::unread(fresh),
     };
     secrets.managed = read_managed_credentials(gc, sources.discovery, database.as_ref()).await;

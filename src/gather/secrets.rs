@@ -147,11 +147,12 @@ fn missing_keys(
     })
 }
 
-fn record_problem(problems: &mut SecretProblems, user: SecretUser, problem: String) {
+pub(super) fn record_problem(problems: &mut SecretProblems, user: SecretUser, problem: String) {
     let slot = match user {
         SecretUser::Database => &mut problems.database,
         SecretUser::Cache => &mut problems.cache,
         SecretUser::Admin => &mut problems.admin,
+        SecretUser::Config => &mut problems.config,
     };
     slot.get_or_insert(problem);
 }

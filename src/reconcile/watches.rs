@@ -32,7 +32,7 @@ use crate::aws::Discovery;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::names;
-use crate::resolve::referenced_user_secrets;
+use crate::resolve::{referenced_config_maps, referenced_user_secrets};
 
 /// A GrafanaCluster as the watch delivers it: parsed, or the error with its metadata.
 type Guarded = DeserializeGuard<GrafanaCluster>;
@@ -143,6 +143,30 @@ fn referencing_clusters(
             .filter(|gc| {
                 gc.namespace() == namespace
                     && referenced_user_secrets(&gc.name_any(), &gc.spec).contains(&name)
+            })
+            .map(|gc| {
+                ObjectRef::<Guarded>::new(&gc.name_any())
+                    .within(&gc.namespace().unwrap_or_default())
+            })
+            .collect()
+    }
+}
+
+/// Maps a ConfigMap's event to the clusters whose pods read it (envFrom, the database CA
+/// bundle). The event is metadata only: a label change reconciles, and the reconcile rolls
+/// nothing because the pod-template hash is taken over the data.
+fn config_map_clusters(
+    clusters: Store<Guarded>,
+) -> impl Fn(PartialObjectMeta<ConfigMap>) -> Vec<ObjectRef<Guarded>> {
+    move |cm| {
+        let name = cm.name_any();
+        let namespace = cm.namespace();
+        clusters
+            .state()
+            .iter()
+            .filter_map(|guarded| guarded.0.as_ref().ok())
+            .filter(|gc| {
+                gc.namespace() == namespace && referenced_config_maps(&gc.spec).contains(&name)
             })
             .map(|gc| {
                 ObjectRef::<Guarded>::new(&gc.name_any())
@@ -299,6 +323,16 @@ pub async fn run(
     .default_backoff()
     .touched_objects();
     let referencing = referencing_clusters(controller.store());
+    // ConfigMaps the pods read (envFrom, CA bundle): the same metadata-only, uncached watch
+    // as user Secrets (no per-object state, so memory stays flat in foreign ConfigMaps). A
+    // label change reconciles and rolls nothing: the hash is over the data.
+    let config_maps = watcher(
+        scoped::<PartialObjectMeta<ConfigMap>>(&client, ns),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects();
+    let config_map_referencing = config_map_clusters(controller.store());
     controller
         .owns_stream(events.deployments)
         .owns_stream(events.jobs)
@@ -313,6 +347,7 @@ pub async fn run(
         .watches_stream(events.volumes, volume_owner)
         .watches_stream(events.autoscalers, autoscaled_cluster)
         .watches_stream(user_secrets, referencing)
+        .watches_stream(config_maps, config_map_referencing)
         .graceful_shutdown_on(shutdown)
         .run(reconcile_guarded, error_policy, ctx)
         .for_each(|result| async move {

@@ -281,3 +281,37 @@ fn render_shows_optional_children_without_a_cluster_and_policies_first() {
     assert!(out.contains("kind: ServiceMonitor"));
     assert!(out.contains("# optional APIs: spec.httpRoute needs"));
 }
+
+/// `render` shows the user's configuration as the pods get it: settings as env, secrets as
+/// `$__file{}` names and projected keys, never a value; unknown keys in the header.
+#[test]
+fn render_shows_the_configuration() {
+    let mut gc = example("grafanacluster-postgres-redis-efs.yaml");
+    let extra: crate::api::GrafanaClusterSpec = serde_json::from_value(serde_json::json!({
+        "database": {"credentials": {"rdsManagedSecret": true}},
+        "config": {"smtp": {"enabled": "true", "host": "smtp.example.com:587", "hots": "typo"}},
+        "configSecrets": {"smtp": {"password": {"name": "grafana-smtp", "key": "password"}}},
+        "envFrom": [{"configMapRef": {"name": "grafana-extra"}}],
+    }))
+    .expect("spec");
+    gc.spec.config = extra.config;
+    gc.spec.config_secrets = extra.config_secrets;
+    gc.spec.env_from = extra.env_from;
+    let mut secrets = SecretReads::unread(fresh());
+    secrets.managed = managed();
+    let out = render_gathered(&gc, &postgres(secrets)).expect("renders");
+    assert!(
+        out.contains("# config: 4 settings applied; smtp.hots not in the defaults.ini"),
+        "{out}"
+    );
+    assert!(
+        out.contains("name: GF_SMTP_HOST\n          value: smtp.example.com:587"),
+        "{out}"
+    );
+    assert!(
+        out.contains("value: $__file{/etc/grafana/secrets/config/smtp/password}"),
+        "{out}"
+    );
+    assert!(out.contains("path: config/smtp/password"), "{out}");
+    assert!(out.contains("name: grafana-extra"), "{out}");
+}

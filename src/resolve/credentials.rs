@@ -27,6 +27,8 @@ pub enum SecretUser {
     Database,
     Cache,
     Admin,
+    /// spec.configSecrets and spec.envFrom.
+    Config,
 }
 
 /// A Secret the pods read, and which of its keys.
@@ -194,14 +196,47 @@ pub fn references(cluster: &str, spec: &GrafanaClusterSpec) -> Vec<SecretUse> {
         password_key: None,
         made_by: Some(OperatorSecret::SigningKey),
     });
+    // spec.configSecrets and spec.ldap, one use per Secret with every key it gives.
+    let ldap = spec.ldap.iter().map(|l| &l.config_secret_ref);
+    for from in spec
+        .config_secrets
+        .iter()
+        .flatten()
+        .flat_map(|(_, keys)| keys.values())
+        .chain(ldap)
+    {
+        {
+            match uses
+                .iter_mut()
+                .find(|u| u.user == SecretUser::Config && u.name == from.name)
+            {
+                Some(u) if u.keys.contains(&from.key) => {}
+                Some(u) => u.keys.push(from.key.clone()),
+                None => uses.push(SecretUse {
+                    name: from.name.clone(),
+                    keys: vec![from.key.clone()],
+                    user: SecretUser::Config,
+                    password_key: None,
+                    made_by: None,
+                }),
+            }
+        }
+    }
     uses
 }
 
 /// Names of the user Secrets `cluster` references (for mapping Secret events to clusters).
+/// Includes the Secrets spec.envFrom reads whole.
 pub fn referenced_user_secrets(cluster: &str, spec: &GrafanaClusterSpec) -> Vec<String> {
     references(cluster, spec)
         .into_iter()
         .filter(|u| u.made_by.is_none())
         .map(|u| u.name)
+        .chain(
+            super::config::env_from_objects(spec)
+                .into_iter()
+                .filter(|o| !o.config_map)
+                .map(|o| o.name),
+        )
         .collect()
 }

@@ -47,12 +47,7 @@ pub struct DataSourcesPlan {
     pub status: DataSourcesStatus,
 }
 
-impl DataSourcesPlan {
-    /// True when a data source signs its requests with SigV4 (Grafana must allow it).
-    pub fn needs_sigv4(&self) -> bool {
-        !self.status.prometheus.is_empty()
-    }
-}
+impl DataSourcesPlan {}
 
 fn prometheus_enabled(spec: &GrafanaClusterSpec) -> bool {
     spec.data_sources

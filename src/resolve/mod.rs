@@ -11,6 +11,7 @@ mod access;
 mod budget;
 mod cache;
 mod component;
+mod config;
 mod credentials;
 mod database;
 pub mod datasources;
@@ -36,6 +37,7 @@ pub use access::{
     ServicePlan,
 };
 pub use component::{Discovered, Resolved};
+pub use config::{ConfigPlan, LDAP_FILE, SecretSetting, env_from_objects, referenced_config_maps};
 pub use credentials::{SecretUse, SecretUser, referenced_user_secrets, references};
 pub use database::wants_managed_secret;
 pub use datasources::{DataSourceFacts, DataSourcesPlan};
@@ -282,13 +284,16 @@ pub struct Plan {
     pub preferred_zones: Vec<(String, i32)>,
     pub rolling_update: RollingUpdate,
     pub disruption_budget: Option<DisruptionBudget>,
-    /// Digests of the data of every Secret key the pods read, keyed `secret/key`, as read
-    /// from the cluster.
+    /// Digests of the data of every Secret key the pods read, keyed `secret/key`, and of
+    /// every Secret and ConfigMap they read whole, keyed `secret:name` / `configmap:name`
+    /// (`configmap:name/key` for one key), as read from the cluster.
     pub secret_digests: BTreeMap<String, String>,
     /// AWS data sources to provision (None: nothing to write).
     pub data_sources: Option<DataSourcesPlan>,
     /// The HTTPRoute, ServiceMonitor and NetworkPolicies around the replicas.
     pub extras: ExtrasPlan,
+    /// The user's Grafana settings and envFrom.
+    pub config: ConfigPlan,
 }
 
 /// Why the admin credentials cannot be used, when they cannot.
@@ -301,6 +306,8 @@ pub struct Resolution {
     pub cache: Resolved<CacheStatus>,
     pub storage: Resolved<StorageStatus>,
     pub data_sources: Resolved<crate::api::DataSourcesStatus>,
+    /// The ConfigResolved condition: the user's settings and the objects they read.
+    pub config: ConditionState,
     pub admin_problem: AdminProblem,
     /// Why the user's ServiceAccount cannot be used (it does not exist): nothing is built
     /// meanwhile, so a running Deployment is never pointed at it.
@@ -323,7 +330,7 @@ impl Resolution {
     }
 
     /// The component conditions, in status order.
-    pub fn conditions(&self) -> [(crate::status::ConditionType, &ConditionState); 4] {
+    pub fn conditions(&self) -> [(crate::status::ConditionType, &ConditionState); 5] {
         use crate::status::ConditionType;
         [
             (ConditionType::DatabaseResolved, &self.database.condition),
@@ -333,6 +340,7 @@ impl Resolution {
                 ConditionType::DataSourcesResolved,
                 &self.data_sources.condition,
             ),
+            (ConditionType::ConfigResolved, &self.config),
         ]
     }
 }
@@ -420,11 +428,15 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
         datasources::resolve(&cluster, spec, &gathered.data_sources, last);
 
     let cache_ready = !cache_enabled(spec) || cache.target.is_some();
+    let config_plan = config::plan(spec);
+    let config_condition = config::condition(&config_plan, &secrets.problems);
     let plan = match (database_plan, &storage.target) {
         (Some(database), Some(st))
             if cache_ready
                 && secrets.problems.admin.is_none()
-                && gathered.service_account_problem.is_none() =>
+                && gathered.service_account_problem.is_none()
+                && secrets.problems.config.is_none()
+                && secrets.problems.config_refused.is_none() =>
         {
             let cache = cache
                 .target
@@ -474,6 +486,7 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
                 disruption_budget: pod::disruption_budget(spec),
                 secret_digests: secrets.digests.clone(),
                 data_sources: data_sources_plan,
+                config: config_plan,
                 cluster: cluster.clone(),
             })
         }
@@ -484,6 +497,7 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
         cache,
         storage,
         data_sources,
+        config: config_condition,
         admin_problem: secrets.problems.admin.clone(),
         service_account_problem: gathered.service_account_problem.clone(),
         plan,

@@ -13,6 +13,9 @@ pub enum ConditionType {
     StorageResolved,
     /// The AWS data sources (Amazon Managed Prometheus, CloudWatch) are provisioned.
     DataSourcesResolved,
+    /// spec.config, spec.configSecrets and spec.envFrom: applied, or what they read is
+    /// missing.
+    ConfigResolved,
     /// The replicas' pools fit the database's max_connections.
     ConnectionBudget,
     /// A minor or major upgrade is in progress (safe strategy).
@@ -30,12 +33,13 @@ pub enum ConditionType {
 
 impl ConditionType {
     /// The order of `status.conditions`.
-    pub const ORDER: [ConditionType; 12] = [
+    pub const ORDER: [ConditionType; 13] = [
         ConditionType::Ready,
         ConditionType::DatabaseResolved,
         ConditionType::CacheResolved,
         ConditionType::StorageResolved,
         ConditionType::DataSourcesResolved,
+        ConditionType::ConfigResolved,
         ConditionType::ConnectionBudget,
         ConditionType::OptionalApis,
         ConditionType::Upgrading,
@@ -52,6 +56,7 @@ impl ConditionType {
             ConditionType::CacheResolved => "CacheResolved",
             ConditionType::StorageResolved => "StorageResolved",
             ConditionType::DataSourcesResolved => "DataSourcesResolved",
+            ConditionType::ConfigResolved => "ConfigResolved",
             ConditionType::ConnectionBudget => "ConnectionBudget",
             ConditionType::Upgrading => "Upgrading",
             ConditionType::Progressing => "Progressing",
@@ -142,6 +147,12 @@ pub enum Reason {
     ApiNotServed,
     /// Discovery could not tell whether an optional API is served.
     ApiCheckFailed,
+    // The user's configuration.
+    Applied,
+    /// Applied, but some keys are unknown to the pinned Grafana.
+    UnknownKeys,
+    /// An envFrom object sets a variable the operator sets.
+    ManagedVariable,
 }
 
 impl Reason {
@@ -199,6 +210,9 @@ impl Reason {
             Reason::NotRequested => "NotRequested",
             Reason::ApiNotServed => "APINotServed",
             Reason::ApiCheckFailed => "APICheckFailed",
+            Reason::Applied => "Applied",
+            Reason::UnknownKeys => "UnknownKeys",
+            Reason::ManagedVariable => "ManagedVariable",
         }
     }
 

@@ -106,12 +106,23 @@ fn every_secret_key_the_pods_read_feeds_the_hash() {
         "adminCredentials": {"secretRef": {"name": "admin"}},
     }));
     user_secrets.spec.replicas = 2;
-    for gc in [fixtures::article(), redis_alerting, user_secrets] {
+    let with_config = configured();
+    for gc in [
+        fixtures::article(),
+        redis_alerting,
+        user_secrets,
+        with_config,
+    ] {
         let plan = steady_plan(&gc);
         let read = secret_keys_read_by(&pod(&deployment(&plan, &plan.secret_digests)));
+        let whole = crate::resolve::env_from_objects(&gc.spec)
+            .into_iter()
+            .filter(|o| !o.config_map)
+            .map(|o| (o.name, "*".to_string()));
         let listed: BTreeSet<(String, String)> = references(&plan.cluster.name, &gc.spec)
             .into_iter()
             .flat_map(|u| u.keys.into_iter().map(move |k| (u.name.clone(), k)))
+            .chain(whole)
             .collect();
         assert!(!read.is_empty());
         for (secret, key) in &read {
@@ -122,9 +133,12 @@ fn every_secret_key_the_pods_read_feeds_the_hash() {
             let children = crate::build::build(&plan);
             let before = secrets_annotation(&children.deployment);
             let mut changed = plan.clone();
-            changed
-                .secret_digests
-                .insert(format!("{secret}/{key}"), "d1".into());
+            // A whole Secret (envFrom) is digested as `secret:<name>`.
+            let id = match key.as_str() {
+                "*" => format!("secret:{secret}"),
+                _ => format!("{secret}/{key}"),
+            };
+            changed.secret_digests.insert(id, "d1".into());
             let after = secrets_annotation(&crate::build::build(&changed).deployment);
             assert_ne!(before, after, "{secret}/{key} does not roll the pods");
         }
@@ -232,4 +246,118 @@ fn user_settings_pass_through() {
             .max_surge,
         Some(IntOrString::Int(6))
     );
+}
+
+/// The article with OAuth (client secret from a Secret), SMTP and envFrom.
+fn configured() -> crate::api::GrafanaCluster {
+    let mut gc = fixtures::article();
+    let extra: crate::api::GrafanaClusterSpec = serde_json::from_value(serde_json::json!({
+        "database": {"credentials": {"rdsManagedSecret": true}},
+        "config": {
+            "auth.generic_oauth": {"enabled": "true", "client_id": "grafana"},
+            "smtp": {"enabled": "true", "host": "smtp.example.com:587"},
+        },
+        "configSecrets": {
+            "auth.generic_oauth": {"client_secret": {"name": "oauth", "key": "client-secret"}},
+            "smtp": {"password": {"name": "smtp", "key": "password"}},
+        },
+        "envFrom": [{"configMapRef": {"name": "extra"}}, {"secretRef": {"name": "more"}}],
+        "ldap": {"configSecretRef": {"name": "ldap", "key": "ldap.toml"}},
+    }))
+    .expect("spec");
+    gc.spec.ldap = extra.ldap;
+    gc.spec.config = extra.config;
+    gc.spec.config_secrets = extra.config_secrets;
+    gc.spec.env_from = extra.env_from;
+    gc
+}
+
+#[test]
+fn config_reaches_the_pods_as_env_and_secret_files() {
+    let plan = steady_plan(&configured());
+    let d = deployment(&plan, &plan.secret_digests);
+    let pod = pod(&d);
+    let grafana = &pod.containers[0];
+    let env: BTreeMap<String, Option<String>> = grafana
+        .env
+        .iter()
+        .flatten()
+        .map(|e| (e.name.clone(), e.value.clone()))
+        .collect();
+    assert_eq!(env["GF_SMTP_HOST"].as_deref(), Some("smtp.example.com:587"));
+    assert_eq!(
+        env["GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET"].as_deref(),
+        Some("$__file{/etc/grafana/secrets/config/auth.generic_oauth/client_secret}")
+    );
+    assert_eq!(
+        env["GF_SMTP_PASSWORD"].as_deref(),
+        Some("$__file{/etc/grafana/secrets/config/smtp/password}")
+    );
+    assert_eq!(env["GF_AUTH_LDAP_ENABLED"].as_deref(), Some("true"));
+    assert_eq!(
+        env["GF_AUTH_LDAP_CONFIG_FILE"].as_deref(),
+        Some("/etc/grafana/secrets/ldap/ldap.toml")
+    );
+    let read = secret_keys_read_by(&pod);
+    assert!(read.contains(&("ldap".into(), "ldap.toml".into())));
+    assert!(read.contains(&("oauth".into(), "client-secret".into())));
+    assert!(read.contains(&("smtp".into(), "password".into())));
+    assert!(
+        read.contains(&("more".into(), "*".into())),
+        "envFrom Secret"
+    );
+    let from = grafana.env_from.clone().expect("envFrom");
+    assert_eq!(from.len(), 2);
+    // Every name appears once: Kubernetes keeps the last of duplicates.
+    let names: Vec<_> = grafana.env.iter().flatten().map(|e| &e.name).collect();
+    let unique: BTreeSet<_> = names.iter().collect();
+    assert_eq!(names.len(), unique.len());
+}
+
+/// Rotating a configSecrets key or changing an envFrom object's data rolls the pods; the
+/// same data (a label or annotation change) gives the same hash.
+#[test]
+fn config_objects_feed_the_hash_by_data() {
+    let mut plan = steady_plan(&configured());
+    plan.secret_digests
+        .insert("configmap:extra".into(), "c0".into());
+    plan.secret_digests
+        .insert("secret:more".into(), "m0".into());
+    let hash = |p: &Plan| secrets_annotation(&crate::build::build(p).deployment);
+    let before = hash(&plan);
+    assert_eq!(before, hash(&plan.clone()), "same data, same hash");
+    for id in [
+        "oauth/client-secret",
+        "smtp/password",
+        "ldap/ldap.toml",
+        "configmap:extra",
+        "secret:more",
+    ] {
+        let mut changed = plan.clone();
+        changed.secret_digests.insert(id.into(), "new".into());
+        assert_ne!(before, hash(&changed), "{id} does not roll the pods");
+    }
+}
+
+/// A Secret the settings read is missing: no plan (the running Deployment stays as it is),
+/// and ConfigResolved says which.
+#[test]
+fn a_missing_config_secret_blocks_the_plan_and_is_reported() {
+    let gc = configured();
+    let mut gathered = fixtures::gathered();
+    gathered.secrets.problems.config = Some("Secret obs/oauth does not exist".into());
+    let r = resolve(&gc, &gathered);
+    assert!(r.plan.is_none());
+    assert!(!r.config.status);
+    assert_eq!(r.config.reason, crate::status::Reason::SecretNotFound);
+    assert!(r.config.message.contains("obs/oauth"));
+    let mut refused = fixtures::gathered();
+    refused.secrets.problems.config_refused =
+        Some("Secret obs/more (spec.envFrom) sets GF_DATABASE_HOST".into());
+    let r = resolve(&gc, &refused);
+    assert!(r.plan.is_none());
+    assert_eq!(r.config.reason, crate::status::Reason::ManagedVariable);
+    let ok = resolve(&gc, &fixtures::gathered());
+    assert!(ok.plan.is_some());
+    assert_eq!(ok.config.reason, crate::status::Reason::Applied);
 }

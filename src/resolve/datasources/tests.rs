@@ -58,7 +58,6 @@ fn every_matching_workspace_and_cloudwatch_are_provisioned() {
         plan.status.prometheus[0].name,
         "Amazon Managed Prometheus ws-a"
     );
-    assert!(plan.needs_sigv4());
 }
 
 #[test]
@@ -89,7 +88,6 @@ fn cloudwatch_region_prefers_its_own_then_the_clusters() {
     );
     let plan = r.plan.expect("plan").data_sources.expect("data sources");
     assert_eq!(plan.status.cloudwatch_region.as_deref(), Some("ap-south-1"));
-    assert!(!plan.needs_sigv4());
 
     let gc = with_data_sources(serde_json::json!({"cloudwatch": {}}));
     let r = resolve_with(

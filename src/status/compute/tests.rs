@@ -74,6 +74,7 @@ fn ready_when_rollout_complete_and_plugins_installed() {
             CACHE_RESOLVED,
             STORAGE_RESOLVED,
             "DataSourcesResolved",
+            "ConfigResolved",
             "ConnectionBudget",
             "OptionalAPIs",
             "Upgrading",

@@ -94,7 +94,9 @@ reveals nothing a list does not.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# The data source provisioning ConfigMap (spec.dataSources); deleted when no longer needed.
+# ConfigMaps: the data source provisioning file the operator writes (spec.dataSources,
+# deleted when no longer needed), and the user's ConfigMaps the pods read (spec.envFrom, the
+# database CA bundle: data read on demand, metadata watched, never written).
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
