@@ -1,3 +1,4 @@
 pub mod aws;
 pub mod kube;
 pub mod probe;
+pub mod specgen;
