@@ -21,148 +21,17 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 
-use support::aws::{AwsClients, clear_fault, reset_moto, set_fault};
-use support::kube::{
-    Operator, OperatorOptions, client, install_crd, kubectl, namespace, repo_file, wait_for,
+use support::aws::{clear_fault, set_fault};
+use support::kube::{Operator, kubectl, namespace, repo_file, wait_for};
+use support::world::{
+    WAIT, cleanup, cluster_manifest, condition, create_cluster, operator_with_resync,
+    secret_values, seed, start, user_secret, wait_condition,
 };
 
-const WAIT: Duration = Duration::from_secs(60);
 const BIN: &str = env!("CARGO_BIN_EXE_grafana-ha-operator");
 const MANAGER: &str = "grafana-ha-operator";
 
 // --- the world: AWS seeded for a tag, a namespace, a GrafanaCluster -------------------
-
-struct Seeded {
-    tag: String,
-    db_id: String,
-    file_system_id: String,
-    access_point_id: String,
-}
-
-/// The article's AWS side (as in e2e_operator.rs): Postgres with an RDS-managed password,
-/// Redis with in-transit encryption, EFS with two mount targets and a tagged access point.
-async fn seed(aws: &AwsClients, prefix: &str) -> Seeded {
-    let tag = unique(prefix);
-    let tags = [("grafana-ha.io/cluster", tag.as_str())];
-    let db_id = format!("{tag}-db");
-    aws.create_db_instance(&db_id, "postgres", &tags, true)
-        .await;
-    aws.create_replication_group(&format!("{tag}-cache"), "redis", &tags, false)
-        .await;
-    let file_system_id = aws.create_file_system(&format!("{tag}-fs"), &tags).await;
-    aws.create_mount_target(&file_system_id, "us-east-1a").await;
-    aws.create_mount_target(&file_system_id, "us-east-1b").await;
-    let access_point_id = aws
-        .create_access_point(&file_system_id, &format!("{tag}-ap"), &tags)
-        .await;
-    Seeded {
-        tag,
-        db_id,
-        file_system_id,
-        access_point_id,
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{:06x}", rand::random::<u32>() & 0xff_ffff)
-}
-
-async fn start() -> (Client, AwsClients) {
-    let client = client().await;
-    install_crd(&client).await;
-    reset_moto();
-    clear_fault();
-    (client, AwsClients::new().await)
-}
-
-async fn operator_for(ns: &str, resync: Duration) -> Operator {
-    Operator::start(OperatorOptions {
-        namespace: Some(ns.to_string()),
-        resync,
-        ..OperatorOptions::default()
-    })
-    .await
-}
-
-fn cluster_manifest(
-    ns: &str,
-    tag: &str,
-    replicas: i32,
-    extra: serde_json::Value,
-) -> serde_json::Value {
-    let mut spec = serde_json::json!({
-        "replicas": replicas,
-        "aws": {"tags": {"grafana-ha.io/cluster": tag}},
-        "database": {"credentials": {"rdsManagedSecret": true}},
-        "plugins": {"install": ["grafana-clock-panel@2.1.8"]},
-    });
-    if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
-        for (k, v) in e {
-            s.insert(k.clone(), v.clone());
-        }
-    }
-    serde_json::json!({
-        "apiVersion": "grafana-ha.io/v1alpha1",
-        "kind": "GrafanaCluster",
-        "metadata": {"name": "grafana", "namespace": ns},
-        "spec": spec,
-    })
-}
-
-async fn create_cluster(client: &Client, manifest: serde_json::Value) -> GrafanaCluster {
-    let gc: GrafanaCluster = serde_json::from_value(manifest).expect("manifest");
-    let api: Api<GrafanaCluster> =
-        Api::namespaced(client.clone(), &gc.namespace().unwrap_or_default());
-    api.create(&PostParams::default(), &gc)
-        .await
-        .expect("creating the GrafanaCluster")
-}
-
-fn condition(gc: &GrafanaCluster, type_: &str) -> Option<(String, String, String)> {
-    gc.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
-async fn wait_condition(client: &Client, ns: &str, type_: &str, status: &str) -> GrafanaCluster {
-    let api: Api<GrafanaCluster> = Api::namespaced(client.clone(), ns);
-    let what = format!("{ns}/grafana {type_}={status}");
-    wait_for(&what, WAIT, || async {
-        let gc = api.get("grafana").await.ok()?;
-        (condition(&gc, type_).map(|c| c.0).as_deref() == Some(status)).then_some(gc)
-    })
-    .await
-}
-
-async fn user_secret(client: &Client, ns: &str, name: &str, data: &[(&str, &str)]) {
-    let data: BTreeMap<&str, &str> = data.iter().copied().collect();
-    let secret: Secret = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name, "namespace": ns},
-        "stringData": data,
-    }))
-    .expect("secret");
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap_or_else(|e| panic!("creating Secret {name}: {e}"));
-}
-
-fn secret_values(s: &Secret) -> BTreeMap<String, Vec<u8>> {
-    s.data
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.0.clone()))
-        .collect()
-}
-
-/// Removes a test's namespace (best effort: a failed test leaves it for inspection).
-async fn cleanup(client: &Client, ns: &str) {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let _ = api.delete(ns, &DeleteParams::default()).await;
-}
 
 fn env_map(d: &Deployment) -> BTreeMap<String, Option<String>> {
     d.spec
@@ -305,7 +174,7 @@ async fn restricted_pod_security_admits_grafana_installer_and_operator_pods() {
     assert!(!ok, "a privileged pod was admitted into {ns}");
     assert!(err.contains("violates PodSecurity"), "{err}");
 
-    let operator = operator_for(&ns, Duration::from_secs(3)).await;
+    let operator = operator_with_resync(&ns, Duration::from_secs(3)).await;
     create_cluster(
         &client,
         cluster_manifest(&ns, &seeded.tag, 2, serde_json::json!({})),
@@ -752,7 +621,7 @@ async fn other_field_managers_are_overruled_on_owned_fields_and_left_alone_elsew
     let (client, aws) = start().await;
     let seeded = seed(&aws, "managers").await;
     let ns = namespace(&client, "managers").await;
-    let operator = operator_for(&ns, Duration::from_secs(3)).await;
+    let operator = operator_with_resync(&ns, Duration::from_secs(3)).await;
     create_cluster(
         &client,
         cluster_manifest(&ns, &seeded.tag, 2, serde_json::json!({})),
@@ -1028,7 +897,7 @@ async fn restarted_under_the_operator(
     let (client, aws) = start().await;
     let seeded = seed(&aws, prefix).await;
     let ns = namespace(&client, prefix).await;
-    let operator = operator_for(&ns, Duration::from_secs(600)).await;
+    let operator = operator_with_resync(&ns, Duration::from_secs(600)).await;
     create_cluster(
         &client,
         cluster_manifest(&ns, &seeded.tag, 2, serde_json::json!({})),
@@ -1162,7 +1031,7 @@ async fn deleting_during_an_aws_outage_collects_children_and_keeps_data_and_secr
     )
     .await;
     user_secret(&client, &ns, "redis-auth", &[("token", "RedisAuthT0ken")]).await;
-    let operator = operator_for(&ns, Duration::from_secs(3)).await;
+    let operator = operator_with_resync(&ns, Duration::from_secs(3)).await;
     create_cluster(
         &client,
         cluster_manifest(
@@ -1269,7 +1138,10 @@ async fn deleting_during_an_aws_outage_collects_children_and_keeps_data_and_secr
         .and_then(|s| s.csi)
         .map(|c| c.volume_handle)
         .unwrap_or_default();
-    assert!(handle.contains(&seeded.access_point_id), "{handle}");
+    assert!(
+        handle.contains(&seeded.access_point_id.clone().unwrap()),
+        "{handle}"
+    );
     clear_fault();
     let aps = aws
         .efs
@@ -1281,7 +1153,7 @@ async fn deleting_during_an_aws_outage_collects_children_and_keeps_data_and_secr
     assert!(
         aps.access_points()
             .iter()
-            .any(|a| a.access_point_id() == Some(seeded.access_point_id.as_str())),
+            .any(|a| a.access_point_id() == Some(seeded.access_point_id.clone().unwrap().as_str())),
         "the access point is kept"
     );
     operator.stop().await;

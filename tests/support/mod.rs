@@ -2,3 +2,4 @@ pub mod aws;
 pub mod kube;
 pub mod probe;
 pub mod specgen;
+pub mod world;
