@@ -828,6 +828,34 @@ fn restart_apiserver(down_seconds: u32) {
     );
 }
 
+/// Freezes the test bed's etcd (SIGSTOP) for `seconds`, then lets it go on (SIGCONT): the
+/// kube-apiserver's storage stops answering, its requests hang and time out meanwhile.
+fn freeze_etcd(seconds: u64) {
+    let dir = std::env::var("TESTBED_DIR").expect("TESTBED_DIR: run through with-testbed.sh");
+    let pids = std::fs::read_to_string(format!("{dir}/pids")).expect("the bed's pids");
+    let pid = pids
+        .lines()
+        .filter_map(|l| l.trim().parse::<u32>().ok())
+        .find(|p| {
+            let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+            String::from_utf8_lossy(argv0).ends_with("/etcd")
+                || String::from_utf8_lossy(argv0) == "etcd"
+        })
+        .expect("the bed's etcd process");
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    std::thread::sleep(Duration::from_secs(seconds));
+    signal("-CONT");
+}
+
 /// name -> uid of the objects of one kind in a namespace.
 async fn uids<K>(client: &Client, ns: &str) -> BTreeMap<String, String>
 where
@@ -887,6 +915,7 @@ async fn children(client: &Client, ns: &str) -> Children {
 /// again. Returns the world and the children before the restart.
 async fn restarted_under_the_operator(
     prefix: &str,
+    fault: impl FnOnce(),
 ) -> (
     Client,
     String,
@@ -913,11 +942,8 @@ async fn restarted_under_the_operator(
     }
 
     let started = std::time::Instant::now();
-    restart_apiserver(3);
-    eprintln!(
-        "kube-apiserver stopped, 3 s down, ready again: {:?}",
-        started.elapsed()
-    );
+    fault();
+    eprintln!("the fault is over: {:?}", started.elapsed());
     let gcs: Api<GrafanaCluster> = Api::namespaced(client.clone(), &ns);
     wait_for("the API to answer the test again", WAIT, || async {
         gcs.get("grafana").await.ok().map(|_| ())
@@ -940,7 +966,7 @@ async fn assert_generated_kept(client: &Client, ns: &str, before: &[BTreeMap<Str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kube_apiserver_restart_duplicates_nothing_and_regenerates_nothing() {
     let (client, ns, operator, before, generated) =
-        restarted_under_the_operator("restart-keep").await;
+        restarted_under_the_operator("restart-keep", || restart_apiserver(3)).await;
     // The operator's watches fail and reconnect meanwhile; give it time to do anything
     // rash, then compare: the same objects (same uids), nothing added, nothing regenerated,
     // the cluster still Ready.
@@ -962,9 +988,38 @@ async fn kube_apiserver_restart_duplicates_nothing_and_regenerates_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_frozen_for_seconds_duplicates_nothing_and_misses_no_change_after_it() {
+    let started = std::time::Instant::now();
+    let (client, ns, operator, before, generated) =
+        restarted_under_the_operator("etcd-freeze", || freeze_etcd(6)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        children(&client, &ns).await,
+        before,
+        "children after etcd froze"
+    );
+    assert_generated_kept(&client, &ns, &generated).await;
+    // A change made after it: reconciled (the watches came back).
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    services
+        .delete("grafana-alerting", &DeleteParams::default())
+        .await
+        .expect("delete the gossip Service");
+    wait_for("the deleted Service to be recreated", WAIT, || async {
+        services.get_opt("grafana-alerting").await.ok()?.map(|_| ())
+    })
+    .await;
+    wait_condition(&client, &ns, "Ready", "True").await;
+    assert_generated_kept(&client, &ns, &generated).await;
+    eprintln!("etcd freeze test took {:?}", started.elapsed());
+    operator.stop().await;
+    cleanup(&client, &ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kube_apiserver_restart_misses_no_change_made_after_it() {
     let (client, ns, operator, before, generated) =
-        restarted_under_the_operator("restart-change").await;
+        restarted_under_the_operator("restart-change", || restart_apiserver(3)).await;
 
     // Right after it is back, before the operator's watches have necessarily reconnected:
     // the cluster is scaled and a child is deleted. Scaled down: scaling up past the
