@@ -95,7 +95,8 @@ fn gathered(f: &[u8]) -> Gathered {
         port: if mysql { 3306 } else { 5432 },
         db_name: bit(0, 6).then(|| "grafana".into()),
         master_username: bit(0, 7).then(|| "grafana".into()),
-        managed_secret_arn: bit(3, 0).then(|| "arn:aws:secretsmanager:us-east-1:1:secret:rds!db".into()),
+        managed_secret_arn: bit(3, 0)
+            .then(|| "arn:aws:secretsmanager:us-east-1:1:secret:rds!db".into()),
         instance_class: bit(3, 1).then(|| "db.r6g.large".into()),
         single_zone: bit(3, 2).then(|| "us-east-1a".into()),
     };
@@ -125,7 +126,9 @@ fn gathered(f: &[u8]) -> Gathered {
         file_system_id: "fs-0123456789abcdef0".into(),
         arn: "arn:aws:elasticfilesystem:us-east-1:1:file-system/fs-0123456789abcdef0".into(),
         access_point_id: bit(2, 4).then(|| "fsap-0123456789abcdef0".into()),
-        mount_target_zones: (0..f[5] % 4).map(|i| format!("us-east-1{}", char::from(b'a' + i))).collect(),
+        mount_target_zones: (0..f[5] % 4)
+            .map(|i| format!("us-east-1{}", char::from(b'a' + i)))
+            .collect(),
     };
     let mut secrets = SecretReads::unread(FreshValues {
         admin_password: SecretValue::new("generated-admin-password"),
