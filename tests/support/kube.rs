@@ -147,6 +147,9 @@ pub struct OperatorOptions {
     pub discovery_refresh: Duration,
     /// How often healthy clusters are re-checked without an event.
     pub resync: Duration,
+    /// The operator's Kubernetes client (None: the test bed's admin, from KUBECONFIG), e.g.
+    /// one impersonating the chart's ServiceAccount.
+    pub client: Option<Client>,
 }
 
 impl Default for OperatorOptions {
@@ -156,13 +159,17 @@ impl Default for OperatorOptions {
             through_fault_proxy: true,
             discovery_refresh: Duration::from_secs(2),
             resync: Duration::from_secs(3),
+            client: None,
         }
     }
 }
 
 impl Operator {
     pub async fn start(options: OperatorOptions) -> Operator {
-        let client = client().await;
+        let client = match options.client {
+            Some(c) => c,
+            None => client().await,
+        };
         let metrics = Metrics::new();
         let endpoint = if options.through_fault_proxy {
             super::aws::fault_proxy_url()
