@@ -17,7 +17,7 @@ CARGO ?= cargo
 STATE_DIR ?= .testbed
 VENV_PYTHON := .venv/bin/python
 
-.PHONY: help system-deps tools venv testbed-up testbed-down crds lint lint-testbed unit e2e bench \
+.PHONY: help system-deps tools venv testbed-up testbed-down crds lint lint-testbed unit e2e bench supply-chain fuzz \
 	fault-proxy-test probe probe-selftest test demo clean-testbed
 
 help: ## list the targets
@@ -45,7 +45,7 @@ crds: tools ## regenerate crds/grafanacluster.yaml from the Rust types (and depl
 	mv crds/grafanacluster.yaml.tmp crds/grafanacluster.yaml
 	deploy/generate.sh
 
-lint: lint-testbed lint-deploy ## rustfmt, clippy (warnings are errors), shellcheck, python syntax, deploy/ drift
+lint: lint-testbed lint-deploy supply-chain ## rustfmt, clippy (warnings are errors), shellcheck, python syntax, deploy/ drift, cargo deny
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
@@ -59,6 +59,36 @@ lint-testbed:
 	python3 -m py_compile testbed/fault_proxy.py testbed/fault_proxy_selftest.py testbed/seed_aws.py
 	@unformatted=$$(gofmt -l testbed/probe); \
 		if [[ -n $$unformatted ]]; then echo "gofmt: $$unformatted"; exit 1; fi
+
+# cargo deny (licences, bans, sources; deny.toml says why each rule is there), built once
+# from crates.io into the tools cache. Advisories (cargo deny's and cargo audit's) and
+# govulncheck are not run: their databases (the RustSec git repository on GitHub,
+# vuln.go.dev) are not reachable from this project's machines or CI.
+# The same cache as testbed/lib.sh's.
+TOOLS_CACHE := $(or $(GRAFANA_HA_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/grafana-ha-operator)
+CARGO_DENY_VERSION := 0.20.2
+CARGO_DENY := $(TOOLS_CACHE)/bin/cargo-deny-$(CARGO_DENY_VERSION)/bin/cargo-deny
+supply-chain: ## cargo deny check licenses bans sources (installs cargo-deny into the cache once)
+	@if [[ ! -x $(CARGO_DENY) ]]; then \
+		echo "building cargo-deny $(CARGO_DENY_VERSION) into the tools cache (once)"; \
+		$(CARGO) install --locked --quiet --version $(CARGO_DENY_VERSION) cargo-deny \
+			--root $(TOOLS_CACHE)/bin/cargo-deny-$(CARGO_DENY_VERSION) \
+			--target-dir $(TOOLS_CACHE)/cargo-deny-build; \
+		rm -rf $(TOOLS_CACHE)/cargo-deny-build; \
+	fi
+	$(CARGO_DENY) --log-level error check licenses bans sources
+
+# The fuzz target (fuzz/, its own workspace) needs a nightly toolchain and cargo-fuzz;
+# not part of `make test`. Runs FUZZ_SECONDS (default 600).
+FUZZ_SECONDS ?= 600
+CARGO_FUZZ_VERSION := 0.13.2
+CARGO_FUZZ := $(TOOLS_CACHE)/bin/cargo-fuzz-$(CARGO_FUZZ_VERSION)/bin/cargo-fuzz
+fuzz: ## cargo fuzz run spec_pipeline for FUZZ_SECONDS (needs rustup's nightly toolchain)
+	@if [[ ! -x $(CARGO_FUZZ) ]]; then \
+		$(CARGO) install --locked --quiet --version $(CARGO_FUZZ_VERSION) cargo-fuzz \
+			--root $(TOOLS_CACHE)/bin/cargo-fuzz-$(CARGO_FUZZ_VERSION); \
+	fi
+	cd fuzz && PATH="$(dir $(CARGO_FUZZ)):$$PATH" cargo +nightly fuzz run spec_pipeline -- -max_total_time=$(FUZZ_SECONDS)
 
 unit: ## unit tests (no cluster)
 	$(CARGO) test --lib --bins

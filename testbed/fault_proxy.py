@@ -9,7 +9,11 @@ paths can be tested against the real SDK. Everything else is forwarded verbatim.
 Standard library only, one thread per connection.
 
 Admin API (on the proxy's own port):
-  POST /__fault  {"mode": "none"|"throttle"|"error500"|"delay"|"rewrite",
+  POST /__fault  {"mode": "none"|"throttle"|"error500"|"delay"|"rewrite"|"reset"|
+                          "access_denied"|"expired_token",
+                  # reset: the connection is closed with a TCP RST, no answer;
+                  # access_denied / expired_token: the error a service sends when the
+                  # caller's credentials lack the permission, or have expired
                   "count": N,              # next N matching requests; -1 = until changed
                   "delay_seconds": 1.5,    # for "delay"
                   "rewrites": [[regex, replacement], ...],  # for "rewrite": applied to
@@ -33,6 +37,8 @@ Usage: fault_proxy.py --port PORT --upstream http://127.0.0.1:MOTO_PORT
 """
 
 import argparse
+import socket
+import struct
 import http.client
 import json
 import re
@@ -91,7 +97,7 @@ class FaultState:
 
     def configure(self, spec):
         mode = spec.get("mode", "none")
-        if mode not in ("none", "throttle", "error500", "delay", "rewrite"):
+        if mode not in ("none", "throttle", "error500", "delay", "rewrite") + CREDENTIAL_AND_RESET_MODES:
             raise ValueError(f"unknown mode {mode!r}")
         rewrites = [(re.compile(p, re.DOTALL), r) for p, r in spec.get("rewrites", [])]
         if mode == "rewrite" and not rewrites:
@@ -252,6 +258,37 @@ def internal_error_response(protocol):
     return error_response(protocol, 500, "InternalFailure", message, "Receiver")
 
 
+# Faults added for issue 12: credentials that stop working, and connection resets.
+CREDENTIAL_AND_RESET_MODES = ("reset", "access_denied", "expired_token")
+
+
+def credential_error_response(protocol, mode):
+    """What a service sends when the caller's credentials lack a permission (403
+    AccessDenied; EFS and JSON services say AccessDeniedException) or have expired (400/403
+    ExpiredToken; JSON services say ExpiredTokenException)."""
+    json_style = protocol in ("json", "rest-json")
+    if mode == "access_denied":
+        code = "AccessDeniedException" if json_style else "AccessDenied"
+        message = "User: arn:aws:iam::123456789012:role/grafana-ha-operator is not authorized to perform this action (injected)"
+        return error_response(protocol, 403, code, message, "Sender")
+    code = "ExpiredTokenException" if json_style else "ExpiredToken"
+    return error_response(protocol, 400 if protocol == "query" else 403, code,
+                          "The security token included in the request is expired (injected)", "Sender")
+
+
+def reset_connection(handler):
+    """Closes the client's connection with a TCP RST (SO_LINGER 0) and no answer."""
+    try:
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    handler.close_connection = True
+    try:
+        handler.connection.close()
+    except OSError:
+        pass
+
+
 class Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 keeps the SDK's connections alive, as a real endpoint would.
     protocol_version = "HTTP/1.1"
@@ -338,6 +375,10 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(*throttle_response(protocol))
             if mode == "error500":
                 return self._send(*internal_error_response(protocol))
+            if mode in ("access_denied", "expired_token"):
+                return self._send(*credential_error_response(protocol, mode))
+            if mode == "reset":
+                return reset_connection(self)
             if mode == "delay":
                 time.sleep(delay)
             if mode == "rewrite":

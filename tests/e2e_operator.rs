@@ -15,81 +15,13 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 
-use support::aws::{AwsClients, reset_moto};
 use support::kube::{
     Operator, OperatorOptions, client, install_crd, kubectl, namespace, repo_file, wait_for,
 };
-
-const WAIT: Duration = Duration::from_secs(60);
-
-/// What the seeded AWS looks like for one tag.
-struct Seeded {
-    /// The tag value, unique per test run so leftovers of earlier runs never match.
-    tag: String,
-    db_arn: String,
-    db_host: String,
-    file_system_id: String,
-}
-
-/// The article's AWS side: Postgres with an RDS-managed password, Redis with in-transit
-/// encryption, EFS with mount targets in two zones, all carrying `grafana-ha.io/cluster=tag`.
-async fn seed(aws: &AwsClients, prefix: &str) -> Seeded {
-    seed_with(aws, prefix, true).await
-}
-
-/// [`seed`], with a tagged access point on the file system or none at all (the operator
-/// then creates one per cluster).
-async fn seed_with(aws: &AwsClients, prefix: &str, tagged_access_point: bool) -> Seeded {
-    let tag = unique(prefix);
-    let tag = tag.as_str();
-    let tags = [("grafana-ha.io/cluster", tag)];
-    let db_arn = aws
-        .create_db_instance(&format!("{tag}-db"), "postgres", &tags, true)
-        .await;
-    aws.create_replication_group(&format!("{tag}-cache"), "redis", &tags, false)
-        .await;
-    let file_system_id = aws.create_file_system(&format!("{tag}-fs"), &tags).await;
-    aws.create_mount_target(&file_system_id, "us-east-1a").await;
-    aws.create_mount_target(&file_system_id, "us-east-1b").await;
-    // Plugins are installed: the root of a file system is not writable for Grafana, an
-    // access point with its POSIX user is.
-    if tagged_access_point {
-        aws.create_access_point(&file_system_id, &format!("{tag}-ap"), &tags)
-            .await;
-    }
-    let db = aws
-        .rds
-        .describe_db_instances()
-        .db_instance_identifier(format!("{tag}-db"))
-        .send()
-        .await
-        .expect("describe db");
-    let db_host = db.db_instances()[0]
-        .endpoint()
-        .and_then(|e| e.address())
-        .expect("endpoint")
-        .to_string();
-    Seeded {
-        tag: tag.to_string(),
-        db_arn,
-        db_host,
-        file_system_id,
-    }
-}
-
-/// `prefix-<random>`: tags and names that no other test (or earlier run) uses.
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{:06x}", rand::random::<u32>() & 0xff_ffff)
-}
-
-/// The operator, watching only `ns`.
-async fn operator_for(ns: &str) -> Operator {
-    Operator::start(OperatorOptions {
-        namespace: Some(ns.to_string()),
-        ..OperatorOptions::default()
-    })
-    .await
-}
+use support::world::{
+    Seeded, WAIT, cleanup, cluster_manifest, condition, create_cluster, operator_for, seed,
+    seed_with, start, unique, wait_condition,
+};
 
 /// One test's world: AWS seeded for a fresh tag, a namespace, the operator watching it and
 /// a GrafanaCluster that has become Ready.
@@ -113,66 +45,6 @@ async fn ready_cluster(prefix: &str, replicas: i32, extra: serde_json::Value) ->
         ns,
         operator,
     }
-}
-
-/// Removes a test's namespace (best effort: a failed test leaves it for inspection).
-async fn cleanup(client: &Client, ns: &str) {
-    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    let _ = api.delete(ns, &DeleteParams::default()).await;
-}
-
-fn cluster_manifest(
-    ns: &str,
-    tag: &str,
-    replicas: i32,
-    extra: serde_json::Value,
-) -> serde_json::Value {
-    let mut spec = serde_json::json!({
-        "replicas": replicas,
-        "aws": {"tags": {"grafana-ha.io/cluster": tag}},
-        "database": {"credentials": {"rdsManagedSecret": true}},
-        "plugins": {"install": ["grafana-clock-panel@2.1.8"]},
-    });
-    if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
-        for (k, v) in e {
-            s.insert(k.clone(), v.clone());
-        }
-    }
-    serde_json::json!({
-        "apiVersion": "grafana-ha.io/v1alpha1",
-        "kind": "GrafanaCluster",
-        "metadata": {"name": "grafana", "namespace": ns},
-        "spec": spec,
-    })
-}
-
-async fn create_cluster(client: &Client, manifest: serde_json::Value) -> GrafanaCluster {
-    let gc: GrafanaCluster = serde_json::from_value(manifest).expect("manifest");
-    let api: Api<GrafanaCluster> =
-        Api::namespaced(client.clone(), &gc.namespace().unwrap_or_default());
-    api.create(&PostParams::default(), &gc)
-        .await
-        .expect("creating the GrafanaCluster")
-}
-
-fn condition(gc: &GrafanaCluster, type_: &str) -> Option<(String, String, String)> {
-    gc.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
-/// Waits until `type_` has `status`, returning the cluster.
-async fn wait_condition(client: &Client, ns: &str, type_: &str, status: &str) -> GrafanaCluster {
-    let api: Api<GrafanaCluster> = Api::namespaced(client.clone(), ns);
-    let what = format!("{ns}/grafana {type_}={status}");
-    wait_for(&what, WAIT, || async {
-        let gc = api.get("grafana").await.ok()?;
-        (condition(&gc, type_).map(|c| c.0).as_deref() == Some(status)).then_some(gc)
-    })
-    .await
 }
 
 fn env_map(d: &Deployment) -> BTreeMap<String, k8s_openapi::api::core::v1::EnvVar> {
@@ -211,15 +83,6 @@ fn secrets_hash(d: &Deployment) -> String {
         .and_then(|m| m.annotations.as_ref())
         .and_then(|a| a.get("grafana-ha.io/secrets-hash").cloned())
         .unwrap_or_default()
-}
-
-async fn start() -> (Client, AwsClients) {
-    let client = client().await;
-    install_crd(&client).await;
-    reset_moto();
-    // A test that failed with a fault injected must not fail every test after it.
-    support::aws::clear_fault();
-    (client, AwsClients::new().await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,148 +21,17 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 
-use support::aws::{AwsClients, clear_fault, reset_moto, set_fault};
-use support::kube::{
-    Operator, OperatorOptions, client, install_crd, kubectl, namespace, repo_file, wait_for,
+use support::aws::{clear_fault, set_fault};
+use support::kube::{Operator, kubectl, namespace, repo_file, wait_for};
+use support::world::{
+    WAIT, cleanup, cluster_manifest, condition, create_cluster, operator_with_resync,
+    secret_values, seed, start, user_secret, wait_condition,
 };
 
-const WAIT: Duration = Duration::from_secs(60);
 const BIN: &str = env!("CARGO_BIN_EXE_grafana-ha-operator");
 const MANAGER: &str = "grafana-ha-operator";
 
 // --- the world: AWS seeded for a tag, a namespace, a GrafanaCluster -------------------
-
-struct Seeded {
-    tag: String,
-    db_id: String,
-    file_system_id: String,
-    access_point_id: String,
-}
-
-/// The article's AWS side (as in e2e_operator.rs): Postgres with an RDS-managed password,
-/// Redis with in-transit encryption, EFS with two mount targets and a tagged access point.
-async fn seed(aws: &AwsClients, prefix: &str) -> Seeded {
-    let tag = unique(prefix);
-    let tags = [("grafana-ha.io/cluster", tag.as_str())];
-    let db_id = format!("{tag}-db");
-    aws.create_db_instance(&db_id, "postgres", &tags, true)
-        .await;
-    aws.create_replication_group(&format!("{tag}-cache"), "redis", &tags, false)
-        .await;
-    let file_system_id = aws.create_file_system(&format!("{tag}-fs"), &tags).await;
-    aws.create_mount_target(&file_system_id, "us-east-1a").await;
-    aws.create_mount_target(&file_system_id, "us-east-1b").await;
-    let access_point_id = aws
-        .create_access_point(&file_system_id, &format!("{tag}-ap"), &tags)
-        .await;
-    Seeded {
-        tag,
-        db_id,
-        file_system_id,
-        access_point_id,
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{:06x}", rand::random::<u32>() & 0xff_ffff)
-}
-
-async fn start() -> (Client, AwsClients) {
-    let client = client().await;
-    install_crd(&client).await;
-    reset_moto();
-    clear_fault();
-    (client, AwsClients::new().await)
-}
-
-async fn operator_for(ns: &str, resync: Duration) -> Operator {
-    Operator::start(OperatorOptions {
-        namespace: Some(ns.to_string()),
-        resync,
-        ..OperatorOptions::default()
-    })
-    .await
-}
-
-fn cluster_manifest(
-    ns: &str,
-    tag: &str,
-    replicas: i32,
-    extra: serde_json::Value,
-) -> serde_json::Value {
-    let mut spec = serde_json::json!({
-        "replicas": replicas,
-        "aws": {"tags": {"grafana-ha.io/cluster": tag}},
-        "database": {"credentials": {"rdsManagedSecret": true}},
-        "plugins": {"install": ["grafana-clock-panel@2.1.8"]},
-    });
-    if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
-        for (k, v) in e {
-            s.insert(k.clone(), v.clone());
-        }
-    }
-    serde_json::json!({
-        "apiVersion": "grafana-ha.io/v1alpha1",
-        "kind": "GrafanaCluster",
-        "metadata": {"name": "grafana", "namespace": ns},
-        "spec": spec,
-    })
-}
-
-async fn create_cluster(client: &Client, manifest: serde_json::Value) -> GrafanaCluster {
-    let gc: GrafanaCluster = serde_json::from_value(manifest).expect("manifest");
-    let api: Api<GrafanaCluster> =
-        Api::namespaced(client.clone(), &gc.namespace().unwrap_or_default());
-    api.create(&PostParams::default(), &gc)
-        .await
-        .expect("creating the GrafanaCluster")
-}
-
-fn condition(gc: &GrafanaCluster, type_: &str) -> Option<(String, String, String)> {
-    gc.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
-async fn wait_condition(client: &Client, ns: &str, type_: &str, status: &str) -> GrafanaCluster {
-    let api: Api<GrafanaCluster> = Api::namespaced(client.clone(), ns);
-    let what = format!("{ns}/grafana {type_}={status}");
-    wait_for(&what, WAIT, || async {
-        let gc = api.get("grafana").await.ok()?;
-        (condition(&gc, type_).map(|c| c.0).as_deref() == Some(status)).then_some(gc)
-    })
-    .await
-}
-
-async fn user_secret(client: &Client, ns: &str, name: &str, data: &[(&str, &str)]) {
-    let data: BTreeMap<&str, &str> = data.iter().copied().collect();
-    let secret: Secret = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name, "namespace": ns},
-        "stringData": data,
-    }))
-    .expect("secret");
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap_or_else(|e| panic!("creating Secret {name}: {e}"));
-}
-
-fn secret_values(s: &Secret) -> BTreeMap<String, Vec<u8>> {
-    s.data
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.0.clone()))
-        .collect()
-}
-
-/// Removes a test's namespace (best effort: a failed test leaves it for inspection).
-async fn cleanup(client: &Client, ns: &str) {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let _ = api.delete(ns, &DeleteParams::default()).await;
-}
 
 fn env_map(d: &Deployment) -> BTreeMap<String, Option<String>> {
     d.spec
@@ -305,7 +174,7 @@ async fn restricted_pod_security_admits_grafana_installer_and_operator_pods() {
     assert!(!ok, "a privileged pod was admitted into {ns}");
     assert!(err.contains("violates PodSecurity"), "{err}");
 
-    let operator = operator_for(&ns, Duration::from_secs(3)).await;
+    let operator = operator_with_resync(&ns, Duration::from_secs(3)).await;
     create_cluster(
         &client,
         cluster_manifest(&ns, &seeded.tag, 2, serde_json::json!({})),
@@ -752,7 +621,7 @@ async fn other_field_managers_are_overruled_on_owned_fields_and_left_alone_elsew
     let (client, aws) = start().await;
     let seeded = seed(&aws, "managers").await;
     let ns = namespace(&client, "managers").await;
-    let operator = operator_for(&ns, Duration::from_secs(3)).await;
+    let operator = operator_with_resync(&ns, Duration::from_secs(3)).await;
     create_cluster(
         &client,
         cluster_manifest(&ns, &seeded.tag, 2, serde_json::json!({})),
@@ -959,6 +828,34 @@ fn restart_apiserver(down_seconds: u32) {
     );
 }
 
+/// Freezes the test bed's etcd (SIGSTOP) for `seconds`, then lets it go on (SIGCONT): the
+/// kube-apiserver's storage stops answering, its requests hang and time out meanwhile.
+fn freeze_etcd(seconds: u64) {
+    let dir = std::env::var("TESTBED_DIR").expect("TESTBED_DIR: run through with-testbed.sh");
+    let pids = std::fs::read_to_string(format!("{dir}/pids")).expect("the bed's pids");
+    let pid = pids
+        .lines()
+        .filter_map(|l| l.trim().parse::<u32>().ok())
+        .find(|p| {
+            let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+            String::from_utf8_lossy(argv0).ends_with("/etcd")
+                || String::from_utf8_lossy(argv0) == "etcd"
+        })
+        .expect("the bed's etcd process");
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    std::thread::sleep(Duration::from_secs(seconds));
+    signal("-CONT");
+}
+
 /// name -> uid of the objects of one kind in a namespace.
 async fn uids<K>(client: &Client, ns: &str) -> BTreeMap<String, String>
 where
@@ -990,6 +887,20 @@ struct Children {
     volumes: BTreeSet<String>,
 }
 
+impl Children {
+    /// How many objects, all kinds together.
+    fn count(&self) -> usize {
+        self.deployments.len()
+            + self.replica_sets.len()
+            + self.services.len()
+            + self.pdbs.len()
+            + self.jobs.len()
+            + self.claims.len()
+            + self.secrets.len()
+            + self.volumes.len()
+    }
+}
+
 async fn children(client: &Client, ns: &str) -> Children {
     let pvs: Api<PersistentVolume> = Api::all(client.clone());
     let prefix = format!("gfc-{ns}-");
@@ -1018,6 +929,7 @@ async fn children(client: &Client, ns: &str) -> Children {
 /// again. Returns the world and the children before the restart.
 async fn restarted_under_the_operator(
     prefix: &str,
+    fault: impl FnOnce(),
 ) -> (
     Client,
     String,
@@ -1028,7 +940,7 @@ async fn restarted_under_the_operator(
     let (client, aws) = start().await;
     let seeded = seed(&aws, prefix).await;
     let ns = namespace(&client, prefix).await;
-    let operator = operator_for(&ns, Duration::from_secs(600)).await;
+    let operator = operator_with_resync(&ns, Duration::from_secs(600)).await;
     create_cluster(
         &client,
         cluster_manifest(&ns, &seeded.tag, 2, serde_json::json!({})),
@@ -1044,11 +956,8 @@ async fn restarted_under_the_operator(
     }
 
     let started = std::time::Instant::now();
-    restart_apiserver(3);
-    eprintln!(
-        "kube-apiserver stopped, 3 s down, ready again: {:?}",
-        started.elapsed()
-    );
+    fault();
+    eprintln!("the fault is over: {:?}", started.elapsed());
     let gcs: Api<GrafanaCluster> = Api::namespaced(client.clone(), &ns);
     wait_for("the API to answer the test again", WAIT, || async {
         gcs.get("grafana").await.ok().map(|_| ())
@@ -1071,7 +980,7 @@ async fn assert_generated_kept(client: &Client, ns: &str, before: &[BTreeMap<Str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kube_apiserver_restart_duplicates_nothing_and_regenerates_nothing() {
     let (client, ns, operator, before, generated) =
-        restarted_under_the_operator("restart-keep").await;
+        restarted_under_the_operator("restart-keep", || restart_apiserver(3)).await;
     // The operator's watches fail and reconnect meanwhile; give it time to do anything
     // rash, then compare: the same objects (same uids), nothing added, nothing regenerated,
     // the cluster still Ready.
@@ -1093,9 +1002,38 @@ async fn kube_apiserver_restart_duplicates_nothing_and_regenerates_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_frozen_for_seconds_duplicates_nothing_and_misses_no_change_after_it() {
+    let started = std::time::Instant::now();
+    let (client, ns, operator, before, generated) =
+        restarted_under_the_operator("etcd-freeze", || freeze_etcd(6)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        children(&client, &ns).await,
+        before,
+        "children after etcd froze"
+    );
+    assert_generated_kept(&client, &ns, &generated).await;
+    // A change made after it: reconciled (the watches came back).
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    services
+        .delete("grafana-alerting", &DeleteParams::default())
+        .await
+        .expect("delete the gossip Service");
+    wait_for("the deleted Service to be recreated", WAIT, || async {
+        services.get_opt("grafana-alerting").await.ok()?.map(|_| ())
+    })
+    .await;
+    wait_condition(&client, &ns, "Ready", "True").await;
+    assert_generated_kept(&client, &ns, &generated).await;
+    eprintln!("etcd freeze test took {:?}", started.elapsed());
+    operator.stop().await;
+    cleanup(&client, &ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kube_apiserver_restart_misses_no_change_made_after_it() {
     let (client, ns, operator, before, generated) =
-        restarted_under_the_operator("restart-change").await;
+        restarted_under_the_operator("restart-change", || restart_apiserver(3)).await;
 
     // Right after it is back, before the operator's watches have necessarily reconnected:
     // the cluster is scaled and a child is deleted. Scaled down: scaling up past the
@@ -1162,7 +1100,7 @@ async fn deleting_during_an_aws_outage_collects_children_and_keeps_data_and_secr
     )
     .await;
     user_secret(&client, &ns, "redis-auth", &[("token", "RedisAuthT0ken")]).await;
-    let operator = operator_for(&ns, Duration::from_secs(3)).await;
+    let operator = operator_with_resync(&ns, Duration::from_secs(3)).await;
     create_cluster(
         &client,
         cluster_manifest(
@@ -1269,7 +1207,10 @@ async fn deleting_during_an_aws_outage_collects_children_and_keeps_data_and_secr
         .and_then(|s| s.csi)
         .map(|c| c.volume_handle)
         .unwrap_or_default();
-    assert!(handle.contains(&seeded.access_point_id), "{handle}");
+    assert!(
+        handle.contains(&seeded.access_point_id.clone().unwrap()),
+        "{handle}"
+    );
     clear_fault();
     let aps = aws
         .efs
@@ -1281,11 +1222,95 @@ async fn deleting_during_an_aws_outage_collects_children_and_keeps_data_and_secr
     assert!(
         aps.access_points()
             .iter()
-            .any(|a| a.access_point_id() == Some(seeded.access_point_id.as_str())),
+            .any(|a| a.access_point_id() == Some(seeded.access_point_id.clone().unwrap().as_str())),
         "the access point is kept"
     );
     operator.stop().await;
     // The PV is cluster-scoped and kept on purpose; remove it so reruns stay clean.
     let _ = pvs.delete(&pv_name, &DeleteParams::default()).await;
+    cleanup(&client, &ns).await;
+}
+
+/// The operator binary SIGKILLed at spread-out moments while it brings a new cluster up
+/// (startup, the generated Secrets, the children one by one, the status write), restarted
+/// each time: the generated Secrets are created once and never regenerated, nothing is
+/// duplicated, and the last run converges to Ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_points_inside_reconciles_regenerates_nothing_and_duplicates_nothing() {
+    let started = std::time::Instant::now();
+    let (client, aws) = start().await;
+    let seeded = seed(&aws, "sigkill").await;
+    let ns = namespace(&client, "sigkill").await;
+    create_cluster(
+        &client,
+        cluster_manifest(&ns, &seeded.tag, 2, serde_json::json!({})),
+    )
+    .await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let mut first_seen: BTreeMap<&str, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
+    let mut seen_at_kill = Vec::new();
+    // Spread over a reconcile: the binary needs a moment to start and connect, then
+    // creates the Secrets, the volume and claim, the installer Job, the Services, the
+    // budget, the Deployment and writes the status.
+    for delay_ms in [300u64, 350, 400, 450, 500, 550, 600, 700, 900, 1300, 2000] {
+        let mut process = OperatorProcess::start(&ns, "info");
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        process.child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
+        let _ = process.child.wait();
+        for name in ["grafana-secret-key", "grafana-admin"] {
+            if let Some(s) = secrets.get_opt(name).await.expect("read secret") {
+                let values = secret_values(&s);
+                let first = first_seen.entry(name).or_insert_with(|| values.clone());
+                assert_eq!(
+                    first, &values,
+                    "{name} regenerated after a SIGKILL at {delay_ms} ms"
+                );
+            }
+        }
+        let c = children(&client, &ns).await;
+        seen_at_kill.push((delay_ms, c.count()));
+    }
+
+    // The last run converges.
+    let process = OperatorProcess::start(&ns, "info");
+    wait_condition(&client, &ns, "Ready", "True").await;
+    for (name, values) in &first_seen {
+        let now = secret_values(&secrets.get(name).await.expect(name));
+        assert_eq!(&now, values, "{name} regenerated by the converging run");
+    }
+    let jobs = Api::<Job>::namespaced(client.clone(), &ns)
+        .list(&ListParams::default())
+        .await
+        .expect("jobs");
+    assert_eq!(jobs.items.len(), 1, "one installer Job");
+    let sets = Api::<ReplicaSet>::namespaced(client.clone(), &ns)
+        .list(&ListParams::default())
+        .await
+        .expect("replica sets");
+    assert_eq!(sets.items.len(), 1, "one ReplicaSet: one pod template");
+    let deployments = Api::<Deployment>::namespaced(client.clone(), &ns)
+        .list(&ListParams::default())
+        .await
+        .expect("deployments");
+    assert_eq!(deployments.items.len(), 1);
+    let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns)
+        .list(&ListParams::default())
+        .await
+        .expect("claims");
+    assert_eq!(claims.items.len(), 1, "one plugins claim");
+    let settled = children(&client, &ns).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        children(&client, &ns).await,
+        settled,
+        "children still moving"
+    );
+    process.stop();
+    eprintln!(
+        "children present after each SIGKILL (delay ms, count): {seen_at_kill:?}; \
+         generated Secrets seen: {:?}; test took {:?}",
+        first_seen.keys().collect::<Vec<_>>(),
+        started.elapsed()
+    );
     cleanup(&client, &ns).await;
 }

@@ -149,6 +149,9 @@ pub struct OperatorOptions {
     pub resync: Duration,
     /// How long the answer "is an optional API (HTTPRoute, ServiceMonitor) served" is kept.
     pub optional_api_refresh: Duration,
+    /// The operator's Kubernetes client (None: the test bed's admin, from KUBECONFIG), e.g.
+    /// one impersonating the chart's ServiceAccount.
+    pub client: Option<Client>,
 }
 
 impl Default for OperatorOptions {
@@ -159,13 +162,17 @@ impl Default for OperatorOptions {
             discovery_refresh: Duration::from_secs(2),
             resync: Duration::from_secs(3),
             optional_api_refresh: Duration::from_secs(2),
+            client: None,
         }
     }
 }
 
 impl Operator {
     pub async fn start(options: OperatorOptions) -> Operator {
-        let client = client().await;
+        let client = match options.client {
+            Some(c) => c,
+            None => client().await,
+        };
         let metrics = Metrics::new();
         let endpoint = if options.through_fault_proxy {
             super::aws::fault_proxy_url()

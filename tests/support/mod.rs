@@ -1,3 +1,5 @@
 pub mod aws;
 pub mod kube;
 pub mod probe;
+pub mod specgen;
+pub mod world;
