@@ -68,6 +68,7 @@ pub struct Metrics {
     aws_calls: Family<AwsCallLabels, Counter>,
     discovery_cache: Family<CacheLabels, Counter>,
     applies: Family<ApplyLabels, Counter>,
+    discovery_triggers: Counter,
     leader: Gauge,
 }
 
@@ -118,6 +119,12 @@ impl Metrics {
             "Server-side applies of child objects, by kind and result (applied, unchanged, error)",
             applies.clone(),
         );
+        let discovery_triggers = Counter::default();
+        registry.register(
+            "discovery_triggers",
+            "Reconciles triggered because a discovery refresh changed what a cluster sees",
+            discovery_triggers.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -132,6 +139,7 @@ impl Metrics {
             aws_calls,
             discovery_cache,
             applies,
+            discovery_triggers,
             leader,
         }
     }
@@ -178,6 +186,10 @@ impl Metrics {
                 result: result.to_string(),
             })
             .inc();
+    }
+
+    pub fn discovery_trigger(&self) {
+        self.discovery_triggers.inc();
     }
 
     pub fn set_leader(&self, leader: bool) {

@@ -6,6 +6,7 @@
 //! the file system a lookup selected, and cached separately (see `Discovery`).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use aws_sdk_efs::types::{
     AccessPointDescription, FileSystemDescription, LifeCycleState, MountTargetDescription, Tag,
@@ -13,9 +14,10 @@ use aws_sdk_efs::types::{
 
 use crate::aws::clients::service_client;
 use crate::aws::error::AwsError;
+use crate::aws::interest::{Recheck, fingerprint};
 use crate::aws::inventory::{FetchContext, Inventory};
 use crate::aws::select::{Candidate, found_or, select_by_tags, select_one};
-use crate::aws::{Discovery, all_pages, lookup_outcome};
+use crate::aws::{Discovery, all_pages, lookup_outcome, refresh_of};
 use crate::facts::{Lookup, OWNER_TAG, StorageFacts, Tags};
 use crate::metrics::Metrics;
 
@@ -68,7 +70,81 @@ impl Discovery {
             }
         };
         tracing::debug!(%region, ?query, outcome = lookup_outcome(&lookup), "EFS lookup");
+        if self.owner.is_some() {
+            self.remember_file_system(region, &query, owner, &lookup);
+        }
         Ok(lookup)
+    }
+
+    /// Remembers an EFS answer for the change watch (see `interest.rs`).
+    fn remember_file_system(
+        &self,
+        region: String,
+        query: &FileSystemQuery<'_>,
+        owner: Option<&str>,
+        lookup: &Lookup<StorageFacts>,
+    ) {
+        let owned = OwnedQuery::of(query, owner);
+        let key = (
+            std::any::TypeId::of::<FileSystemDetails>(),
+            region.clone(),
+            format!("{owned:?}"),
+        );
+        let recheck_region = region.clone();
+        let recheck: Recheck = Arc::new(move |d: Discovery| {
+            let region = recheck_region.clone();
+            let owned = owned.clone();
+            Box::pin(async move {
+                let lookup = d
+                    .find_file_system_for(Some(&region), owned.query(), owned.owner.as_deref())
+                    .await?;
+                Ok(fingerprint(&lookup))
+            })
+        });
+        self.remember(
+            key,
+            fingerprint(lookup),
+            recheck,
+            refresh_of::<EfsInventory>(region),
+        );
+    }
+}
+
+/// A [`FileSystemQuery`] and owner that a later recheck can ask again.
+#[derive(Clone, Debug)]
+struct OwnedQuery {
+    selector: Option<Tags>,
+    file_system_id: Option<String>,
+    access_point_id: Option<String>,
+    owner: Option<String>,
+}
+
+impl OwnedQuery {
+    fn of(query: &FileSystemQuery<'_>, owner: Option<&str>) -> OwnedQuery {
+        let (selector, file_system_id) = match *query {
+            FileSystemQuery::Tags { selector, .. } => (Some(selector.clone()), None),
+            FileSystemQuery::Id { file_system_id, .. } => (None, Some(file_system_id.to_string())),
+        };
+        OwnedQuery {
+            selector,
+            file_system_id,
+            access_point_id: query.access_point_id().map(str::to_string),
+            owner: owner.map(str::to_string),
+        }
+    }
+
+    fn query(&self) -> FileSystemQuery<'_> {
+        let access_point_id = self.access_point_id.as_deref();
+        match (&self.selector, &self.file_system_id) {
+            (Some(selector), _) => FileSystemQuery::Tags {
+                selector,
+                access_point_id,
+            },
+            (None, file_system_id) => FileSystemQuery::Id {
+                file_system_id: file_system_id.as_deref().unwrap_or_default(),
+                access_point_id,
+            },
+        }
     }
 }
 

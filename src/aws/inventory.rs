@@ -49,8 +49,8 @@ pub trait Inventory: Sized + Send + Sync + 'static {
 
 /// A region-wide listing from which exactly one resource is selected by tag.
 pub trait TagLookup: Inventory<Key = ()> {
-    /// What a usable match turns into.
-    type Facts;
+    /// What a usable match turns into (its Debug form fingerprints an answer).
+    type Facts: std::fmt::Debug;
 
     /// What is looked up, for logs: "database", "cache".
     const WHAT: &'static str;

@@ -28,6 +28,7 @@ pub mod error;
 
 mod cache;
 mod clients;
+mod interest;
 mod inventory;
 mod select;
 
@@ -127,6 +128,7 @@ struct Inner {
     metrics: Metrics,
     clients: Clients,
     inventories: Inventories,
+    interests: interest::Interests,
 }
 
 /// Shared, cached discovery of AWS resources. Cheap to clone.
@@ -136,6 +138,9 @@ struct Inner {
 #[derive(Clone)]
 pub struct Discovery {
     inner: Arc<Inner>,
+    /// The GrafanaCluster whose lookups are remembered (see `interest.rs`); None for
+    /// `render` and for the change watch itself.
+    owner: Option<Arc<str>>,
 }
 
 impl Discovery {
@@ -197,7 +202,9 @@ impl Discovery {
                 metrics,
                 clients: Clients::new(sdk, options.endpoint_url.clone()),
                 inventories: Inventories::new(),
+                interests: interest::Interests::new(),
             }),
+            owner: None,
         }
     }
 
@@ -226,6 +233,9 @@ impl Discovery {
         inner
             .metrics
             .discovery_cache(I::Client::SERVICE, fetched.hit);
+        if !fetched.hit {
+            inner.interests.bump_generation();
+        }
         let (region, _) = slot;
         Ok((region, fetched.value))
     }
@@ -239,6 +249,29 @@ impl Discovery {
         let (region, inventory) = self.inventory::<I>(region, ()).await?;
         let lookup = inventory.select(selector);
         log_lookup(I::WHAT, &region, selector, &lookup);
+        if self.owner.is_some() {
+            let key = (
+                std::any::TypeId::of::<I>(),
+                region.clone(),
+                crate::facts::format_tags(selector),
+            );
+            let selector = selector.clone();
+            let recheck_region = region.clone();
+            let recheck: interest::Recheck = Arc::new(move |d: Discovery| {
+                let region = recheck_region.clone();
+                let selector = selector.clone();
+                Box::pin(async move {
+                    let (_, inventory) = d.inventory::<I>(Some(&region), ()).await?;
+                    Ok(interest::fingerprint(&inventory.select(&selector)))
+                })
+            });
+            self.remember(
+                key,
+                interest::fingerprint(&lookup),
+                recheck,
+                refresh_of::<I>(region),
+            );
+        }
         Ok(lookup)
     }
 
@@ -288,6 +321,14 @@ impl Discovery {
                 )
             })
     }
+}
+
+/// Reads the region-wide inventory `I` (a refresh when stale), for the change watch.
+pub(crate) fn refresh_of<I: Inventory<Key = ()>>(region: String) -> interest::Refresh {
+    Arc::new(move |d: Discovery| {
+        let region = region.clone();
+        Box::pin(async move { d.inventory::<I>(Some(&region), ()).await.map(|_| ()) })
+    })
 }
 
 /// Records the outcome of one SDK call and classifies a failure.

@@ -170,6 +170,45 @@ fn autoscaled_cluster(hpa: HorizontalPodAutoscaler) -> Option<ObjectRef<Guarded>
         .then(|| ObjectRef::<Guarded>::new(name).within(&hpa.namespace().unwrap_or_default()))
 }
 
+/// Clusters of this controller whose AWS discovery answer changed at a refresh (see
+/// aws/interest.rs): reconciled at once instead of at the next resync. A cluster that no
+/// longer exists is forgotten.
+fn discovery_changes(
+    discovery: &Discovery,
+    clusters: Store<Guarded>,
+    namespace: Option<&str>,
+) -> impl futures::Stream<Item = ObjectRef<Guarded>> + Send + 'static {
+    let receiver = discovery.subscribe_changes();
+    let discovery = discovery.clone();
+    let namespace = namespace.map(str::to_string);
+    futures::stream::unfold(receiver, |mut receiver| async move {
+        loop {
+            match receiver.recv().await {
+                Ok(owner) => return Some((owner, receiver)),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    // Those clusters are reconciled at their resync instead.
+                    tracing::warn!(missed, "missed discovery change announcements");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+    .filter_map(move |owner| {
+        let target = owner.split_once('/').and_then(|(ns, name)| {
+            let mine = namespace.as_deref().is_none_or(|watched| watched == ns);
+            mine.then(|| ObjectRef::<Guarded>::new(name).within(ns))
+        });
+        let target = target.filter(|r| {
+            let exists = clusters.get(r).is_some();
+            if !exists {
+                discovery.forget_owner(&owner);
+            }
+            exists
+        });
+        futures::future::ready(target)
+    })
+}
+
 /// Starts the label-scoped watches of every child kind and the shared context over their
 /// stores.
 fn context_and_child_watches(
@@ -278,7 +317,9 @@ pub async fn run(
     .default_backoff()
     .touched_objects();
     let referencing = referencing_clusters(controller.store());
+    let changed = discovery_changes(&ctx.discovery, controller.store(), ns);
     controller
+        .reconcile_on(changed)
         .owns_stream(events.deployments)
         .owns_stream(events.jobs)
         .owns_stream(events.secrets)
