@@ -230,6 +230,7 @@ pub const KNOWN_AWS_OPERATIONS: &[&str] = &[
     "DescribeReplicationGroups",
     "DescribeCacheClusters",
     "ListTagsForResource",
+    "GetResources",
     "DescribeFileSystems",
     "DescribeMountTargets",
     "DescribeAccessPoints",

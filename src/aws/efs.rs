@@ -163,6 +163,9 @@ impl Inventory for FileSystemDetails {
     type Client = aws_sdk_efs::Client;
     type Key = String;
     const OPERATION: &'static str = DESCRIBE_MOUNT_TARGETS;
+    /// Two calls per file system: mount targets change rarely, and an access point the
+    /// operator creates drops this cache at once.
+    const REFRESH_FACTOR: u32 = 10;
 
     async fn fetch(
         aws: &FetchContext<'_, Self::Client>,

@@ -23,6 +23,7 @@ pub mod elasticache;
 pub mod rds;
 pub mod secrets;
 pub mod snapshots;
+pub mod tagging;
 
 pub mod error;
 
@@ -222,13 +223,17 @@ impl Discovery {
             client: &client,
             metrics: &inner.metrics,
             page_size: inner.page_size,
+            region: &region,
+            clients: &inner.clients,
         };
         let store = inner.inventories.store::<I>();
-        let slot = (region, key);
+        let ttl = inner
+            .config
+            .refresh_interval
+            .saturating_mul(I::REFRESH_FACTOR.max(1));
+        let slot = (region.clone(), key);
         let fetched = store
-            .get_or_refresh(&slot, inner.config.refresh_interval, || {
-                I::fetch(&aws, &slot.1)
-            })
+            .get_or_refresh(&slot, ttl, || I::fetch(&aws, &slot.1))
             .await?;
         inner
             .metrics
@@ -236,7 +241,6 @@ impl Discovery {
         if !fetched.hit {
             inner.interests.bump_generation();
         }
-        let (region, _) = slot;
         Ok((region, fetched.value))
     }
 
