@@ -64,7 +64,10 @@ impl Discovery {
             Err(done) => done,
             Ok(fs) => {
                 let (_, details) = self
-                    .inventory::<FileSystemDetails>(Some(&region), fs.id.clone())
+                    .inventory::<FileSystemDetails>(
+                        Some(&region),
+                        (fs.id.clone(), fs.mount_targets),
+                    )
                     .await?;
                 storage_facts_for(fs, &details, &query, owner)
             }
@@ -158,20 +161,33 @@ impl Inventory for EfsInventory {
     }
 }
 
-/// Cached by file system id.
+/// Refreshes for which settled mount targets and access points are served from the cache.
+const SETTLED_REFRESHES: u32 = 10;
+
+/// Cached by file system id and its number of mount targets.
 impl Inventory for FileSystemDetails {
     type Client = aws_sdk_efs::Client;
-    type Key = String;
+    type Key = (String, i32);
     const OPERATION: &'static str = DESCRIBE_MOUNT_TARGETS;
-    /// Two calls per file system: mount targets change rarely, and an access point the
-    /// operator creates drops this cache at once.
-    const REFRESH_FACTOR: u32 = 10;
 
     async fn fetch(
         aws: &FetchContext<'_, Self::Client>,
-        file_system_id: &String,
+        (file_system_id, _): &(String, i32),
     ) -> Result<Self, AwsError> {
         fetch_details(aws.client, aws.metrics, file_system_id).await
+    }
+
+    /// Two calls per file system, so settled details are kept for [`SETTLED_REFRESHES`]
+    /// refreshes: a new or deleted mount target changes the key (the file system's
+    /// NumberOfMountTargets, from the region-wide listing) and is read at once, an access
+    /// point the operator creates drops this cache, and mount targets still being created
+    /// are read at every refresh.
+    fn refresh_factor(&self) -> u32 {
+        if self.pending_mount_targets > 0 || self.mount_target_zones.is_empty() {
+            1
+        } else {
+            SETTLED_REFRESHES
+        }
     }
 }
 
@@ -224,6 +240,8 @@ pub struct FileSystemEntry {
     pub arn: String,
     /// LifeCycleState: creating, available, updating, deleting, deleted, error.
     pub state: String,
+    /// NumberOfMountTargets: a change re-reads the mount targets at once.
+    pub mount_targets: i32,
     pub tags: Tags,
 }
 
@@ -262,6 +280,7 @@ pub fn file_system_entry(fs: &FileSystemDescription) -> Option<FileSystemEntry> 
         id: fs.file_system_id().to_string(),
         arn: fs.file_system_arn()?.to_string(),
         state: fs.life_cycle_state().as_str().to_string(),
+        mount_targets: fs.number_of_mount_targets(),
         tags: tag_map(fs.tags()),
     })
 }

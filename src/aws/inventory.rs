@@ -50,9 +50,11 @@ pub trait Inventory: Sized + Send + Sync + 'static {
     /// The call a refresh starts with: it names the failure when no region is known.
     const OPERATION: &'static str;
 
-    /// Cached for this many refresh intervals: more than 1 for data that rarely changes
-    /// and costs calls per resource (EFS mount targets).
-    const REFRESH_FACTOR: u32 = 1;
+    /// This value is served for this many refresh intervals: more than 1 for data that is
+    /// settled, rarely changes and costs calls per resource (EFS mount targets).
+    fn refresh_factor(&self) -> u32 {
+        1
+    }
 
     /// Reads the value from AWS, recording each call in the metrics.
     fn fetch(

@@ -227,13 +227,11 @@ impl Discovery {
             clients: &inner.clients,
         };
         let store = inner.inventories.store::<I>();
-        let ttl = inner
-            .config
-            .refresh_interval
-            .saturating_mul(I::REFRESH_FACTOR.max(1));
+        let interval = inner.config.refresh_interval;
+        let ttl = |value: &I| interval.saturating_mul(value.refresh_factor().max(1));
         let slot = (region.clone(), key);
         let fetched = store
-            .get_or_refresh(&slot, ttl, || I::fetch(&aws, &slot.1))
+            .get_or_refresh_by(&slot, ttl, || I::fetch(&aws, &slot.1))
             .await?;
         inner
             .metrics
