@@ -17,6 +17,10 @@ use kube::{Api, Client, Resource};
 use crate::aws::Discovery;
 use crate::metrics::Metrics;
 
+/// Reconciles at once by default: enough to keep a 2-core operator and the API server
+/// busy, few enough that a thousand clusters do not hold a thousand rounds in memory.
+pub const DEFAULT_CONCURRENCY: u16 = 16;
+
 /// How the controller runs.
 #[derive(Clone, Debug)]
 pub struct ControllerConfig {
@@ -35,6 +39,9 @@ pub struct ControllerConfig {
     pub create_access_points: bool,
     /// Take the pre-upgrade RDS snapshots GrafanaClusters ask for (an AWS write).
     pub pre_upgrade_snapshots: bool,
+    /// Reconciles running at once (0: unbounded). Bounds the memory and the API server
+    /// load of a burst (a restart with a thousand clusters).
+    pub concurrency: u16,
 }
 
 impl Default for ControllerConfig {
@@ -47,6 +54,7 @@ impl Default for ControllerConfig {
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| "grafana-ha-operator".into()),
             create_access_points: true,
             pre_upgrade_snapshots: true,
+            concurrency: DEFAULT_CONCURRENCY,
         }
     }
 }

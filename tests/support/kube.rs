@@ -194,6 +194,7 @@ impl Operator {
             instance: "e2e".into(),
             create_access_points: true,
             pre_upgrade_snapshots: true,
+            concurrency: grafana_ha_operator::reconcile::context::DEFAULT_CONCURRENCY,
         };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(reconcile::run(
