@@ -80,6 +80,9 @@ struct RunArgs {
     /// How long AWS discovery results are cached, in seconds (shared by all clusters).
     #[arg(long, env = "DISCOVERY_REFRESH_SECONDS", default_value_t = 60)]
     discovery_refresh_seconds: u64,
+    /// Reconciles running at once (0: unbounded).
+    #[arg(long, env = "MAX_CONCURRENT_RECONCILES", default_value_t = grafana_ha_operator::reconcile::context::DEFAULT_CONCURRENCY)]
+    max_concurrent_reconciles: u16,
     /// Re-check healthy clusters this often, in seconds.
     #[arg(long, env = "RESYNC_SECONDS", default_value_t = 300)]
     resync_seconds: u64,
@@ -303,6 +306,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         create_access_points: args.create_access_points,
         pre_upgrade_snapshots: args.pre_upgrade_snapshots,
         optional_api_refresh: Duration::from_secs(args.optional_api_refresh_seconds.max(1)),
+        concurrency: args.max_concurrent_reconciles,
         ..ControllerConfig::default()
     };
     health.set_ready(true);

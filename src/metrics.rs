@@ -75,6 +75,7 @@ pub struct Metrics {
     discovery_cache: Family<CacheLabels, Counter>,
     applies: Family<ApplyLabels, Counter>,
     optional_api_checks: Family<OptionalApiLabels, Counter>,
+    discovery_triggers: Counter,
     leader: Gauge,
 }
 
@@ -131,6 +132,12 @@ impl Metrics {
             "Discovery checks of optional APIs (Gateway API, Prometheus Operator), by api and result (served, not_served, error)",
             optional_api_checks.clone(),
         );
+        let discovery_triggers = Counter::default();
+        registry.register(
+            "discovery_triggers",
+            "Reconciles triggered because a discovery refresh changed what a cluster sees",
+            discovery_triggers.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -146,6 +153,7 @@ impl Metrics {
             discovery_cache,
             applies,
             optional_api_checks,
+            discovery_triggers,
             leader,
         }
     }
@@ -214,6 +222,10 @@ impl Metrics {
             .unwrap_or(0)
     }
 
+    pub fn discovery_trigger(&self) {
+        self.discovery_triggers.inc();
+    }
+
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
     }
@@ -252,6 +264,7 @@ pub const KNOWN_AWS_OPERATIONS: &[&str] = &[
     "DescribeReplicationGroups",
     "DescribeCacheClusters",
     "ListTagsForResource",
+    "GetResources",
     "DescribeFileSystems",
     "DescribeMountTargets",
     "DescribeAccessPoints",

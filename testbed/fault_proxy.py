@@ -9,8 +9,8 @@ paths can be tested against the real SDK. Everything else is forwarded verbatim.
 Standard library only, one thread per connection.
 
 Admin API (on the proxy's own port):
-  POST /__fault  {"mode": "none"|"throttle"|"error500"|"delay"|"rewrite"|"reset"|
-                          "access_denied"|"expired_token",
+  POST /__fault  {"mode": "none"|"throttle"|"error500"|"delay"|"rewrite"|"rate_limit"|
+                          "reset"|"access_denied"|"expired_token",
                   # reset: the connection is closed with a TCP RST, no answer;
                   # access_denied / expired_token: the error a service sends when the
                   # caller's credentials lack the permission, or have expired
@@ -19,9 +19,15 @@ Admin API (on the proxy's own port):
                   "rewrites": [[regex, replacement], ...],  # for "rewrite": applied to
                                            # moto's response body, e.g. to show a database
                                            # as still being created (no endpoint yet)
+                  "rate_per_second": 12,   # for "rate_limit": a token bucket refilled
+                  "burst": 12,             # at this rate, holding at most burst tokens;
+                                           # a request finding it empty is throttled as
+                                           # AWS does (count does not apply)
                   "service": "rds"}        # optional: substring of the service name
                                            # (SigV4 credential scope) or Host header
-  GET  /__fault  -> current fault and per-service counters
+  GET  /__fault  -> current fault, per-service counters (requests, faults) and
+                    "operations": requests by service and operation (the proxy's own
+                    count of AWS calls)
   DELETE /__fault -> mode none and counters cleared
 
   POST /__endpoints {"rewrites": [[regex, replacement], ...],
@@ -94,10 +100,15 @@ class FaultState:
         self.service = None
         self.rewrites = []
         self.counters = {}
+        self.operations = {}
+        self.rate = 0.0
+        self.burst = 0.0
+        self.tokens = 0.0
+        self.refilled_at = time.monotonic()
 
     def configure(self, spec):
         mode = spec.get("mode", "none")
-        if mode not in ("none", "throttle", "error500", "delay", "rewrite") + CREDENTIAL_AND_RESET_MODES:
+        if mode not in ("none", "throttle", "error500", "delay", "rewrite", "rate_limit") + CREDENTIAL_AND_RESET_MODES:
             raise ValueError(f"unknown mode {mode!r}")
         rewrites = [(re.compile(p, re.DOTALL), r) for p, r in spec.get("rewrites", [])]
         if mode == "rewrite" and not rewrites:
@@ -107,7 +118,15 @@ class FaultState:
         service = spec.get("service") or None
         if mode == "delay" and delay <= 0:
             raise ValueError("mode delay needs delay_seconds > 0")
+        rate = float(spec.get("rate_per_second", 0.0))
+        burst = float(spec.get("burst", rate))
+        if mode == "rate_limit" and (rate <= 0 or burst < 1):
+            raise ValueError("mode rate_limit needs rate_per_second > 0 and burst >= 1")
         with self.lock:
+            self.rate = rate
+            self.burst = burst
+            self.tokens = burst
+            self.refilled_at = time.monotonic()
             self.mode = mode if count != 0 else "none"
             self.remaining = count if self.mode != "none" else 0
             self.delay_seconds = delay
@@ -115,6 +134,7 @@ class FaultState:
             self.service = service
             if spec.get("reset_counters"):
                 self.counters = {}
+                self.operations = {}
 
     def snapshot(self):
         with self.lock:
@@ -124,18 +144,32 @@ class FaultState:
                 "delay_seconds": self.delay_seconds,
                 "service": self.service,
                 "rewrites": [[p.pattern, r] for p, r in self.rewrites],
+                "rate_per_second": self.rate,
+                "burst": self.burst,
                 "counters": json.loads(json.dumps(self.counters)),
+                "operations": json.loads(json.dumps(self.operations)),
             }
 
-    def take(self, service, host):
+    def take(self, service, host, operation=""):
         """Counts a request; returns the fault to apply to it (mode, delay) or None."""
         with self.lock:
             c = self.counters.setdefault(service, {"requests": 0, "faults": 0})
             c["requests"] += 1
+            ops = self.operations.setdefault(service, {})
+            ops[operation] = ops.get(operation, 0) + 1
             if self.mode == "none":
                 return None
             if self.service and self.service not in service and self.service not in host:
                 return None
+            if self.mode == "rate_limit":
+                now = time.monotonic()
+                self.tokens = min(self.burst, self.tokens + (now - self.refilled_at) * self.rate)
+                self.refilled_at = now
+                if self.tokens >= 1.0:
+                    self.tokens -= 1.0
+                    return None
+                c["faults"] += 1
+                return ("throttle", 0.0)
             fault = (self.mode, self.delay_seconds if self.mode != "rewrite" else self.rewrites)
             c["faults"] += 1
             if self.remaining > 0:
@@ -196,6 +230,19 @@ def service_of(headers):
     if target.startswith("secretsmanager."):
         return "secretsmanager"
     return "unknown"
+
+
+def operation_of(headers, body, path):
+    """The AWS operation of a request: Action= of the query protocol, the X-Amz-Target of
+    the JSON protocol, else the method and path (rest-json: EFS)."""
+    target = headers.get("X-Amz-Target")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    text = body.decode("utf-8", "replace") if body else ""
+    query = urllib.parse.parse_qs(text) if "Action=" in text else {}
+    if "Action" in query:
+        return query["Action"][0]
+    return re.sub(r"/fs-[0-9a-f]+|/fsap-[0-9a-f]+", "/{id}", path.split("?", 1)[0])
 
 
 def protocol_of(service, content_type):
@@ -367,7 +414,7 @@ class Handler(BaseHTTPRequestHandler):
         # The endpoint map first: it describes the world; a fault's rewrites then change
         # that world's answer (e.g. drop the endpoint while "creating").
         rewrites = self.endpoints.matching(service, host)
-        fault = self.state.take(service, host)
+        fault = self.state.take(service, host, operation_of(self.headers, body, self.path))
         if fault:
             mode, delay = fault
             self.log_message("injecting %s for %s %s (%s)", mode, self.command, self.path, service)

@@ -223,6 +223,54 @@ def run_tests(proxy):
                 raise AssertionError(f"accepted {bad!r}")
         assert endpoints("GET")["rewrites"] == []
 
+    def t_rate_limit_token_bucket_on_rds():
+        # A token bucket, as AWS allots RDS describe calls per account (12/s there; a slow
+        # rate here, so that the self-test's own pace cannot refill it).
+        admin(proxy, "DELETE")
+        admin(proxy, "POST", {"mode": "rate_limit", "rate_per_second": 2, "burst": 3, "service": "rds"})
+        throttled = 0
+        t0 = time.monotonic()
+        for _ in range(20):
+            try:
+                rds.describe_db_instances()
+            except ClientError as e:
+                assert e.response["Error"]["Code"] == "Throttling", e.response
+                throttled += 1
+        elapsed = time.monotonic() - t0
+        passed = 20 - throttled
+        assert passed <= 3 + 2 * elapsed + 1, (passed, elapsed)
+        assert passed >= 3, (passed, elapsed)
+        ec.describe_replication_groups()  # other services are not limited
+        st = admin(proxy, "GET")
+        assert st["counters"]["rds"] == {"requests": 20, "faults": throttled}, st
+        assert st["counters"]["elasticache"]["faults"] == 0, st
+        assert st["operations"]["rds"] == {"DescribeDBInstances": 20}, st
+        assert st["rate_per_second"] == 2, st
+        # Paced under the rate, nothing is throttled; the mode stays until changed.
+        time.sleep(1.5)
+        for _ in range(3):
+            rds.describe_db_instances()
+            time.sleep(0.6)
+        assert admin(proxy, "GET")["counters"]["rds"]["faults"] == throttled
+        for bad in ({"mode": "rate_limit"}, {"mode": "rate_limit", "rate_per_second": 5, "burst": 0}):
+            try:
+                admin(proxy, "POST", bad)
+            except urllib.error.HTTPError as e:
+                assert e.code == 400, (bad, e.code)
+            else:
+                raise AssertionError(f"accepted {bad!r}")
+        admin(proxy, "DELETE")
+
+    def t_operations_are_counted():
+        admin(proxy, "DELETE")
+        rds.describe_db_clusters()
+        efs.describe_file_systems()
+        sm.list_secrets()
+        ops = admin(proxy, "GET")["operations"]
+        assert ops["rds"] == {"DescribeDBClusters": 1}, ops
+        assert ops["secretsmanager"] == {"ListSecrets": 1}, ops
+        assert list(ops["elasticfilesystem"].values()) == [1], ops
+
     tests = [v for k, v in locals().items() if k.startswith("t_")]
     passed = failed = 0
     for t in tests:

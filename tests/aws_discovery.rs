@@ -317,7 +317,33 @@ async fn redis_replication_group_is_found() {
     assert!(!cache.host.is_empty());
     assert_eq!(cache.port, 6379);
     assert!(cache.transit_encryption);
-    // One ListTagsForResource per replication group per refresh.
+    // The tags of every group come from one GetResources page, none per group.
+    assert_eq!(
+        calls(&metrics, "tagging", "GetResources", AwsOutcome::Success),
+        1
+    );
+    assert_eq!(
+        calls(
+            &metrics,
+            "elasticache",
+            "ListTagsForResource",
+            AwsOutcome::Success
+        ),
+        0
+    );
+
+    // Without the tagging API: one ListTagsForResource per group, same answer.
+    let client = aws_sdk_elasticache::Client::new(&support::aws::sdk_config().await);
+    let fallback =
+        grafana_ha_operator::aws::elasticache::fetch_inventory(&client, None, &metrics, 100)
+            .await
+            .unwrap();
+    let tagged = fallback
+        .entries
+        .iter()
+        .find(|e| e.arn == arn)
+        .expect("listed");
+    assert_eq!(tagged.tags, tags(&[APP]));
     assert_eq!(
         calls(
             &metrics,

@@ -1,35 +1,66 @@
-//! Scale benchmark (not a pass/fail test): the operator binary against the local control
-//! plane and moto with many GrafanaClusters and many foreign Secrets. Prints figures:
-//! time to Ready, the operator's memory, AWS calls per cluster, and steady-state writes.
+//! Scale benchmark (issue 11; not a pass/fail test): the release operator binary against
+//! the local control plane and moto, N GrafanaClusters each with its own tagged RDS,
+//! ElastiCache and EFS, every AWS call through the fault proxy enforcing a 12 requests/s
+//! token bucket on RDS. Per size and run:
+//! - `floor_s`: the same child objects (from `render`) server-side applied by a minimal
+//!   client into other namespaces with the operator's concurrency, until their Deployments
+//!   are available; `converge_s`: from creating all N GrafanaClusters to all N Ready;
+//! - the operator's RSS (idle, peak, steady) and CPU time from /proc;
+//! - API requests per cluster by verb from the API server's own `apiserver_request_total`
+//!   (the whole control plane: the controller-manager, scheduler and kwok are in it too);
+//! - a steady window with the default resync: writes to the kinds the operator touches
+//!   (from the API server), the operator's reconciles and applies, AWS calls per refresh by
+//!   operation (the operator's metrics and the fault proxy's own count).
 //!
-//! Run: `make bench` (BENCH_CLUSTERS, BENCH_FOREIGN_SECRETS to change the sizes).
+//! Writes bench/results/latest.json (or BENCH_OUT). Every wait is bounded and reported in
+//! the figures (`timed_out`) instead of hanging; everything started is stopped or deleted.
+//!
+//! Run: `make bench` (BENCH_SIZES=10,100,1000 BENCH_RUNS=3 BENCH_STEADY_SECONDS=300).
 // Tests panic on purpose: a failed step stops the test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use grafana_ha_operator::api::GrafanaCluster;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::PostParams;
+use grafana_ha_operator::aws::{ClientOptions, Discovery, DiscoveryConfig};
+use grafana_ha_operator::metrics::Metrics;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{
+    Namespace, PersistentVolume, PersistentVolumeClaim, Secret, Service,
+};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use support::aws::{AwsClients, reset_moto};
-use support::kube::{client, install_crd, namespace, wait_for};
+use support::aws::{AwsClients, REGION, fault_proxy_url, moto_url, reset_moto, set_fault};
+use support::kube::{client, install_crd};
 
 const BIN: &str = env!("CARGO_BIN_EXE_grafana-ha-operator");
+const TAG: &str = "grafana-ha.io/cluster";
+/// The operator's default (main.rs): the floor uses the same limit.
+const CONCURRENCY: usize = grafana_ha_operator::reconcile::context::DEFAULT_CONCURRENCY as usize;
+/// The operator's default discovery refresh and resync, in seconds.
+const REFRESH_S: u64 = 60;
+const DEFAULT_RESYNC_S: u64 = 300;
 
-fn env_usize(name: &str, default: usize) -> usize {
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
 
-/// Resident memory of a process in KiB: (current, peak).
-fn memory_kib(pid: u32) -> (u64, u64) {
+/// (RSS, peak RSS) in KiB and CPU seconds (user + system) of a process.
+fn process_figures(pid: u32) -> (u64, u64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
@@ -39,13 +70,27 @@ fn memory_kib(pid: u32) -> (u64, u64) {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    (field("VmRSS:"), field("VmHWM:"))
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // USER_HZ is 100 on Linux.
+    let cpu = (ticks(11) + ticks(12)) / 100.0;
+    (field("VmRSS:"), field("VmHWM:"), cpu)
 }
 
-fn metrics(port: u16) -> String {
+fn operator_metrics(port: u16) -> String {
     let (status, body) =
         support::aws::http("GET", &format!("http://127.0.0.1:{port}/metrics"), &[], "");
-    assert_eq!(status, 200, "metrics: {body}");
+    if status != 200 {
+        return String::new();
+    }
     body
 }
 
@@ -57,11 +102,104 @@ fn sum(text: &str, metric: &str, filters: &[&str]) -> f64 {
         .sum()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+fn label<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    line.split(&format!("{name}=\""))
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+}
+
+/// Samples of a counter summed by the value of one label.
+fn by_label(
+    text: &str,
+    metric: &str,
+    name: &str,
+    filter: impl Fn(&str) -> bool,
+) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        if !line.starts_with(&format!("{metric}{{")) || !filter(line) {
+            continue;
+        }
+        let value: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        *out.entry(label(line, name).unwrap_or_default().to_string())
+            .or_insert(0.0) += value;
+    }
+    out
+}
+
+fn minus(after: &BTreeMap<String, f64>, before: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, v)| *v > 0.0)
+        .collect()
+}
+
+fn scaled(map: &BTreeMap<String, f64>, by: f64) -> BTreeMap<String, f64> {
+    map.iter()
+        .map(|(k, v)| (k.clone(), (v / by * 100.0).round() / 100.0))
+        .collect()
+}
+
+/// The API server's own request counter (admin client cert).
+async fn apiserver_metrics(client: &Client) -> String {
+    let request = http::Request::get("/metrics")
+        .body(Vec::new())
+        .expect("request");
+    client.request_text(request).await.unwrap_or_default()
+}
+
+/// Resources the operator reads or writes (apiserver_request_total's `resource` label).
+const OPERATOR_RESOURCES: &[&str] = &[
+    "grafanaclusters",
+    "deployments",
+    "services",
+    "secrets",
+    "persistentvolumeclaims",
+    "persistentvolumes",
+    "poddisruptionbudgets",
+    "jobs",
+    "events",
+];
+const WRITE_VERBS: &[&str] = &["POST", "PUT", "PATCH", "DELETE", "APPLY"];
+
+fn requests_by_verb(text: &str, only_operator_kinds: bool) -> BTreeMap<String, f64> {
+    by_label(text, "apiserver_request_total", "verb", |line| {
+        !only_operator_kinds
+            || label(line, "resource").is_some_and(|r| OPERATOR_RESOURCES.contains(&r))
+    })
+}
+
+fn writes(by_verb: &BTreeMap<String, f64>) -> f64 {
+    by_verb
+        .iter()
+        .filter(|(verb, _)| WRITE_VERBS.contains(&verb.as_str()))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+fn proxy_operations() -> BTreeMap<String, f64> {
+    let state = support::aws::fault_state();
+    let mut out = BTreeMap::new();
+    if let Some(services) = state.get("operations").and_then(|o| o.as_object()) {
+        for (service, ops) in services {
+            for (op, n) in ops.as_object().into_iter().flatten() {
+                out.insert(format!("{service}:{op}"), n.as_f64().unwrap_or(0.0));
+            }
+        }
+    }
+    out
+}
+
+fn proxy_throttled(service: &str) -> f64 {
+    support::aws::fault_state()
+        .pointer(&format!("/counters/{service}/faults"))
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0)
 }
 
 struct OperatorProcess(Child);
@@ -73,106 +211,356 @@ impl Drop for OperatorProcess {
     }
 }
 
-async fn create_cluster(client: &Client, ns: &str, tag: &str) {
-    let gc: GrafanaCluster = serde_json::from_value(serde_json::json!({
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn manifest(ns: &str, tag: &str) -> GrafanaCluster {
+    serde_json::from_value(serde_json::json!({
         "apiVersion": "grafana-ha.io/v1alpha1",
         "kind": "GrafanaCluster",
         "metadata": {"name": "grafana", "namespace": ns},
         "spec": {
             "replicas": 2,
-            "aws": {"tags": {"grafana-ha.io/cluster": tag}},
+            "aws": {"tags": {TAG: tag}},
             "database": {"credentials": {"rdsManagedSecret": true}},
+            "plugins": {"install": ["grafana-clock-panel@2.1.8"]},
         },
     }))
-    .expect("manifest");
-    let api: Api<GrafanaCluster> = Api::namespaced(client.clone(), ns);
-    api.create(&PostParams::default(), &gc)
-        .await
-        .expect("create");
+    .expect("manifest")
 }
 
-async fn ready_count(client: &Client) -> usize {
+async fn create_namespace(client: &Client, name: &str) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).expect("ns");
+    api.create(&PostParams::default(), &ns)
+        .await
+        .expect("namespace");
+}
+
+/// Ready GrafanaClusters in the bench's namespaces (`prefix-`).
+async fn ready_count(client: &Client, prefix: &str) -> usize {
     let api: Api<GrafanaCluster> = Api::all(client.clone());
-    api.list(&Default::default())
+    api.list(&ListParams::default())
         .await
         .map(|l| {
             l.items
                 .iter()
                 .filter(|gc| {
-                    gc.status.as_ref().is_some_and(|s| {
-                        s.conditions
-                            .iter()
-                            .any(|c| c.type_ == "Ready" && c.status == "True")
-                    })
+                    gc.metadata
+                        .namespace
+                        .as_deref()
+                        .is_some_and(|ns| ns.starts_with(prefix))
+                        && gc.status.as_ref().is_some_and(|s| {
+                            s.conditions
+                                .iter()
+                                .any(|c| c.type_ == "Ready" && c.status == "True")
+                        })
                 })
                 .count()
         })
         .unwrap_or(0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: run with `make bench`"]
-async fn scale_benchmark() {
-    let clusters = env_usize("BENCH_CLUSTERS", 50);
-    let foreign = env_usize("BENCH_FOREIGN_SECRETS", 2000);
-    let client = client().await;
-    install_crd(&client).await;
+/// Available Deployments in namespaces starting with `prefix`.
+async fn available_deployments(client: &Client, prefix: &str) -> usize {
+    let api: Api<Deployment> = Api::all(client.clone());
+    api.list(&ListParams::default().labels("app.kubernetes.io/managed-by"))
+        .await
+        .map(|l| {
+            l.items
+                .iter()
+                .filter(|d| {
+                    d.metadata
+                        .namespace
+                        .as_deref()
+                        .is_some_and(|ns| ns.starts_with(prefix))
+                        && d.status.as_ref().and_then(|s| s.available_replicas)
+                            == d.spec.as_ref().and_then(|s| s.replicas)
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Polls until `done` or `timeout`; returns the time it took and whether it finished.
+async fn bounded_wait<F, Fut>(what: &str, timeout: Duration, mut done: F) -> (f64, bool)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if done().await {
+            return (started.elapsed().as_secs_f64(), true);
+        }
+        if started.elapsed() > timeout {
+            println!("bench: TIMED OUT after {timeout:?} waiting for {what}");
+            return (started.elapsed().as_secs_f64(), false);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn apply_with<K>(api: Api<K>, doc: serde_yaml::Value)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    let object: K = serde_yaml::from_value(doc).expect("rendered object");
+    let name = object.meta().name.clone().unwrap_or_default();
+    let params = PatchParams::apply("bench-floor").force();
+    if let Err(e) = api.patch(&name, &params, &Patch::Apply(&object)).await {
+        println!("bench: floor apply of {name} failed: {e}");
+    }
+}
+
+async fn apply_typed<K>(client: &Client, ns: &str, doc: serde_yaml::Value)
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+{
+    apply_with(Api::<K>::namespaced(client.clone(), ns), doc).await;
+}
+
+/// The floor: one cluster's rendered children, applied in order into `ns`. Cluster-scoped
+/// volumes get a `floor-` prefix (and the claims follow) so they do not meet the operator's.
+async fn apply_rendered(client: &Client, ns: &str, rendered: &str) {
+    for doc in serde_yaml::Deserializer::from_str(rendered) {
+        let Ok(mut value) = serde_yaml::Value::deserialize(doc) else {
+            continue;
+        };
+        let Some(kind) = value
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_mapping_mut()) {
+            meta.remove("ownerReferences");
+            if kind == "PersistentVolume" {
+                if let Some(name) = meta
+                    .get("name")
+                    .and_then(|n| n.as_str())
+                    .map(str::to_string)
+                {
+                    meta.insert("name".into(), format!("floor-{name}").into());
+                }
+            } else {
+                meta.insert("namespace".into(), ns.into());
+            }
+        }
+        if kind == "PersistentVolumeClaim"
+            && let Some(spec) = value.get_mut("spec").and_then(|m| m.as_mapping_mut())
+            && let Some(name) = spec
+                .get("volumeName")
+                .and_then(|n| n.as_str())
+                .map(str::to_string)
+        {
+            spec.insert("volumeName".into(), format!("floor-{name}").into());
+        }
+        match kind.as_str() {
+            "Secret" => apply_typed::<Secret>(client, ns, value).await,
+            "PersistentVolume" => {
+                apply_with(Api::<PersistentVolume>::all(client.clone()), value).await
+            }
+            "PersistentVolumeClaim" => {
+                apply_typed::<PersistentVolumeClaim>(client, ns, value).await
+            }
+            "Job" => apply_typed::<Job>(client, ns, value).await,
+            "Service" => apply_typed::<Service>(client, ns, value).await,
+            "PodDisruptionBudget" => apply_typed::<PodDisruptionBudget>(client, ns, value).await,
+            "Deployment" => apply_typed::<Deployment>(client, ns, value).await,
+            other => println!("bench: floor skips kind {other}"),
+        }
+    }
+}
+
+use serde::Deserialize;
+
+#[derive(Serialize, Clone, Debug, Default)]
+struct Figures {
+    n: usize,
+    run: usize,
+    converge_s: f64,
+    floor_s: f64,
+    ratio: f64,
+    peak_rss_mb: f64,
+    idle_rss_mb: f64,
+    steady_rss_mb: f64,
+    cpu_s: f64,
+    /// Requests to the API server per cluster while converging, by verb (whole control plane).
+    requests_per_cluster: BTreeMap<String, f64>,
+    /// The same, for the kinds the operator touches only.
+    operator_kinds_requests_per_cluster: BTreeMap<String, f64>,
+    writes_per_cluster: f64,
+    steady_window_s: u64,
+    resync_s: u64,
+    steady_writes: f64,
+    steady_apiserver_writes: f64,
+    steady_reconciles: f64,
+    steady_gets: f64,
+    gets_per_steady_reconcile: f64,
+    aws_calls_per_refresh: BTreeMap<String, f64>,
+    proxy_calls_per_refresh: BTreeMap<String, f64>,
+    rds_throttled: f64,
+    timed_out: Vec<String>,
+    machine: String,
+    commit: String,
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map(|kb| kb / 1024 / 1024)
+        .unwrap_or(0);
+    format!(
+        "{cpus} CPUs, {mem} GiB, {} (shared with other jobs)",
+        std::env::consts::ARCH
+    )
+}
+
+fn commit() -> String {
+    Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+async fn run_once(client: &Client, n: usize, run: usize) -> Figures {
+    let steady_s: u64 = env_or("BENCH_STEADY_SECONDS", 120);
+    let resync_s: u64 = env_or("BENCH_RESYNC_SECONDS", DEFAULT_RESYNC_S);
+    let timeout = Duration::from_secs(env_or("BENCH_TIMEOUT_SECONDS", 120 + 2 * n as u64));
+    let mut figures = Figures {
+        n,
+        run,
+        steady_window_s: steady_s,
+        resync_s,
+        machine: machine(),
+        commit: commit(),
+        ..Figures::default()
+    };
     reset_moto();
+    support::aws::clear_fault();
     let aws = AwsClients::new().await;
+    let id = format!("b{n}r{run}-{:04x}", rand::random::<u16>());
 
-    // Foreign Secrets the operator must not cache: 2 KiB each.
-    let junk_ns = namespace(&client, "foreign").await;
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &junk_ns);
-    let payload = "x".repeat(2048);
+    // AWS: one tagged database, cache, file system (a mount target, a tagged access point).
     let started = Instant::now();
-    for i in 0..foreign {
-        let s: Secret = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": format!("foreign-{i}")},
-            "stringData": {"blob": payload},
-        }))
-        .expect("secret");
-        secrets
-            .create(&PostParams::default(), &s)
-            .await
-            .expect("foreign secret");
-    }
+    let seeded: Vec<String> = futures::stream::iter(0..n)
+        .map(|i| {
+            let aws = &aws;
+            let id = &id;
+            async move {
+                let tag = format!("{id}-{i}");
+                let tags = [(TAG, tag.as_str())];
+                aws.create_db_instance(&format!("{tag}-db"), "postgres", &tags, true)
+                    .await;
+                aws.create_replication_group(&format!("{tag}-cache"), "redis", &tags, false)
+                    .await;
+                let fs = aws.create_file_system(&format!("{tag}-fs"), &tags).await;
+                aws.create_mount_target(&fs, "us-east-1a").await;
+                aws.create_access_point(&fs, &format!("{tag}-ap"), &tags)
+                    .await;
+                tag
+            }
+        })
+        .buffered(4)
+        .collect()
+        .await;
     println!(
-        "bench: created {foreign} foreign Secrets of 2 KiB in {:.1}s",
+        "bench[{n}#{run}]: seeded {n} AWS sets in {:.1}s",
         started.elapsed().as_secs_f64()
     );
 
-    // One database, cache and file system per cluster, each with its own tag.
-    let started = Instant::now();
-    let mut namespaces = Vec::new();
-    for i in 0..clusters {
-        let tag = format!("bench-{i}");
-        let tags = [("grafana-ha.io/cluster", tag.as_str())];
-        aws.create_db_instance(&format!("bench-db-{i}"), "postgres", &tags, true)
-            .await;
-        aws.create_replication_group(&format!("bench-cache-{i}"), "redis", &tags, false)
-            .await;
-        let fs = aws
-            .create_file_system(&format!("bench-fs-{i}"), &tags)
-            .await;
-        aws.create_mount_target(&fs, "us-east-1a").await;
-        namespaces.push((namespace(&client, &format!("bench-{i}")).await, tag));
+    // The floor: the same children, rendered, applied with the same concurrency.
+    let discovery = Discovery::from_env_with(
+        DiscoveryConfig {
+            refresh_interval: Duration::from_secs(3600),
+            default_region: Some(REGION.into()),
+        },
+        ClientOptions {
+            endpoint_url: Some(moto_url()),
+            ..ClientOptions::default()
+        },
+        Metrics::new(),
+    )
+    .await;
+    let floor_prefix = format!("floor-{id}-");
+    let mut rendered = Vec::new();
+    for (i, tag) in seeded.iter().enumerate() {
+        let ns = format!("{floor_prefix}{i}");
+        create_namespace(client, &ns).await;
+        let out =
+            grafana_ha_operator::render::render(&manifest(&ns, tag), &discovery, Some(client))
+                .await
+                .expect("render");
+        rendered.push((ns, out));
     }
-    println!(
-        "bench: seeded {clusters} sets of RDS + ElastiCache + EFS in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
+    let rendered = Arc::new(rendered);
+    let started = Instant::now();
+    futures::stream::iter(rendered.iter())
+        .for_each_concurrent(CONCURRENCY, |(ns, out)| apply_rendered(client, ns, out))
+        .await;
+    let (_, ok) = bounded_wait("the floor's Deployments", timeout, || async {
+        available_deployments(client, &floor_prefix).await >= n
+    })
+    .await;
+    figures.floor_s = (started.elapsed().as_secs_f64() * 100.0).round() / 100.0;
+    if !ok {
+        figures.timed_out.push("floor".into());
+    }
+    println!("bench[{n}#{run}]: floor {:.1}s", figures.floor_s);
 
+    // The operator, through the fault proxy with RDS limited to 12 requests/s.
+    let prefix = format!("op-{id}-");
+    for i in 0..n {
+        create_namespace(client, &format!("{prefix}{i}")).await;
+    }
+    set_fault(
+        r#"{"mode":"rate_limit","rate_per_second":12,"burst":12,"service":"rds","reset_counters":true}"#,
+    );
     let port = free_port();
+    // BENCH_HEAPTRACK=<file prefix>: run the operator under heaptrack for a profile of
+    // what each cluster costs (its RSS figures then include heaptrack's own).
+    let mut command = match std::env::var("BENCH_HEAPTRACK") {
+        Ok(out) if !out.is_empty() => {
+            let mut c = Command::new("heaptrack");
+            c.args(["-o", &format!("{out}-n{n}-r{run}"), BIN]);
+            c
+        }
+        _ => Command::new(BIN),
+    };
     let operator = OperatorProcess(
-        Command::new(BIN)
+        command
             .args([
                 "run",
                 "--leader-election=false",
                 "--resync-seconds",
-                "15",
+                &resync_s.to_string(),
+                "--discovery-refresh-seconds",
+                &REFRESH_S.to_string(),
                 "--metrics-addr",
                 &format!("127.0.0.1:{port}"),
             ])
+            .env("AWS_ENDPOINT_URL", fault_proxy_url())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -181,91 +569,182 @@ async fn scale_benchmark() {
     );
     let pid = operator.0.id();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (idle_rss, _) = memory_kib(pid);
-    println!(
-        "bench: operator RSS with {foreign} foreign Secrets and no cluster: {:.1} MiB",
-        idle_rss as f64 / 1024.0
-    );
+    figures.idle_rss_mb = process_figures(pid).0 as f64 / 1024.0;
 
+    let api_before = apiserver_metrics(client).await;
     let started = Instant::now();
-    let first = clusters.min(10);
-    for (ns, tag) in &namespaces[..first] {
-        create_cluster(&client, ns, tag).await;
-    }
-    wait_for(
-        "the first clusters to be Ready",
-        Duration::from_secs(300),
-        || async { (ready_count(&client).await >= first).then_some(()) },
-    )
+    futures::stream::iter(0..n)
+        .for_each_concurrent(CONCURRENCY, |i| {
+            let ns = format!("{prefix}{i}");
+            let gc = manifest(&ns, &seeded[i]);
+            async move {
+                let api: Api<GrafanaCluster> = Api::namespaced(client.clone(), &ns);
+                api.create(&PostParams::default(), &gc)
+                    .await
+                    .expect("create");
+            }
+        })
+        .await;
+    let (_, ok) = bounded_wait("every GrafanaCluster Ready", timeout, || async {
+        ready_count(client, &prefix).await >= n
+    })
     .await;
-    let t_first = started.elapsed();
-    let (rss_first, _) = memory_kib(pid);
-    for (ns, tag) in &namespaces[first..] {
-        create_cluster(&client, ns, tag).await;
+    figures.converge_s = (started.elapsed().as_secs_f64() * 100.0).round() / 100.0;
+    if !ok {
+        figures.timed_out.push(format!(
+            "converge ({} of {n} Ready)",
+            ready_count(client, &prefix).await
+        ));
     }
-    wait_for(
-        "every cluster to be Ready",
-        Duration::from_secs(600),
-        || async { (ready_count(&client).await >= clusters).then_some(()) },
-    )
-    .await;
-    let t_all = started.elapsed();
-    let (rss_all, _) = memory_kib(pid);
-    let text = metrics(port);
-    let aws_calls = sum(&text, "grafana_ha_operator_aws_calls_total", &[]);
-    let describe_db = sum(
-        &text,
-        "grafana_ha_operator_aws_calls_total",
-        &["operation=\"DescribeDBInstances\""],
+    figures.ratio = ((figures.converge_s / figures.floor_s.max(0.001)) * 100.0).round() / 100.0;
+    let api_after = apiserver_metrics(client).await;
+    let all = minus(
+        &requests_by_verb(&api_after, false),
+        &requests_by_verb(&api_before, false),
     );
-    let hits = sum(
-        &text,
-        "grafana_ha_operator_discovery_cache_lookups_total",
-        &["result=\"hit\""],
+    let mine = minus(
+        &requests_by_verb(&api_after, true),
+        &requests_by_verb(&api_before, true),
     );
-    let misses = sum(
-        &text,
-        "grafana_ha_operator_discovery_cache_lookups_total",
-        &["result=\"miss\""],
+    figures.writes_per_cluster = (writes(&mine) / n as f64 * 100.0).round() / 100.0;
+    figures.requests_per_cluster = scaled(&all, n as f64);
+    figures.operator_kinds_requests_per_cluster = scaled(&mine, n as f64);
+    println!(
+        "bench[{n}#{run}]: converged in {:.1}s (floor {:.1}s, ratio {})",
+        figures.converge_s, figures.floor_s, figures.ratio
     );
 
-    // Steady state: a minute of resyncs must write nothing.
-    let applied_before = sum(
-        &text,
-        "grafana_ha_operator_applies_total",
-        &["result=\"applied\""],
+    // Steady state: nothing changes for the window.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let op_before = operator_metrics(port);
+    let api_before = apiserver_metrics(client).await;
+    let proxy_before = proxy_operations();
+    tokio::time::sleep(Duration::from_secs(steady_s)).await;
+    let op_after = operator_metrics(port);
+    let api_after = apiserver_metrics(client).await;
+    let proxy_after = proxy_operations();
+    let applied = |t: &str| {
+        sum(
+            t,
+            "grafana_ha_operator_applies_total",
+            &["result=\"applied\""],
+        )
+    };
+    let reconciles = |t: &str| sum(t, "grafana_ha_operator_reconciles_total", &[]);
+    figures.steady_writes = applied(&op_after) - applied(&op_before);
+    figures.steady_reconciles = reconciles(&op_after) - reconciles(&op_before);
+    let steady = minus(
+        &requests_by_verb(&api_after, true),
+        &requests_by_verb(&api_before, true),
     );
-    let reconciles_before = sum(&text, "grafana_ha_operator_reconciles_total", &[]);
-    tokio::time::sleep(Duration::from_secs(60)).await;
-    let text = metrics(port);
-    let applied_after = sum(
-        &text,
-        "grafana_ha_operator_applies_total",
-        &["result=\"applied\""],
+    figures.steady_apiserver_writes = writes(&steady);
+    figures.steady_gets = steady.get("GET").copied().unwrap_or(0.0);
+    figures.gets_per_steady_reconcile = if figures.steady_reconciles > 0.0 {
+        (figures.steady_gets / figures.steady_reconciles * 100.0).round() / 100.0
+    } else {
+        0.0
+    };
+    let refreshes = (steady_s as f64 / REFRESH_S as f64).max(1.0);
+    let calls = |t: &str| {
+        by_label(
+            t,
+            "grafana_ha_operator_aws_calls_total",
+            "operation",
+            |_| true,
+        )
+    };
+    figures.aws_calls_per_refresh =
+        scaled(&minus(&calls(&op_after), &calls(&op_before)), refreshes);
+    figures.proxy_calls_per_refresh = scaled(&minus(&proxy_after, &proxy_before), refreshes);
+    figures.rds_throttled = proxy_throttled("rds");
+    let (rss, peak, cpu) = process_figures(pid);
+    figures.steady_rss_mb = (rss as f64 / 1024.0 * 10.0).round() / 10.0;
+    figures.peak_rss_mb = (peak as f64 / 1024.0 * 10.0).round() / 10.0;
+    figures.cpu_s = (cpu * 100.0).round() / 100.0;
+    figures.idle_rss_mb = (figures.idle_rss_mb * 10.0).round() / 10.0;
+    println!(
+        "bench[{n}#{run}]: {}",
+        serde_json::to_string(&figures).unwrap_or_default()
     );
-    let reconciles_after = sum(&text, "grafana_ha_operator_reconciles_total", &[]);
-    let (rss_end, peak) = memory_kib(pid);
 
-    println!(
-        "bench: {first} clusters Ready in {:.1}s; all {clusters} Ready in {:.1}s",
-        t_first.as_secs_f64(),
-        t_all.as_secs_f64()
-    );
-    println!(
-        "bench: operator RSS {:.1} MiB idle, {:.1} MiB at {first} clusters, {:.1} MiB at {clusters}, {:.1} MiB after 60s steady state, peak {:.1} MiB",
-        idle_rss as f64 / 1024.0,
-        rss_first as f64 / 1024.0,
-        rss_all as f64 / 1024.0,
-        rss_end as f64 / 1024.0,
-        peak as f64 / 1024.0
-    );
-    println!(
-        "bench: AWS calls until all Ready: {aws_calls} ({:.1} per cluster), DescribeDBInstances {describe_db}; discovery cache {hits} hits / {misses} misses",
-        aws_calls / clusters as f64
-    );
-    println!(
-        "bench: steady state (60s): {} reconciles, {} apply requests",
-        reconciles_after - reconciles_before,
-        applied_after - applied_before
-    );
+    // Clean up: the operator, the namespaces (their children go with them), the volumes.
+    drop(operator);
+    support::aws::clear_fault();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    for i in 0..n {
+        for ns in [format!("{prefix}{i}"), format!("{floor_prefix}{i}")] {
+            let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
+        }
+    }
+    let volumes: Api<PersistentVolume> = Api::all(client.clone());
+    let _ = volumes
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("app.kubernetes.io/managed-by"),
+        )
+        .await;
+    figures
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run with `make bench`"]
+async fn scale_benchmark() {
+    let sizes: Vec<usize> = std::env::var("BENCH_SIZES")
+        .unwrap_or_else(|_| "10,100,1000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let runs: usize = env_or("BENCH_RUNS", 3);
+    let client = client().await;
+    install_crd(&client).await;
+    let mut results = Vec::new();
+    for &n in &sizes {
+        let mut per_run = Vec::new();
+        for run in 0..runs {
+            per_run.push(run_once(&client, n, run).await);
+        }
+        // The run with the median converge time stands for the size; the figures that
+        // vary most between runs are replaced by their medians.
+        let mut converge: Vec<f64> = per_run.iter().map(|f| f.converge_s).collect();
+        let mut floor: Vec<f64> = per_run.iter().map(|f| f.floor_s).collect();
+        let mut peak: Vec<f64> = per_run.iter().map(|f| f.peak_rss_mb).collect();
+        let mut steady: Vec<f64> = per_run.iter().map(|f| f.steady_rss_mb).collect();
+        let mut cpu: Vec<f64> = per_run.iter().map(|f| f.cpu_s).collect();
+        let mut figures = per_run[per_run.len() / 2].clone();
+        figures.converge_s = median(&mut converge);
+        figures.floor_s = median(&mut floor);
+        figures.ratio = ((figures.converge_s / figures.floor_s.max(0.001)) * 100.0).round() / 100.0;
+        figures.peak_rss_mb = median(&mut peak);
+        figures.steady_rss_mb = median(&mut steady);
+        figures.cpu_s = median(&mut cpu);
+        figures.run = runs;
+        results.push(serde_json::json!({"runs": runs, "figures": figures}));
+    }
+    let flat: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| {
+            let mut f = r["figures"].clone();
+            if let Some(o) = f.as_object_mut() {
+                o.remove("run");
+                o.insert("runs".into(), r["runs"].clone());
+            }
+            f
+        })
+        .collect();
+    let out = std::env::var("BENCH_OUT")
+        .unwrap_or_else(|_| format!("{}/bench/results/latest.json", env!("CARGO_MANIFEST_DIR")));
+    if let Some(dir) = std::path::Path::new(&out).parent() {
+        std::fs::create_dir_all(dir).expect("results dir");
+    }
+    std::fs::write(
+        &out,
+        serde_json::to_string_pretty(&flat).expect("json") + "\n",
+    )
+    .expect("write results");
+    println!("bench: wrote {out}");
 }

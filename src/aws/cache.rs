@@ -56,6 +56,7 @@ impl<K: Eq + Hash + Clone, V, E: Clone> TtlCache<K, V, E> {
     /// The cached value for `key` when younger than `ttl`, else the result of `refresh`
     /// (stored on success). Concurrent callers for one key share a single refresh, and its
     /// failure.
+    #[cfg(test)]
     pub async fn get_or_refresh<F, Fut>(
         &self,
         key: &K,
@@ -66,11 +67,27 @@ impl<K: Eq + Hash + Clone, V, E: Clone> TtlCache<K, V, E> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
+        self.get_or_refresh_by(key, |_| ttl, refresh).await
+    }
+
+    /// [`TtlCache::get_or_refresh`] with a TTL that depends on the cached value (data that
+    /// is settled may be kept longer than data still changing).
+    pub async fn get_or_refresh_by<T, F, Fut>(
+        &self,
+        key: &K,
+        ttl: T,
+        refresh: F,
+    ) -> Result<Fetched<V>, E>
+    where
+        T: FnOnce(&V) -> Duration,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
         let slot = self.slot(key);
         let refreshes_before = slot.refreshes.load(Ordering::Acquire);
         let mut state = slot.state.lock().await;
         if let Some(cached) = state.cached.as_ref()
-            && cached.fetched_at.elapsed() < ttl
+            && cached.fetched_at.elapsed() < ttl(&cached.value)
         {
             return Ok(Fetched {
                 value: Arc::clone(&cached.value),

@@ -6,6 +6,7 @@
 //! the file system a lookup selected, and cached separately (see `Discovery`).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use aws_sdk_efs::types::{
     AccessPointDescription, FileSystemDescription, LifeCycleState, MountTargetDescription, Tag,
@@ -13,9 +14,10 @@ use aws_sdk_efs::types::{
 
 use crate::aws::clients::service_client;
 use crate::aws::error::AwsError;
+use crate::aws::interest::{Recheck, fingerprint};
 use crate::aws::inventory::{FetchContext, Inventory};
 use crate::aws::select::{Candidate, found_or, select_by_tags, select_one};
-use crate::aws::{Discovery, all_pages, lookup_outcome};
+use crate::aws::{Discovery, all_pages, lookup_outcome, refresh_of};
 use crate::facts::{Lookup, OWNER_TAG, StorageFacts, Tags};
 use crate::metrics::Metrics;
 
@@ -62,13 +64,90 @@ impl Discovery {
             Err(done) => done,
             Ok(fs) => {
                 let (_, details) = self
-                    .inventory::<FileSystemDetails>(Some(&region), fs.id.clone())
+                    .inventory::<FileSystemDetails>(
+                        Some(&region),
+                        (fs.id.clone(), fs.mount_targets),
+                    )
                     .await?;
                 storage_facts_for(fs, &details, &query, owner)
             }
         };
         tracing::debug!(%region, ?query, outcome = lookup_outcome(&lookup), "EFS lookup");
+        if self.owner.is_some() {
+            self.remember_file_system(region, &query, owner, &lookup);
+        }
         Ok(lookup)
+    }
+
+    /// Remembers an EFS answer for the change watch (see `interest.rs`).
+    fn remember_file_system(
+        &self,
+        region: String,
+        query: &FileSystemQuery<'_>,
+        owner: Option<&str>,
+        lookup: &Lookup<StorageFacts>,
+    ) {
+        let owned = OwnedQuery::of(query, owner);
+        let key = (
+            std::any::TypeId::of::<FileSystemDetails>(),
+            region.clone(),
+            format!("{owned:?}"),
+        );
+        let recheck_region = region.clone();
+        let recheck: Recheck = Arc::new(move |d: Discovery| {
+            let region = recheck_region.clone();
+            let owned = owned.clone();
+            Box::pin(async move {
+                let lookup = d
+                    .find_file_system_for(Some(&region), owned.query(), owned.owner.as_deref())
+                    .await?;
+                Ok(fingerprint(&lookup))
+            })
+        });
+        self.remember(
+            key,
+            fingerprint(lookup),
+            recheck,
+            refresh_of::<EfsInventory>(region),
+        );
+    }
+}
+
+/// A [`FileSystemQuery`] and owner that a later recheck can ask again.
+#[derive(Clone, Debug)]
+struct OwnedQuery {
+    selector: Option<Tags>,
+    file_system_id: Option<String>,
+    access_point_id: Option<String>,
+    owner: Option<String>,
+}
+
+impl OwnedQuery {
+    fn of(query: &FileSystemQuery<'_>, owner: Option<&str>) -> OwnedQuery {
+        let (selector, file_system_id) = match *query {
+            FileSystemQuery::Tags { selector, .. } => (Some(selector.clone()), None),
+            FileSystemQuery::Id { file_system_id, .. } => (None, Some(file_system_id.to_string())),
+        };
+        OwnedQuery {
+            selector,
+            file_system_id,
+            access_point_id: query.access_point_id().map(str::to_string),
+            owner: owner.map(str::to_string),
+        }
+    }
+
+    fn query(&self) -> FileSystemQuery<'_> {
+        let access_point_id = self.access_point_id.as_deref();
+        match (&self.selector, &self.file_system_id) {
+            (Some(selector), _) => FileSystemQuery::Tags {
+                selector,
+                access_point_id,
+            },
+            (None, file_system_id) => FileSystemQuery::Id {
+                file_system_id: file_system_id.as_deref().unwrap_or_default(),
+                access_point_id,
+            },
+        }
     }
 }
 
@@ -82,17 +161,33 @@ impl Inventory for EfsInventory {
     }
 }
 
-/// Cached by file system id.
+/// Refreshes for which settled mount targets and access points are served from the cache.
+const SETTLED_REFRESHES: u32 = 10;
+
+/// Cached by file system id and its number of mount targets.
 impl Inventory for FileSystemDetails {
     type Client = aws_sdk_efs::Client;
-    type Key = String;
+    type Key = (String, i32);
     const OPERATION: &'static str = DESCRIBE_MOUNT_TARGETS;
 
     async fn fetch(
         aws: &FetchContext<'_, Self::Client>,
-        file_system_id: &String,
+        (file_system_id, _): &(String, i32),
     ) -> Result<Self, AwsError> {
         fetch_details(aws.client, aws.metrics, file_system_id).await
+    }
+
+    /// Two calls per file system, so settled details are kept for [`SETTLED_REFRESHES`]
+    /// refreshes: a new or deleted mount target changes the key (the file system's
+    /// NumberOfMountTargets, from the region-wide listing) and is read at once, an access
+    /// point the operator creates drops this cache, and mount targets still being created
+    /// are read at every refresh.
+    fn refresh_factor(&self) -> u32 {
+        if self.pending_mount_targets > 0 || self.mount_target_zones.is_empty() {
+            1
+        } else {
+            SETTLED_REFRESHES
+        }
     }
 }
 
@@ -145,6 +240,8 @@ pub struct FileSystemEntry {
     pub arn: String,
     /// LifeCycleState: creating, available, updating, deleting, deleted, error.
     pub state: String,
+    /// NumberOfMountTargets: a change re-reads the mount targets at once.
+    pub mount_targets: i32,
     pub tags: Tags,
 }
 
@@ -183,6 +280,7 @@ pub fn file_system_entry(fs: &FileSystemDescription) -> Option<FileSystemEntry> 
         id: fs.file_system_id().to_string(),
         arn: fs.file_system_arn()?.to_string(),
         state: fs.life_cycle_state().as_str().to_string(),
+        mount_targets: fs.number_of_mount_targets(),
         tags: tag_map(fs.tags()),
     })
 }

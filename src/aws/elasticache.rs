@@ -1,7 +1,8 @@
 //! ElastiCache: finding the Redis/Valkey replication group or Memcached cluster by tag.
 //!
 //! ElastiCache's describe calls do not return tags, so a refresh lists the replication groups
-//! and the Memcached cache clusters and then asks `ListTagsForResource` once per resource.
+//! and the Memcached cache clusters and then reads every ElastiCache tag of the region from
+//! the Resource Groups Tagging API (`ListTagsForResource` per resource only as a fallback).
 //! Selection is the pure [`select_cache`] over the resulting inventory.
 
 use aws_sdk_elasticache::types::{CacheCluster, ReplicationGroup, Tag};
@@ -45,7 +46,8 @@ impl Inventory for CacheInventory {
     const OPERATION: &'static str = DESCRIBE_REPLICATION_GROUPS;
 
     async fn fetch(aws: &FetchContext<'_, Self::Client>, _: &()) -> Result<Self, AwsError> {
-        fetch_inventory(aws.client, aws.metrics, aws.page_size).await
+        let tagging = aws.client_of::<aws_sdk_resourcegroupstagging::Client>();
+        fetch_inventory(aws.client, Some(&tagging), aws.metrics, aws.page_size).await
     }
 }
 
@@ -279,9 +281,13 @@ pub fn cache_facts(entry: &CacheEntry) -> Lookup<CacheFacts> {
     })
 }
 
-/// Lists replication groups and Memcached clusters, then their tags.
+/// Lists replication groups and Memcached clusters, then their tags: from the tagging API
+/// (`tagging`, a few calls for the whole region) when it answers, else one
+/// `ListTagsForResource` per resource (an IAM policy without tag:GetResources, an endpoint
+/// without the tagging API).
 pub async fn fetch_inventory(
     client: &aws_sdk_elasticache::Client,
+    tagging: Option<&aws_sdk_resourcegroupstagging::Client>,
     metrics: &Metrics,
     page_size: i32,
 ) -> Result<CacheInventory, AwsError> {
@@ -292,12 +298,35 @@ pub async fn fetch_inventory(
         .filter_map(replication_group_entry)
         .chain(clusters.iter().filter_map(memcached_entry))
         .collect();
-    let entries: Vec<Option<CacheEntry>> = futures::stream::iter(untagged)
-        .map(|u| tag_entry(client, metrics, u))
-        .buffered(TAG_CONCURRENCY)
-        .try_collect()
-        .await?;
-    let entries: Vec<CacheEntry> = entries.into_iter().flatten().collect();
+    let by_arn = match tagging {
+        Some(tagging) if !untagged.is_empty() => {
+            match crate::aws::tagging::tags_by_arn(tagging, metrics, SERVICE).await {
+                Ok(by_arn) => Some(by_arn),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the tagging API failed; reading ElastiCache tags per resource");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let entries: Vec<CacheEntry> = match by_arn {
+        Some(mut by_arn) => untagged
+            .into_iter()
+            .map(|u| {
+                let tags = by_arn.remove(&u.0.arn).unwrap_or_default();
+                CacheEntry { tags, ..u.0 }
+            })
+            .collect(),
+        None => {
+            let entries: Vec<Option<CacheEntry>> = futures::stream::iter(untagged)
+                .map(|u| tag_entry(client, metrics, u))
+                .buffered(TAG_CONCURRENCY)
+                .try_collect()
+                .await?;
+            entries.into_iter().flatten().collect()
+        }
+    };
     tracing::debug!(
         replication_groups = groups.len(),
         cache_clusters = clusters.len(),

@@ -14,7 +14,7 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::aws::cache::TtlCache;
-use crate::aws::clients::ServiceClient;
+use crate::aws::clients::{Clients, ServiceClient};
 use crate::aws::error::AwsError;
 use crate::facts::{Lookup, Tags};
 use crate::metrics::Metrics;
@@ -25,6 +25,16 @@ pub struct FetchContext<'a, C> {
     pub metrics: &'a Metrics,
     /// MaxRecords / MaxItems per page of list calls.
     pub page_size: i32,
+    pub region: &'a str,
+    pub(crate) clients: &'a Clients,
+}
+
+impl<C> FetchContext<'_, C> {
+    /// The client of another service in the same region (the tagging API for a service
+    /// whose describe calls carry no tags).
+    pub fn client_of<O: ServiceClient>(&self) -> O {
+        self.clients.get::<O>(self.region)
+    }
 }
 
 /// A value discovery reads from one AWS service and caches per region: a listing of the
@@ -40,6 +50,12 @@ pub trait Inventory: Sized + Send + Sync + 'static {
     /// The call a refresh starts with: it names the failure when no region is known.
     const OPERATION: &'static str;
 
+    /// This value is served for this many refresh intervals: more than 1 for data that is
+    /// settled, rarely changes and costs calls per resource (EFS mount targets).
+    fn refresh_factor(&self) -> u32 {
+        1
+    }
+
     /// Reads the value from AWS, recording each call in the metrics.
     fn fetch(
         aws: &FetchContext<'_, Self::Client>,
@@ -49,8 +65,8 @@ pub trait Inventory: Sized + Send + Sync + 'static {
 
 /// A region-wide listing from which exactly one resource is selected by tag.
 pub trait TagLookup: Inventory<Key = ()> {
-    /// What a usable match turns into.
-    type Facts;
+    /// What a usable match turns into (its Debug form fingerprints an answer).
+    type Facts: std::fmt::Debug;
 
     /// What is looked up, for logs: "database", "cache".
     const WHAT: &'static str;

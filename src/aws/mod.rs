@@ -24,11 +24,13 @@ pub mod elasticache;
 pub mod rds;
 pub mod secrets;
 pub mod snapshots;
+pub mod tagging;
 
 pub mod error;
 
 mod cache;
 mod clients;
+mod interest;
 mod inventory;
 mod select;
 
@@ -129,6 +131,7 @@ struct Inner {
     metrics: Metrics,
     clients: Clients,
     inventories: Inventories,
+    interests: interest::Interests,
 }
 
 /// Shared, cached discovery of AWS resources. Cheap to clone.
@@ -138,6 +141,9 @@ struct Inner {
 #[derive(Clone)]
 pub struct Discovery {
     inner: Arc<Inner>,
+    /// The GrafanaCluster whose lookups are remembered (see `interest.rs`); None for
+    /// `render` and for the change watch itself.
+    owner: Option<Arc<str>>,
 }
 
 impl Discovery {
@@ -199,7 +205,9 @@ impl Discovery {
                 metrics,
                 clients: Clients::new(sdk, options.endpoint_url.clone()),
                 inventories: Inventories::new(),
+                interests: interest::Interests::new(),
             }),
+            owner: None,
         }
     }
 
@@ -217,18 +225,22 @@ impl Discovery {
             client: &client,
             metrics: &inner.metrics,
             page_size: inner.page_size,
+            region: &region,
+            clients: &inner.clients,
         };
         let store = inner.inventories.store::<I>();
-        let slot = (region, key);
+        let interval = inner.config.refresh_interval;
+        let ttl = |value: &I| interval.saturating_mul(value.refresh_factor().max(1));
+        let slot = (region.clone(), key);
         let fetched = store
-            .get_or_refresh(&slot, inner.config.refresh_interval, || {
-                I::fetch(&aws, &slot.1)
-            })
+            .get_or_refresh_by(&slot, ttl, || I::fetch(&aws, &slot.1))
             .await?;
         inner
             .metrics
             .discovery_cache(I::Client::SERVICE, fetched.hit);
-        let (region, _) = slot;
+        if !fetched.hit {
+            inner.interests.bump_generation();
+        }
         Ok((region, fetched.value))
     }
 
@@ -241,6 +253,29 @@ impl Discovery {
         let (region, inventory) = self.inventory::<I>(region, ()).await?;
         let lookup = inventory.select(selector);
         log_lookup(I::WHAT, &region, selector, &lookup);
+        if self.owner.is_some() {
+            let key = (
+                std::any::TypeId::of::<I>(),
+                region.clone(),
+                crate::facts::format_tags(selector),
+            );
+            let selector = selector.clone();
+            let recheck_region = region.clone();
+            let recheck: interest::Recheck = Arc::new(move |d: Discovery| {
+                let region = recheck_region.clone();
+                let selector = selector.clone();
+                Box::pin(async move {
+                    let (_, inventory) = d.inventory::<I>(Some(&region), ()).await?;
+                    Ok(interest::fingerprint(&inventory.select(&selector)))
+                })
+            });
+            self.remember(
+                key,
+                interest::fingerprint(&lookup),
+                recheck,
+                refresh_of::<I>(region),
+            );
+        }
         Ok(lookup)
     }
 
@@ -295,6 +330,14 @@ impl Discovery {
                 )
             })
     }
+}
+
+/// Reads the region-wide inventory `I` (a refresh when stale), for the change watch.
+pub(crate) fn refresh_of<I: Inventory<Key = ()>>(region: String) -> interest::Refresh {
+    Arc::new(move |d: Discovery| {
+        let region = region.clone();
+        Box::pin(async move { d.inventory::<I>(Some(&region), ()).await.map(|_| ()) })
+    })
 }
 
 /// Records the outcome of one SDK call and classifies a failure.

@@ -21,6 +21,10 @@ use crate::aws::Discovery;
 use crate::metrics::Metrics;
 use crate::optional_api::OptionalApis;
 
+/// Reconciles at once by default: enough to keep a 2-core operator and the API server
+/// busy, few enough that a thousand clusters do not hold a thousand rounds in memory.
+pub const DEFAULT_CONCURRENCY: u16 = 16;
+
 /// How the controller runs.
 #[derive(Clone, Debug)]
 pub struct ControllerConfig {
@@ -42,6 +46,9 @@ pub struct ControllerConfig {
     /// How long the answer to "is the Gateway API / Prometheus Operator API served?" is
     /// kept, for every cluster together.
     pub optional_api_refresh: Duration,
+    /// Reconciles running at once (0: unbounded). Bounds the memory and the API server
+    /// load of a burst (a restart with a thousand clusters).
+    pub concurrency: u16,
 }
 
 impl Default for ControllerConfig {
@@ -55,6 +62,7 @@ impl Default for ControllerConfig {
             create_access_points: true,
             pre_upgrade_snapshots: true,
             optional_api_refresh: Duration::from_secs(60),
+            concurrency: DEFAULT_CONCURRENCY,
         }
     }
 }

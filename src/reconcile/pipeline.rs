@@ -36,8 +36,15 @@ pub async fn reconcile_cluster(gc: &GrafanaCluster, ctx: &Context) -> Result<Out
         write_status(gc, ctx, status::compute(gc, &inputs, Timestamp::now())).await?;
         return Ok(Outcome::InvalidSpec);
     }
+    // Lookups made for this cluster are remembered: a discovery refresh that changes one
+    // triggers this cluster's next round (see aws/interest.rs).
+    let discovery = ctx.discovery.for_owner(&format!(
+        "{}/{}",
+        gc.namespace().unwrap_or_default(),
+        gc.name_any()
+    ));
     let sources = Sources {
-        discovery: &ctx.discovery,
+        discovery: &discovery,
         client: Some(&ctx.client),
         secret_cache: Some(&ctx.stores.secrets),
         deployment_cache: Some(&ctx.stores.deployments),

@@ -34,6 +34,9 @@ use crate::metrics::Metrics;
 use crate::names;
 use crate::resolve::{referenced_config_maps, referenced_user_secrets};
 
+/// kubectl apply's copy of the whole manifest, kept in an annotation.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// A GrafanaCluster as the watch delivers it: parsed, or the error with its metadata.
 type Guarded = DeserializeGuard<GrafanaCluster>;
 
@@ -197,6 +200,45 @@ fn autoscaled_cluster(hpa: HorizontalPodAutoscaler) -> Option<ObjectRef<Guarded>
         .then(|| ObjectRef::<Guarded>::new(name).within(&hpa.namespace().unwrap_or_default()))
 }
 
+/// Clusters of this controller whose AWS discovery answer changed at a refresh (see
+/// aws/interest.rs): reconciled at once instead of at the next resync. A cluster that no
+/// longer exists is forgotten.
+fn discovery_changes(
+    discovery: &Discovery,
+    clusters: Store<Guarded>,
+    namespace: Option<&str>,
+) -> impl futures::Stream<Item = ObjectRef<Guarded>> + Send + 'static {
+    let receiver = discovery.subscribe_changes();
+    let discovery = discovery.clone();
+    let namespace = namespace.map(str::to_string);
+    futures::stream::unfold(receiver, |mut receiver| async move {
+        loop {
+            match receiver.recv().await {
+                Ok(owner) => return Some((owner, receiver)),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    // Those clusters are reconciled at their resync instead.
+                    tracing::warn!(missed, "missed discovery change announcements");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+    .filter_map(move |owner| {
+        let target = owner.split_once('/').and_then(|(ns, name)| {
+            let mine = namespace.as_deref().is_none_or(|watched| watched == ns);
+            mine.then(|| ObjectRef::<Guarded>::new(name).within(ns))
+        });
+        let target = target.filter(|r| {
+            let exists = clusters.get(r).is_some();
+            if !exists {
+                discovery.forget_owner(&owner);
+            }
+            exists
+        });
+        futures::future::ready(target)
+    })
+}
+
 /// Starts the label-scoped watches of every child kind and the shared context over their
 /// stores.
 fn context_and_child_watches(
@@ -310,9 +352,19 @@ pub async fn run(
         watcher::Config::default().any_semantic(),
     )
     .default_backoff()
+    // Every cluster stays in this store: managedFields and kubectl's copy of the last
+    // applied manifest are about half of a stored GrafanaCluster and are never read.
+    .modify(|gc: &mut Guarded| {
+        gc.managed_fields_mut().clear();
+        if let Some(annotations) = gc.meta_mut().annotations.as_mut() {
+            annotations.remove(LAST_APPLIED);
+        }
+    })
     .reflect(writer)
     .applied_objects();
-    let controller = Controller::for_stream(clusters, reader).trigger_backoff(SharedPause);
+    let controller = Controller::for_stream(clusters, reader)
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
+        .trigger_backoff(SharedPause);
     // User Secrets: a metadata-only watch, never cached, mapped to the clusters that
     // reference the Secret by name. A data change bumps resourceVersion; the reconcile then
     // reads the data and rolls the pods only if a referenced value changed.
@@ -333,7 +385,9 @@ pub async fn run(
     .default_backoff()
     .touched_objects();
     let config_map_referencing = config_map_clusters(controller.store());
+    let changed = discovery_changes(&ctx.discovery, controller.store(), ns);
     controller
+        .reconcile_on(changed)
         .owns_stream(events.deployments)
         .owns_stream(events.jobs)
         .owns_stream(events.secrets)

@@ -205,6 +205,7 @@ impl Operator {
             create_access_points: true,
             pre_upgrade_snapshots: true,
             optional_api_refresh: options.optional_api_refresh,
+            concurrency: grafana_ha_operator::reconcile::context::DEFAULT_CONCURRENCY,
         };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(reconcile::run(
