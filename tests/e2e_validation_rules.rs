@@ -84,6 +84,28 @@ fn cache_endpoint(patch: Value) -> Value {
     json!({ "cache": cache })
 }
 
+/// `n` entries `k0`, `k1`, ... each holding `value`.
+fn entries(n: usize, value: Value) -> Value {
+    Value::Object((0..n).map(|i| (format!("k{i}"), value.clone())).collect())
+}
+
+/// `n` list items named `n0`, `n1`, ..., each otherwise `value`.
+fn named(n: usize, value: Value) -> Vec<Value> {
+    (0..n)
+        .map(|i| merged(value.clone(), json!({"name": format!("n{i}")})))
+        .collect()
+}
+
+/// An HTTPRoute with its one required parent Gateway.
+fn http_route(patch: Value) -> Value {
+    json!({"httpRoute": merged(json!({"parentRefs": [{"name": "gw"}]}), patch)})
+}
+
+/// One extra egress rule towards one peer.
+fn egress_to(peer: Value) -> Value {
+    json!({"networkPolicy": {"extraEgress": [{"to": [peer]}]}})
+}
+
 /// One violating spec per rule: (rule id, merge patch over [`base`]). A CEL rule's id is
 /// its message; a structural rule's id is `<path> <keyword>` (`[]` for list items).
 fn cases() -> Vec<(String, Value)> {
@@ -507,6 +529,523 @@ fn cases() -> Vec<(String, Value)> {
             "spec.upgrade.strategy enum",
             json!({"upgrade": {"strategy": "YOLO"}}),
         ),
+        // --- spec.config, configSecrets, envFrom, ldap ---
+        cel(
+            "spec.config: a secret-looking key must not hold a literal value: use spec.configSecrets (a Secret key) or $__file{}/$__env{}",
+            json!({"config": {"k": {"password": "hunter2"}}}),
+        ),
+        st(
+            "spec.config maxProperties",
+            json!({"config": entries(65, json!({}))}),
+        ),
+        st(
+            "spec.config{} maxProperties",
+            json!({"config": {"k": tags(129)}}),
+        ),
+        st(
+            "spec.config{}{} maxLength",
+            json!({"config": {"k": {"k": long(4097)}}}),
+        ),
+        st(
+            "spec.configSecrets maxProperties",
+            json!({"configSecrets": entries(33, json!({}))}),
+        ),
+        st(
+            "spec.configSecrets{} maxProperties",
+            json!({"configSecrets": {"k": entries(65, json!({"name": "s", "key": "k"}))}}),
+        ),
+        st(
+            "spec.configSecrets{}{}.key required",
+            json!({"configSecrets": {"k": {"k": {"name": "s"}}}}),
+        ),
+        st(
+            "spec.configSecrets{}{}.name required",
+            json!({"configSecrets": {"k": {"k": {"key": "k"}}}}),
+        ),
+        st(
+            "spec.configSecrets{}{}.key minLength",
+            json!({"configSecrets": {"k": {"k": {"name": "s", "key": ""}}}}),
+        ),
+        st(
+            "spec.configSecrets{}{}.key maxLength",
+            json!({"configSecrets": {"k": {"k": {"name": "s", "key": long(254)}}}}),
+        ),
+        st(
+            "spec.configSecrets{}{}.name minLength",
+            json!({"configSecrets": {"k": {"k": {"name": "", "key": "k"}}}}),
+        ),
+        st(
+            "spec.configSecrets{}{}.name maxLength",
+            json!({"configSecrets": {"k": {"k": {"name": long(254), "key": "k"}}}}),
+        ),
+        cel(
+            "spec.envFrom: each entry names exactly one of configMapRef and secretRef",
+            json!({"envFrom": [{"configMapRef": {"name": "c"}, "secretRef": {"name": "s"}}]}),
+        ),
+        st(
+            "spec.envFrom maxItems",
+            json!({"envFrom": vec![json!({"secretRef": {"name": "s"}}); 17]}),
+        ),
+        st(
+            "spec.envFrom[].configMapRef.name required",
+            json!({"envFrom": [{"configMapRef": {"optional": true}}]}),
+        ),
+        st(
+            "spec.envFrom[].secretRef.name required",
+            json!({"envFrom": [{"secretRef": {"optional": true}}]}),
+        ),
+        st(
+            "spec.ldap.configSecretRef required",
+            json!({"ldap": {"configSecretRef": null}}),
+        ),
+        st(
+            "spec.ldap.configSecretRef.key required",
+            json!({"ldap": {"configSecretRef": {"name": "l"}}}),
+        ),
+        st(
+            "spec.ldap.configSecretRef.name required",
+            json!({"ldap": {"configSecretRef": {"key": "k"}}}),
+        ),
+        st(
+            "spec.ldap.configSecretRef.key minLength",
+            json!({"ldap": {"configSecretRef": {"name": "l", "key": ""}}}),
+        ),
+        st(
+            "spec.ldap.configSecretRef.key maxLength",
+            json!({"ldap": {"configSecretRef": {"name": "l", "key": long(254)}}}),
+        ),
+        st(
+            "spec.ldap.configSecretRef.name minLength",
+            json!({"ldap": {"configSecretRef": {"name": "", "key": "k"}}}),
+        ),
+        st(
+            "spec.ldap.configSecretRef.name maxLength",
+            json!({"ldap": {"configSecretRef": {"name": long(254), "key": "k"}}}),
+        ),
+        // --- spec.dataSources ---
+        cel(
+            "spec.dataSources.prometheus: set workspaceId or a tag selector in tags (an empty selector would match every workspace)",
+            json!({"dataSources": {"prometheus": {"enabled": true, "tags": {}}}}),
+        ),
+        cel(
+            "spec.dataSources.prometheus: set at most one of workspaceId and tags",
+            json!({"dataSources": {"prometheus": {"workspaceId": "ws-1", "tags": {"a": "b"}}}}),
+        ),
+        st(
+            "spec.dataSources.cloudwatch.defaultRegion minLength",
+            json!({"dataSources": {"cloudwatch": {"defaultRegion": ""}}}),
+        ),
+        st(
+            "spec.dataSources.cloudwatch.defaultRegion maxLength",
+            json!({"dataSources": {"cloudwatch": {"defaultRegion": long(65)}}}),
+        ),
+        st(
+            "spec.dataSources.prometheus.tags maxProperties",
+            json!({"dataSources": {"prometheus": {"tags": tags(51)}}}),
+        ),
+        st(
+            "spec.dataSources.prometheus.workspaceId minLength",
+            json!({"dataSources": {"prometheus": {"workspaceId": ""}}}),
+        ),
+        st(
+            "spec.dataSources.prometheus.workspaceId maxLength",
+            json!({"dataSources": {"prometheus": {"workspaceId": long(65)}}}),
+        ),
+        // --- spec.httpRoute ---
+        cel(
+            "spec.httpRoute.path must start with /",
+            http_route(json!({"path": "grafana"})),
+        ),
+        cel(
+            "spec.httpRoute.hostnames: each entry must be a lower-case DNS name, optionally starting with *.",
+            http_route(json!({"hostnames": ["Grafana.example"]})),
+        ),
+        st(
+            "spec.httpRoute.parentRefs required",
+            json!({"httpRoute": {"hostnames": ["grafana.example"]}}),
+        ),
+        st(
+            "spec.httpRoute.annotations maxProperties",
+            http_route(json!({"annotations": tags(65)})),
+        ),
+        st(
+            "spec.httpRoute.hostnames maxItems",
+            http_route(json!({"hostnames": vec!["grafana.example"; 17]})),
+        ),
+        st(
+            "spec.httpRoute.hostnames[] minLength",
+            http_route(json!({"hostnames": [""]})),
+        ),
+        st(
+            "spec.httpRoute.hostnames[] maxLength",
+            http_route(json!({"hostnames": [long(254)]})),
+        ),
+        st(
+            "spec.httpRoute.labels maxProperties",
+            http_route(json!({"labels": tags(65)})),
+        ),
+        st(
+            "spec.httpRoute.parentRefs minItems",
+            json!({"httpRoute": {"parentRefs": []}}),
+        ),
+        st(
+            "spec.httpRoute.parentRefs maxItems",
+            json!({"httpRoute": {"parentRefs": vec![json!({"name": "gw"}); 33]}}),
+        ),
+        st(
+            "spec.httpRoute.parentRefs[].name required",
+            json!({"httpRoute": {"parentRefs": [{"namespace": "gw"}]}}),
+        ),
+        st(
+            "spec.httpRoute.parentRefs[].name minLength",
+            json!({"httpRoute": {"parentRefs": [{"name": ""}]}}),
+        ),
+        st(
+            "spec.httpRoute.parentRefs[].name maxLength",
+            json!({"httpRoute": {"parentRefs": [{"name": long(254)}]}}),
+        ),
+        st(
+            "spec.httpRoute.parentRefs[].namespace minLength",
+            json!({"httpRoute": {"parentRefs": [{"name": "gw", "namespace": ""}]}}),
+        ),
+        st(
+            "spec.httpRoute.parentRefs[].namespace maxLength",
+            json!({"httpRoute": {"parentRefs": [{"name": "gw", "namespace": long(64)}]}}),
+        ),
+        st(
+            "spec.httpRoute.parentRefs[].sectionName minLength",
+            json!({"httpRoute": {"parentRefs": [{"name": "gw", "sectionName": ""}]}}),
+        ),
+        st(
+            "spec.httpRoute.parentRefs[].sectionName maxLength",
+            json!({"httpRoute": {"parentRefs": [{"name": "gw", "sectionName": long(254)}]}}),
+        ),
+        st(
+            "spec.httpRoute.path minLength",
+            http_route(json!({"path": ""})),
+        ),
+        st(
+            "spec.httpRoute.path maxLength",
+            http_route(json!({"path": format!("/{}", long(1024))})),
+        ),
+        // --- spec.ingress ---
+        cel(
+            "spec.ingress.path must start with /",
+            json!({"ingress": {"path": "grafana"}}),
+        ),
+        st(
+            "spec.ingress.annotations maxProperties",
+            json!({"ingress": {"annotations": tags(65)}}),
+        ),
+        st(
+            "spec.ingress.className minLength",
+            json!({"ingress": {"className": ""}}),
+        ),
+        st(
+            "spec.ingress.className maxLength",
+            json!({"ingress": {"className": long(254)}}),
+        ),
+        st(
+            "spec.ingress.hosts maxItems",
+            json!({"ingress": {"hosts": vec!["grafana.example"; 17]}}),
+        ),
+        st(
+            "spec.ingress.hosts[] minLength",
+            json!({"ingress": {"hosts": [""]}}),
+        ),
+        st(
+            "spec.ingress.hosts[] maxLength",
+            json!({"ingress": {"hosts": [long(254)]}}),
+        ),
+        st(
+            "spec.ingress.labels maxProperties",
+            json!({"ingress": {"labels": tags(65)}}),
+        ),
+        st(
+            "spec.ingress.path minLength",
+            json!({"ingress": {"path": ""}}),
+        ),
+        st(
+            "spec.ingress.path maxLength",
+            json!({"ingress": {"path": format!("/{}", long(1024))}}),
+        ),
+        st(
+            "spec.ingress.tls.hosts maxItems",
+            json!({"ingress": {"tls": {"hosts": vec!["grafana.example"; 17]}}}),
+        ),
+        st(
+            "spec.ingress.tls.hosts[] minLength",
+            json!({"ingress": {"tls": {"hosts": [""]}}}),
+        ),
+        st(
+            "spec.ingress.tls.hosts[] maxLength",
+            json!({"ingress": {"tls": {"hosts": [long(254)]}}}),
+        ),
+        st(
+            "spec.ingress.tls.secretName minLength",
+            json!({"ingress": {"tls": {"secretName": ""}}}),
+        ),
+        st(
+            "spec.ingress.tls.secretName maxLength",
+            json!({"ingress": {"tls": {"secretName": long(254)}}}),
+        ),
+        // --- spec.monitoring ---
+        cel(
+            "spec.monitoring.serviceMonitor.interval: a duration such as 30s or 1m",
+            json!({"monitoring": {"serviceMonitor": {"interval": "thirty"}}}),
+        ),
+        st(
+            "spec.monitoring.serviceMonitor.interval minLength",
+            json!({"monitoring": {"serviceMonitor": {"interval": "1"}}}),
+        ),
+        st(
+            "spec.monitoring.serviceMonitor.interval maxLength",
+            json!({"monitoring": {"serviceMonitor": {"interval": format!("{}s", "1".repeat(16))}}}),
+        ),
+        st(
+            "spec.monitoring.serviceMonitor.labels maxProperties",
+            json!({"monitoring": {"serviceMonitor": {"labels": tags(65)}}}),
+        ),
+        // --- spec.networkPolicy ---
+        cel(
+            "spec.networkPolicy.ingressFrom: an empty list would let no one reach Grafana; remove it (anyone) or name the peers",
+            json!({"networkPolicy": {"ingressFrom": []}}),
+        ),
+        st(
+            "spec.networkPolicy.awsCidrs minItems",
+            json!({"networkPolicy": {"awsCidrs": []}}),
+        ),
+        st(
+            "spec.networkPolicy.awsCidrs maxItems",
+            json!({"networkPolicy": {"awsCidrs": vec!["10.0.0.0/16"; 17]}}),
+        ),
+        st(
+            "spec.networkPolicy.awsCidrs[] minLength",
+            json!({"networkPolicy": {"awsCidrs": ["10.0/8"]}}),
+        ),
+        st(
+            "spec.networkPolicy.awsCidrs[] maxLength",
+            json!({"networkPolicy": {"awsCidrs": [long(44)]}}),
+        ),
+        st(
+            "spec.networkPolicy.extraEgress maxItems",
+            json!({"networkPolicy": {"extraEgress": vec![json!({}); 33]}}),
+        ),
+        st(
+            "spec.networkPolicy.extraEgress[].to[].ipBlock.cidr required",
+            json!({"networkPolicy": {"extraEgress": [{"to": [{"ipBlock": {}}]}]}}),
+        ),
+        st(
+            "spec.networkPolicy.extraEgress[].to[].namespaceSelector.matchExpressions[].key required",
+            egress_to(json!({"namespaceSelector": {"matchExpressions": [{"operator": "Exists"}]}})),
+        ),
+        st(
+            "spec.networkPolicy.extraEgress[].to[].namespaceSelector.matchExpressions[].operator required",
+            egress_to(json!({"namespaceSelector": {"matchExpressions": [{"key": "a"}]}})),
+        ),
+        st(
+            "spec.networkPolicy.extraEgress[].to[].podSelector.matchExpressions[].key required",
+            egress_to(json!({"podSelector": {"matchExpressions": [{"operator": "Exists"}]}})),
+        ),
+        st(
+            "spec.networkPolicy.extraEgress[].to[].podSelector.matchExpressions[].operator required",
+            egress_to(json!({"podSelector": {"matchExpressions": [{"key": "a"}]}})),
+        ),
+        st(
+            "spec.networkPolicy.ingressFrom minItems",
+            json!({"networkPolicy": {"ingressFrom": []}}),
+        ),
+        st(
+            "spec.networkPolicy.ingressFrom maxItems",
+            json!({"networkPolicy": {"ingressFrom": vec![json!({"ipBlock": {"cidr": "10.0.0.0/8"}}); 33]}}),
+        ),
+        st(
+            "spec.networkPolicy.ingressFrom[].ipBlock.cidr required",
+            json!({"networkPolicy": {"ingressFrom": [{"ipBlock": {}}]}}),
+        ),
+        st(
+            "spec.networkPolicy.ingressFrom[].namespaceSelector.matchExpressions[].key required",
+            json!({"networkPolicy": {"ingressFrom": [{"namespaceSelector": {"matchExpressions": [{"operator": "Exists"}]}}]}}),
+        ),
+        st(
+            "spec.networkPolicy.ingressFrom[].namespaceSelector.matchExpressions[].operator required",
+            json!({"networkPolicy": {"ingressFrom": [{"namespaceSelector": {"matchExpressions": [{"key": "a"}]}}]}}),
+        ),
+        st(
+            "spec.networkPolicy.ingressFrom[].podSelector.matchExpressions[].key required",
+            json!({"networkPolicy": {"ingressFrom": [{"podSelector": {"matchExpressions": [{"operator": "Exists"}]}}]}}),
+        ),
+        st(
+            "spec.networkPolicy.ingressFrom[].podSelector.matchExpressions[].operator required",
+            json!({"networkPolicy": {"ingressFrom": [{"podSelector": {"matchExpressions": [{"key": "a"}]}}]}}),
+        ),
+        // --- spec.pod ---
+        cel(
+            "spec.pod.extraContainers: grafana and wait-for-plugins are the operator's containers; name yours otherwise",
+            json!({"pod": {"extraContainers": [{"name": "grafana", "image": "busybox"}]}}),
+        ),
+        cel(
+            "spec.pod.extraInitContainers: grafana and wait-for-plugins are the operator's containers; name yours otherwise",
+            json!({"pod": {"extraInitContainers": [{"name": "wait-for-plugins", "image": "busybox"}]}}),
+        ),
+        cel(
+            "spec.pod.extraPorts: 3000 and 9094 are Grafana's HTTP and gossip ports",
+            json!({"pod": {"extraPorts": [{"containerPort": 9094}]}}),
+        ),
+        st(
+            "spec.pod.annotations maxProperties",
+            json!({"pod": {"annotations": tags(65)}}),
+        ),
+        st(
+            "spec.pod.extraContainers maxItems",
+            json!({"pod": {"extraContainers": named(9, json!({"image": "busybox"}))}}),
+        ),
+        st(
+            "spec.pod.extraContainers[].name required",
+            json!({"pod": {"extraContainers": [{"image": "busybox"}]}}),
+        ),
+        st(
+            "spec.pod.extraContainers[].name minLength",
+            json!({"pod": {"extraContainers": [{"name": ""}]}}),
+        ),
+        st(
+            "spec.pod.extraContainers[].name maxLength",
+            json!({"pod": {"extraContainers": [{"name": long(254)}]}}),
+        ),
+        st(
+            "spec.pod.extraInitContainers maxItems",
+            json!({"pod": {"extraInitContainers": named(9, json!({"image": "busybox"}))}}),
+        ),
+        st(
+            "spec.pod.extraInitContainers[].name required",
+            json!({"pod": {"extraInitContainers": [{"image": "busybox"}]}}),
+        ),
+        st(
+            "spec.pod.extraInitContainers[].name minLength",
+            json!({"pod": {"extraInitContainers": [{"name": ""}]}}),
+        ),
+        st(
+            "spec.pod.extraInitContainers[].name maxLength",
+            json!({"pod": {"extraInitContainers": [{"name": long(254)}]}}),
+        ),
+        st(
+            "spec.pod.extraPorts maxItems",
+            json!({"pod": {"extraPorts": (8000..8017).map(|p| json!({"containerPort": p})).collect::<Vec<_>>()}}),
+        ),
+        st(
+            "spec.pod.extraPorts[].containerPort required",
+            json!({"pod": {"extraPorts": [{"name": "extra"}]}}),
+        ),
+        st(
+            "spec.pod.extraVolumeMounts maxItems",
+            json!({"pod": {"extraVolumeMounts": (0..33).map(|i| json!({"name": "v", "mountPath": format!("/m{i}")})).collect::<Vec<_>>()}}),
+        ),
+        st(
+            "spec.pod.extraVolumeMounts[].mountPath required",
+            json!({"pod": {"extraVolumeMounts": [{"name": "v"}]}}),
+        ),
+        st(
+            "spec.pod.extraVolumeMounts[].name required",
+            json!({"pod": {"extraVolumeMounts": [{"mountPath": "/m"}]}}),
+        ),
+        st(
+            "spec.pod.extraVolumes maxItems",
+            json!({"pod": {"extraVolumes": named(33, json!({"emptyDir": {}}))}}),
+        ),
+        st(
+            "spec.pod.extraVolumes[].name required",
+            json!({"pod": {"extraVolumes": [{"emptyDir": {}}]}}),
+        ),
+        st(
+            "spec.pod.extraVolumes[].name minLength",
+            json!({"pod": {"extraVolumes": [{"name": "", "emptyDir": {}}]}}),
+        ),
+        st(
+            "spec.pod.extraVolumes[].name maxLength",
+            json!({"pod": {"extraVolumes": [{"name": long(254), "emptyDir": {}}]}}),
+        ),
+        st(
+            "spec.pod.imagePullSecrets maxItems",
+            json!({"pod": {"imagePullSecrets": named(17, json!({}))}}),
+        ),
+        st(
+            "spec.pod.imagePullSecrets[].name required",
+            json!({"pod": {"imagePullSecrets": [{}]}}),
+        ),
+        st(
+            "spec.pod.labels maxProperties",
+            json!({"pod": {"labels": tags(65)}}),
+        ),
+        st(
+            "spec.pod.priorityClassName minLength",
+            json!({"pod": {"priorityClassName": ""}}),
+        ),
+        st(
+            "spec.pod.priorityClassName maxLength",
+            json!({"pod": {"priorityClassName": long(254)}}),
+        ),
+        // --- spec.service ---
+        cel(
+            "spec.service: loadBalancerClass and loadBalancerSourceRanges need type: LoadBalancer",
+            json!({"service": {"type": "ClusterIP", "loadBalancerClass": "service.k8s.aws/nlb"}}),
+        ),
+        st(
+            "spec.service.annotations maxProperties",
+            json!({"service": {"annotations": tags(65)}}),
+        ),
+        st(
+            "spec.service.labels maxProperties",
+            json!({"service": {"labels": tags(65)}}),
+        ),
+        st(
+            "spec.service.loadBalancerClass minLength",
+            json!({"service": {"type": "LoadBalancer", "loadBalancerClass": ""}}),
+        ),
+        st(
+            "spec.service.loadBalancerClass maxLength",
+            json!({"service": {"type": "LoadBalancer", "loadBalancerClass": long(254)}}),
+        ),
+        st(
+            "spec.service.loadBalancerSourceRanges maxItems",
+            json!({"service": {"type": "LoadBalancer", "loadBalancerSourceRanges": vec!["10.0.0.0/8"; 65]}}),
+        ),
+        st(
+            "spec.service.loadBalancerSourceRanges[] minLength",
+            json!({"service": {"type": "LoadBalancer", "loadBalancerSourceRanges": [""]}}),
+        ),
+        st(
+            "spec.service.loadBalancerSourceRanges[] maxLength",
+            json!({"service": {"type": "LoadBalancer", "loadBalancerSourceRanges": [long(65)]}}),
+        ),
+        st(
+            "spec.service.type enum",
+            json!({"service": {"type": "ExternalName"}}),
+        ),
+        // --- spec.serviceAccount ---
+        cel(
+            "spec.serviceAccount.name is required when create is false: name the existing ServiceAccount to use",
+            json!({"serviceAccount": {"create": false}}),
+        ),
+        cel(
+            "spec.serviceAccount: annotations and labels apply only to a ServiceAccount the operator creates; with create: false, annotate your own ServiceAccount",
+            json!({"serviceAccount": {"create": false, "name": "grafana", "annotations": {"a": "b"}}}),
+        ),
+        st(
+            "spec.serviceAccount.annotations maxProperties",
+            json!({"serviceAccount": {"annotations": tags(65)}}),
+        ),
+        st(
+            "spec.serviceAccount.labels maxProperties",
+            json!({"serviceAccount": {"labels": tags(65)}}),
+        ),
+        st(
+            "spec.serviceAccount.name minLength",
+            json!({"serviceAccount": {"name": ""}}),
+        ),
+        st(
+            "spec.serviceAccount.name maxLength",
+            json!({"serviceAccount": {"name": long(254)}}),
+        ),
     ]
 }
 
@@ -535,8 +1074,9 @@ fn walk(node: &Value, path: &str, rules: &mut Vec<Rule>) {
     if KUBERNETES_TYPES.iter().any(|k| path.starts_with(k)) {
         return;
     }
-    // The field path as the apiserver prints it: list items by index.
-    let shown = path.replace("[]", "[0]");
+    // The field path as the apiserver prints it: list items by index, map entries by
+    // key (the cases use the key `k`).
+    let at = shown(path);
     for keyword in KEYWORDS {
         if node.get(keyword).is_some() {
             let wording = match *keyword {
@@ -551,7 +1091,7 @@ fn walk(node: &Value, path: &str, rules: &mut Vec<Rule>) {
             };
             rules.push(Rule {
                 id: format!("{path} {keyword}"),
-                expect: vec![shown.clone(), wording.into()],
+                expect: vec![at.clone(), wording.into()],
             });
         }
     }
@@ -559,7 +1099,7 @@ fn walk(node: &Value, path: &str, rules: &mut Vec<Rule>) {
         let field = format!("{path}.{}", required.as_str().expect("a field name"));
         rules.push(Rule {
             id: format!("{field} required"),
-            expect: vec![field.replace("[]", "[0]"), "Required value".into()],
+            expect: vec![shown(&field), "Required value".into()],
         });
     }
     for rule in node["x-kubernetes-validations"]
@@ -584,6 +1124,12 @@ fn walk(node: &Value, path: &str, rules: &mut Vec<Rule>) {
     if let Some(values) = node.get("additionalProperties").filter(|v| v.is_object()) {
         walk(values, &format!("{path}{{}}"), rules);
     }
+}
+
+/// A schema path as the apiserver prints it for the cases: `[]` as the first item,
+/// `{}` as the entry `k`.
+fn shown(path: &str) -> String {
+    path.replace("[]", "[0]").replace("{}", ".k")
 }
 
 /// RFC 7386 merge patch: objects merge, `null` removes, anything else replaces.
