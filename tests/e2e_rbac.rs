@@ -83,6 +83,29 @@ async fn service_account_client_with(
     (Client::try_from(config).expect("client"), name)
 }
 
+/// The slice's spec beyond the example: it asks for an Ingress, NetworkPolicies and a
+/// ConfigMap through envFrom, so that the rules for those kinds are exercised too.
+fn slice_extras() -> serde_json::Value {
+    serde_json::json!({
+        "ingress": {"hosts": ["grafana.example.com"]},
+        "networkPolicy": {"enabled": true},
+        "envFrom": [{"configMapRef": {"name": "grafana-extra"}}],
+    })
+}
+
+/// The ConfigMap the slice's pods read through envFrom.
+async fn create_env_config_map(admin: &Client, ns: &str) {
+    let cm: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "grafana-extra"},
+        "data": {"GF_LOG_LEVEL": "info"},
+    }))
+    .expect("config map");
+    Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &cm)
+        .await
+        .expect("creating the envFrom ConfigMap");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chart_cluster_role_suffices_for_setup_scaling_and_drift() {
     let started = Instant::now();
@@ -102,9 +125,10 @@ async fn the_chart_cluster_role_suffices_for_setup_scaling_and_drift() {
         ..OperatorOptions::default()
     })
     .await;
+    create_env_config_map(&admin, &ns).await;
     create_cluster(
         &admin,
-        cluster_manifest(&ns, &seeded.tag, 2, serde_json::json!({})),
+        cluster_manifest(&ns, &seeded.tag, 2, slice_extras()),
     )
     .await;
     wait_condition(&admin, &ns, "Ready", "True").await;
@@ -145,12 +169,26 @@ async fn the_chart_cluster_role_suffices_for_setup_scaling_and_drift() {
 
 /// Rules this slice cannot show to be needed, and why the chart keeps them. Each is a gap
 /// of this test (docs/reliability.md), not a proof.
-const NEEDED_ELSEWHERE: &[(&str, &str)] = &[(
-    "horizontalpodautoscalers",
-    "it matters only when an HPA targets the cluster (its maxReplicas sizes the \
-     connection budget); without it the cluster still comes up Ready here, untested \
-     with an HPA",
-)];
+const NEEDED_ELSEWHERE: &[(&str, &str)] = &[
+    (
+        "horizontalpodautoscalers",
+        "it matters only when an HPA targets the cluster (its maxReplicas sizes the \
+         connection budget); without it the cluster still comes up Ready here, untested \
+         with an HPA",
+    ),
+    (
+        "httproutes",
+        "HTTPRoutes are written, read and swept only while the Gateway API is served and \
+         spec.httpRoute asks for one; this bed has no Gateway API (tests/e2e_telemetry.rs \
+         installs it and writes one)",
+    ),
+    (
+        "servicemonitors",
+        "ServiceMonitors are written, read and swept only while the Prometheus Operator API \
+         is served and spec.monitoring asks for one; this bed has no such CRD \
+         (tests/e2e_telemetry.rs installs it and writes one)",
+    ),
+];
 
 /// What one rule grants, for messages.
 fn describe(rule: &k8s_openapi::api::rbac::v1::PolicyRule) -> String {
@@ -183,9 +221,10 @@ async fn each_rule_of_the_chart_cluster_role_is_needed_by_the_slice() {
             ..OperatorOptions::default()
         })
         .await;
+        create_env_config_map(&admin, &ns).await;
         create_cluster(
             &admin,
-            cluster_manifest(&ns, &seeded.tag, 1, serde_json::json!({})),
+            cluster_manifest(&ns, &seeded.tag, 1, slice_extras()),
         )
         .await;
         let gcs: Api<GrafanaCluster> = Api::namespaced(admin.clone(), &ns);
