@@ -130,3 +130,40 @@ async fn every_page_of_workspaces_is_read() {
     let pages = calls(&metrics, "amp", "ListWorkspaces", AwsOutcome::Success);
     assert!(pages >= 3, "{pages} pages");
 }
+
+/// A workspace tagged after a cluster looked is announced for that cluster at the next
+/// refresh, like a database: its provisioning file then changes within one refresh, not at
+/// the next resync.
+#[tokio::test]
+async fn a_new_workspace_is_announced_to_the_cluster_that_selects_it() {
+    reset_moto();
+    let amp = aws_sdk_amp::Client::new(&sdk_config().await);
+    create_workspace(&amp, "first", &[("team", "obs")]).await;
+    let metrics = Metrics::new();
+    let config = DiscoveryConfig {
+        refresh_interval: Duration::from_secs(1),
+        default_region: None,
+    };
+    let discovery = Discovery::from_env_with(config, ClientOptions::default(), metrics).await;
+    let mut changes = discovery.subscribe_changes();
+    let selector = tags(&[("team", "obs")]);
+    let cluster = discovery.for_owner("ns/grafana");
+    cluster
+        .find_workspaces(None, WorkspaceQuery::Tags(&selector))
+        .await
+        .expect("discovery succeeds");
+    // Another cluster's selector matches nothing new: it must not be announced.
+    let other = tags(&[("team", "other")]);
+    discovery
+        .for_owner("ns/other")
+        .find_workspaces(None, WorkspaceQuery::Tags(&other))
+        .await
+        .expect("discovery succeeds");
+
+    create_workspace(&amp, "second", &[("team", "obs")]).await;
+    let announced = tokio::time::timeout(Duration::from_secs(10), changes.recv())
+        .await
+        .expect("announced within a few refreshes")
+        .expect("the change channel is open");
+    assert_eq!(&*announced, "ns/grafana");
+}

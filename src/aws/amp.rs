@@ -15,6 +15,8 @@ use aws_sdk_amp::types::{WorkspaceStatusCode, WorkspaceSummary};
 use crate::aws::clients::service_client;
 use crate::aws::error::AwsError;
 use crate::aws::inventory::{FetchContext, Inventory};
+use std::sync::Arc;
+
 use crate::aws::{Discovery, all_pages, lookup_outcome};
 use crate::facts::{Lookup, Tags, WorkspaceFacts, format_tags, tags_match};
 
@@ -32,6 +34,29 @@ pub enum WorkspaceQuery<'a> {
     Tags(&'a Tags),
     /// Exactly this workspace.
     Id(&'a str),
+}
+
+/// A [`WorkspaceQuery`] that owns its data, for the discovery trigger's recheck.
+#[derive(Clone, Debug)]
+enum OwnedQuery {
+    Tags(Tags),
+    Id(String),
+}
+
+impl OwnedQuery {
+    fn of(query: WorkspaceQuery<'_>) -> OwnedQuery {
+        match query {
+            WorkspaceQuery::Tags(tags) => OwnedQuery::Tags(tags.clone()),
+            WorkspaceQuery::Id(id) => OwnedQuery::Id(id.to_string()),
+        }
+    }
+
+    fn borrowed(&self) -> WorkspaceQuery<'_> {
+        match self {
+            OwnedQuery::Tags(tags) => WorkspaceQuery::Tags(tags),
+            OwnedQuery::Id(id) => WorkspaceQuery::Id(id),
+        }
+    }
 }
 
 /// Every workspace of a region.
@@ -166,8 +191,35 @@ impl Discovery {
         let lookup = inventory.select(query);
         let by = match query {
             WorkspaceQuery::Tags(selector) => format_tags(selector),
-            WorkspaceQuery::Id(id) => id.to_string(),
+            WorkspaceQuery::Id(id) => format!("id={id}"),
         };
+        // Like every tag lookup: remembered for this cluster, so a refresh that adds or
+        // retires a workspace it selects reconciles it (and rolls its provisioning file)
+        // within one discovery refresh rather than at the next resync.
+        if self.owner.is_some() {
+            let owned = OwnedQuery::of(query);
+            let recheck_region = region.clone();
+            let recheck: crate::aws::interest::Recheck = Arc::new(move |d: Discovery| {
+                let region = recheck_region.clone();
+                let query = owned.clone();
+                Box::pin(async move {
+                    let (_, inventory) = d.inventory::<AmpInventory>(Some(&region), ()).await?;
+                    Ok(crate::aws::interest::fingerprint(
+                        &inventory.select(query.borrowed()),
+                    ))
+                })
+            });
+            self.remember(
+                (
+                    std::any::TypeId::of::<AmpInventory>(),
+                    region.clone(),
+                    by.clone(),
+                ),
+                crate::aws::interest::fingerprint(&lookup),
+                recheck,
+                crate::aws::refresh_of::<AmpInventory>(region.clone()),
+            );
+        }
         tracing::debug!(
             %region,
             query = %by,
