@@ -404,23 +404,123 @@ fn rest() -> impl Strategy<Value = Value> {
         )
 }
 
+/// The production fields (issue 9): identity, a way in, pod customisation, telemetry,
+/// network policy, Grafana settings and AWS data sources, each present now and then.
+fn production() -> impl Strategy<Value = Value> {
+    (
+        (
+            prop::option::of(prop_oneof![
+                Just(json!({"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/g"}})),
+                Just(json!({"create": false, "name": "mine"})),
+                Just(json!({"automountToken": true})),
+            ]),
+            prop::option::of(prop_oneof![
+                Just(json!({"type": "LoadBalancer", "annotations": {"service.beta.kubernetes.io/aws-load-balancer-type": "external"}})),
+                Just(json!({"type": "NodePort", "labels": {"team": "obs"}})),
+            ]),
+            prop::option::of(prop_oneof![
+                Just(json!({"className": "alb", "hosts": ["grafana.example.com"], "tls": {"secretName": "cert"}})),
+                Just(json!({"hosts": ["g.example.com", "h.example.com"], "path": "/grafana"})),
+            ]),
+            prop::option::of(Just(json!({
+                "parentRefs": [{"name": "gw", "namespace": "infra"}],
+                "hostnames": ["grafana.example.com"],
+            }))),
+        ),
+        (
+            prop::option::of(Just(json!({"serviceMonitor": {"enabled": true, "interval": "30s"}}))),
+            prop::option::of(prop_oneof![
+                Just(json!({"enabled": true})),
+                Just(json!({"enabled": true, "awsCidrs": ["10.0.0.0/16"],
+                    "ingressFrom": [{"namespaceSelector": {"matchLabels": {"name": "ingress"}}}]})),
+            ]),
+            prop::option::of(prop_oneof![
+                Just(json!({
+                    "labels": {"team": "obs"},
+                    "annotations": {"example.com/owner": "obs"},
+                    "imagePullSecrets": [{"name": "regcred"}],
+                    "priorityClassName": "high",
+                })),
+                Just(json!({
+                    "extraVolumes": [{"name": "scratch", "emptyDir": {}}],
+                    "extraVolumeMounts": [{"name": "scratch", "mountPath": "/scratch"}],
+                    "extraContainers": [{"name": "proxy", "image": "proxy:1", "ports": [{"containerPort": 8080}]}],
+                    "extraPorts": [{"name": "extra", "containerPort": 8081}],
+                })),
+            ]),
+        ),
+        (
+            prop::option::of(prop_oneof![
+                Just(json!({"smtp": {"enabled": "true", "host": "smtp.example.com:587"}})),
+                Just(json!({"database": {"conn_max_lifetime": "3600"}, "users": {"default_theme": "light"}})),
+            ]),
+            // Not smtp.password: env() may set GF_SMTP_PASSWORD, and one setting twice is refused.
+            prop::option::of(Just(json!({"auth.generic_oauth": {"client_secret": {"name": "oauth", "key": "secret"}}}))),
+            prop::option::of(prop_oneof![
+                Just(json!({"cloudwatch": {"defaultRegion": "eu-west-1"}})),
+                Just(json!({"prometheus": {"tags": {"team": "obs"}}})),
+            ]),
+        ),
+    )
+        .prop_map(
+            |(
+                (service_account, service, ingress, http_route),
+                (monitoring, network_policy, pod),
+                (config, config_secrets, data_sources),
+            )| {
+                let mut s = json!({});
+                let fields = [
+                    ("serviceAccount", service_account),
+                    ("service", service),
+                    ("ingress", ingress),
+                    ("httpRoute", http_route),
+                    ("monitoring", monitoring),
+                    ("networkPolicy", network_policy),
+                    ("pod", pod),
+                    ("config", config),
+                    ("configSecrets", config_secrets),
+                    ("dataSources", data_sources),
+                ];
+                for (k, v) in fields {
+                    if let Some(v) = v {
+                        s[k] = v;
+                    }
+                }
+                s
+            },
+        )
+}
+
 /// One known violation of a rule (or none, most of the time).
 fn breaker() -> impl Strategy<Value = Option<Value>> {
     prop_oneof![
-        12 => Just(None),
+        20 => Just(None),
         1 => Just(Some(json!({"replicas": 3, "plugins": {"accessMode": "ReadWriteOnce"}}))),
         1 => Just(Some(json!({"database": {"tags": {}}}))),
         1 => Just(Some(json!({"plugins": {"install": ["grafana-clock-panel"]}}))),
         1 => Just(Some(json!({"env": [{"name": "GF_DATABASE_PASSWORD", "value": "x"}]}))),
         1 => Just(Some(json!({"database": {"engine": "postgres", "sslMode": "skip-verify"}}))),
         1 => Just(Some(json!({"cache": {"endpoint": {"host": "c", "port": 6379}, "tags": {"a": "b"}}}))),
+        1 => Just(Some(json!({"pod": {"extraContainers": [{"name": "side", "image": "x", "securityContext": {"privileged": true}}]}}))),
+        1 => Just(Some(json!({"pod": {"extraVolumeMounts": [{"name": "plugins", "mountPath": "/var/lib/grafana/plugins"}]}}))),
+        1 => Just(Some(json!({"config": {"database": {"max_open_conn": "50"}}}))),
+        1 => Just(Some(json!({"config": {"auth.generic_oauth": {"client_secret": "literal"}}}))),
     ]
 }
 
 /// A whole spec.
 pub fn spec() -> impl Strategy<Value = Value> {
-    (rest(), database(), cache(), plugins(), env(), breaker()).prop_map(
-        |(mut s, db, cache, plugins, env, breaker)| {
+    (
+        rest(),
+        database(),
+        cache(),
+        plugins(),
+        env(),
+        production(),
+        breaker(),
+    )
+        .prop_map(|(mut s, db, cache, plugins, env, production, breaker)| {
+            merge(&mut s, &production);
             s["database"] = db;
             if let Some(c) = cache {
                 s["cache"] = c;
@@ -447,8 +547,7 @@ pub fn spec() -> impl Strategy<Value = Value> {
                 merge(&mut s, &b);
             }
             s
-        },
-    )
+        })
 }
 
 pub fn case() -> impl Strategy<Value = Case> {
