@@ -17,7 +17,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use tokio::sync::broadcast;
@@ -45,12 +45,21 @@ struct Interest {
 pub(crate) struct Interests {
     by_owner: Mutex<HashMap<Arc<str>, HashMap<QueryKey, Interest>>>,
     refreshers: Mutex<HashMap<(TypeId, String), Refresh>>,
+    /// Inventories whose last refresh by the watch failed: until when the watch leaves them
+    /// alone, and the pause it took. During an AWS outage the watch must not turn its quick
+    /// ticks (and one recheck per cluster) into a retry loop against AWS: it waits one
+    /// refresh interval after the first failure, doubling up to [`MAX_REST_FACTOR`]
+    /// intervals. The clusters' own rounds, with their backoff, keep asking.
+    resting: Mutex<HashMap<(TypeId, String), (Instant, Duration)>>,
     /// Successful inventory refreshes so far: the watch rechecks only after one.
     generation: AtomicU64,
     /// Whether the change watch runs.
     started: AtomicBool,
     changed: broadcast::Sender<Arc<str>>,
 }
+
+/// The longest pause of the watch on a failing inventory, in refresh intervals.
+const MAX_REST_FACTOR: u32 = 8;
 
 /// How many announcements a slow controller may fall behind before it misses some (it then
 /// reconciles those clusters at their resync).
@@ -69,6 +78,7 @@ impl Interests {
         Interests {
             by_owner: Mutex::new(HashMap::new()),
             refreshers: Mutex::new(HashMap::new()),
+            resting: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
             started: AtomicBool::new(false),
             changed,
@@ -193,10 +203,31 @@ impl Discovery {
     /// One pass of the change watch; returns the generation it rechecked at.
     pub(crate) async fn check_once(&self, seen: u64) -> u64 {
         let interests = &self.inner.interests;
-        let refreshers: Vec<Refresh> = lock(&interests.refreshers).values().cloned().collect();
-        for refresh in refreshers {
-            if let Err(e) = refresh(self.clone()).await {
-                tracing::debug!(error = %e, "refreshing an inventory for the change watch failed");
+        let now = Instant::now();
+        let refreshers: Vec<((TypeId, String), Refresh)> = lock(&interests.refreshers)
+            .iter()
+            .map(|(k, r)| (k.clone(), Arc::clone(r)))
+            .collect();
+        for (inventory, refresh) in refreshers {
+            if lock(&interests.resting)
+                .get(&inventory)
+                .is_some_and(|(until, _)| *until > now)
+            {
+                continue;
+            }
+            match refresh(self.clone()).await {
+                Ok(()) => {
+                    lock(&interests.resting).remove(&inventory);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "refreshing an inventory for the change watch failed");
+                    let interval = self.inner.config.refresh_interval;
+                    let mut resting = lock(&interests.resting);
+                    let pause = resting.get(&inventory).map_or(interval, |(_, last)| {
+                        last.saturating_mul(2).min(interval * MAX_REST_FACTOR)
+                    });
+                    resting.insert(inventory, (Instant::now() + pause, pause));
+                }
             }
         }
         let generation = interests.generation.load(Ordering::Acquire);
@@ -217,8 +248,10 @@ impl Discovery {
             })
             .collect();
         let mut changed: HashSet<Arc<str>> = HashSet::new();
+        let resting: HashSet<(TypeId, String)> = lock(&interests.resting).keys().cloned().collect();
         for (owner, key, before, recheck) in questions {
-            if changed.contains(&owner) {
+            // An inventory AWS cannot serve now is not asked again once per cluster.
+            if changed.contains(&owner) || resting.contains(&(key.0, key.1.clone())) {
                 continue;
             }
             let Ok(now) = recheck(self.clone()).await else {

@@ -126,3 +126,88 @@ async fn a_refresh_that_changes_an_answer_announces_that_cluster_only() {
     again.lookup::<Things>(None, &team("a")).await.unwrap();
     assert_eq!(discovery.watched_owners(), 1);
 }
+
+/// A service the fake AWS can fail, counting its listings (its own statics: the test above
+/// runs in parallel).
+static FLAKY_DOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static FLAKY_FETCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[derive(Debug)]
+struct Flaky(Vec<(String, Tags)>);
+
+impl Inventory for Flaky {
+    type Client = FakeClient;
+    type Key = ();
+    const OPERATION: &'static str = "ListFlaky";
+
+    async fn fetch(_: &FetchContext<'_, FakeClient>, _: &()) -> Result<Self, AwsError> {
+        FLAKY_FETCHES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if FLAKY_DOWN.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(AwsError::new(
+                "fake-watch",
+                "ListFlaky",
+                crate::aws::AwsErrorKind::AccessDenied {
+                    code: "AccessDenied".into(),
+                    message: "denied".into(),
+                },
+            ));
+        }
+        Ok(Flaky(vec![("arn:f".into(), team("f"))]))
+    }
+}
+
+impl TagLookup for Flaky {
+    type Facts = String;
+    const WHAT: &'static str = "flaky";
+    fn select(&self, selector: &Tags) -> Lookup<String> {
+        select_by_tags(self.0.iter().map(Thing), selector)
+    }
+}
+
+/// During an outage the watch asks AWS once per refresh interval, not at every tick, and
+/// does not recheck each cluster's question against the failing service.
+#[tokio::test]
+async fn an_outage_is_not_retried_at_every_tick_or_per_cluster() {
+    let config = DiscoveryConfig {
+        refresh_interval: Duration::from_secs(3600),
+        default_region: Some("us-east-1".into()),
+    };
+    let sdk = SdkConfig::builder().build();
+    let discovery =
+        Discovery::from_sdk_config(config, &ClientOptions::default(), sdk, Metrics::new());
+    for owner in ["ns/a", "ns/b", "ns/c"] {
+        discovery
+            .for_owner(owner)
+            .lookup::<Flaky>(None, &team("f"))
+            .await
+            .unwrap();
+    }
+    // Another service keeps working: its refresh bumps the generation, so the watch
+    // rechecks every remembered question.
+    discovery
+        .for_owner("ns/d")
+        .lookup::<Things>(None, &team("a"))
+        .await
+        .unwrap();
+    let fetches = || FLAKY_FETCHES.load(std::sync::atomic::Ordering::SeqCst);
+    let before = fetches();
+
+    FLAKY_DOWN.store(true, std::sync::atomic::Ordering::SeqCst);
+    discovery.invalidate();
+    let seen = discovery.check_once(0).await;
+    assert_eq!(
+        fetches(),
+        before + 1,
+        "one refresh attempt, and no recheck per cluster against the failing service"
+    );
+    for _ in 0..5 {
+        discovery.invalidate();
+        discovery.check_once(seen).await;
+    }
+    assert_eq!(
+        fetches(),
+        before + 1,
+        "the failing service rests until the next refresh"
+    );
+    FLAKY_DOWN.store(false, std::sync::atomic::Ordering::SeqCst);
+}
