@@ -139,6 +139,7 @@ async fn a_new_workspace_is_announced_to_the_cluster_that_selects_it() {
     reset_moto();
     let amp = aws_sdk_amp::Client::new(&sdk_config().await);
     create_workspace(&amp, "first", &[("team", "obs")]).await;
+    create_workspace(&amp, "theirs", &[("team", "other")]).await;
     let metrics = Metrics::new();
     let config = DiscoveryConfig {
         refresh_interval: Duration::from_secs(1),
@@ -152,7 +153,8 @@ async fn a_new_workspace_is_announced_to_the_cluster_that_selects_it() {
         .find_workspaces(None, WorkspaceQuery::Tags(&selector))
         .await
         .expect("discovery succeeds");
-    // Another cluster's selector matches nothing new: it must not be announced.
+    // Another cluster finds its own workspace, which a new "obs" one does not change: it
+    // must not be announced. (A NotFound answer would change: it counts the candidates.)
     let other = tags(&[("team", "other")]);
     discovery
         .for_owner("ns/other")
@@ -166,4 +168,9 @@ async fn a_new_workspace_is_announced_to_the_cluster_that_selects_it() {
         .expect("announced within a few refreshes")
         .expect("the change channel is open");
     assert_eq!(&*announced, "ns/grafana");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        changes.try_recv().is_err(),
+        "only the cluster whose answer changed is announced"
+    );
 }
