@@ -120,7 +120,7 @@ demo: tools venv ## test bed in $(STATE_DIR) + seeded AWS + operator + example; 
 clean-testbed: testbed-down ## stop the bed and remove $(STATE_DIR)
 	rm -rf $(STATE_DIR)
 
-# BENCH_SIZES (default 10,100,1000), BENCH_RUNS (3), BENCH_STEADY_SECONDS (120),
+# BENCH_SIZES (default 10,100,1000), BENCH_RUNS (3), BENCH_STEADY_SECONDS (300, first run of a size),
 # BENCH_RESYNC_SECONDS (the operator's default, 300), BENCH_OUT (bench/results/latest.json).
 bench: tools venv ## scale benchmark (issue 11): N = 10/100/1000 clusters against the floor; writes bench/results/latest.json
 	$(CARGO) build --release --bin grafana-ha-operator

@@ -146,7 +146,7 @@ tb_log "generating certificates in $PKI"
     -addext "basicConstraints=critical,CA:TRUE" \
     -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
   # Serving cert: loopback for tests, plus the in-cluster names and the first service IP
-  # of 10.0.0.0/24, which is what pods would use.
+  # of 10.0.0.0/16, which is what pods would use.
   cat >apiserver.ext <<'EOF'
 basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
@@ -245,7 +245,7 @@ start kube-apiserver "$TESTBED_BIN/kube-apiserver" \
   --tls-cert-file="$PKI/apiserver.crt" \
   --tls-private-key-file="$PKI/apiserver.key" \
   --client-ca-file="$PKI/ca.crt" \
-  --service-cluster-ip-range=10.0.0.0/24 \
+  --service-cluster-ip-range=10.0.0.0/16 \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$PKI/sa.pub" \
   --service-account-signing-key-file="$PKI/sa.key" \

@@ -33,8 +33,9 @@ use grafana_ha_operator::metrics::Metrics;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    Namespace, PersistentVolume, PersistentVolumeClaim, Secret, Service,
+    ConfigMap, Namespace, PersistentVolume, PersistentVolumeClaim, Secret, Service, ServiceAccount,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -159,6 +160,9 @@ const OPERATOR_RESOURCES: &[&str] = &[
     "deployments",
     "services",
     "secrets",
+    "configmaps",
+    "serviceaccounts",
+    "networkpolicies",
     "persistentvolumeclaims",
     "persistentvolumes",
     "poddisruptionbudgets",
@@ -172,6 +176,36 @@ fn requests_by_verb(text: &str, only_operator_kinds: bool) -> BTreeMap<String, f
         !only_operator_kinds
             || label(line, "resource").is_some_and(|r| OPERATOR_RESOURCES.contains(&r))
     })
+}
+
+/// Write requests to the operator's kinds by `resource[/subresource] verb`: which
+/// controller writes in a steady window shows in the resource.
+fn writes_by_resource(text: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        if !line.starts_with("apiserver_request_total{") {
+            continue;
+        }
+        let (Some(resource), Some(verb)) = (label(line, "resource"), label(line, "verb")) else {
+            continue;
+        };
+        if !OPERATOR_RESOURCES.contains(&resource) || !WRITE_VERBS.contains(&verb) {
+            continue;
+        }
+        let sub = label(line, "subresource").unwrap_or_default();
+        let key = if sub.is_empty() {
+            format!("{resource} {verb}")
+        } else {
+            format!("{resource}/{sub} {verb}")
+        };
+        let value: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        *out.entry(key).or_insert(0.0) += value;
+    }
+    out
 }
 
 fn writes(by_verb: &BTreeMap<String, f64>) -> f64 {
@@ -288,7 +322,12 @@ async fn available_deployments(client: &Client, prefix: &str) -> usize {
 }
 
 /// Polls until `done` or `timeout`; returns the time it took and whether it finished.
-async fn bounded_wait<F, Fut>(what: &str, timeout: Duration, mut done: F) -> (f64, bool)
+async fn bounded_wait<F, Fut>(
+    what: &str,
+    timeout: Duration,
+    poll: Duration,
+    mut done: F,
+) -> (f64, bool)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -302,7 +341,7 @@ where
             println!("bench: TIMED OUT after {timeout:?} waiting for {what}");
             return (started.elapsed().as_secs_f64(), false);
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(poll).await;
     }
 }
 
@@ -345,6 +384,11 @@ async fn apply_rendered(client: &Client, ns: &str, rendered: &str) {
         };
         if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_mapping_mut()) {
             meta.remove("ownerReferences");
+            // Out of the operator's label-scoped watches: the operator under test would
+            // otherwise cache the floor's objects too and its memory would count them.
+            if let Some(labels) = meta.get_mut("labels").and_then(|l| l.as_mapping_mut()) {
+                labels.insert("app.kubernetes.io/managed-by".into(), "bench-floor".into());
+            }
             if kind == "PersistentVolume" {
                 if let Some(name) = meta
                     .get("name")
@@ -368,6 +412,9 @@ async fn apply_rendered(client: &Client, ns: &str, rendered: &str) {
         }
         match kind.as_str() {
             "Secret" => apply_typed::<Secret>(client, ns, value).await,
+            "ConfigMap" => apply_typed::<ConfigMap>(client, ns, value).await,
+            "ServiceAccount" => apply_typed::<ServiceAccount>(client, ns, value).await,
+            "NetworkPolicy" => apply_typed::<NetworkPolicy>(client, ns, value).await,
             "PersistentVolume" => {
                 apply_with(Api::<PersistentVolume>::all(client.clone()), value).await
             }
@@ -395,16 +442,26 @@ struct Figures {
     peak_rss_mb: f64,
     idle_rss_mb: f64,
     steady_rss_mb: f64,
+    /// CPU seconds (user + system) of the operator from its start to convergence.
     cpu_s: f64,
+    /// CPU seconds of the operator during the steady window.
+    steady_cpu_s: f64,
     /// Requests to the API server per cluster while converging, by verb (whole control plane).
     requests_per_cluster: BTreeMap<String, f64>,
     /// The same, for the kinds the operator touches only.
     operator_kinds_requests_per_cluster: BTreeMap<String, f64>,
     writes_per_cluster: f64,
+    /// The floor's requests per cluster to the same kinds (the controller-manager's writes
+    /// to Deployments, Jobs and Events are in both), and its writes: the operator's own
+    /// overhead is the difference.
+    floor_requests_per_cluster: BTreeMap<String, f64>,
+    floor_writes_per_cluster: f64,
     steady_window_s: u64,
     resync_s: u64,
     steady_writes: f64,
     steady_apiserver_writes: f64,
+    /// The same by resource and verb (Events, Deployment status by the controller-manager...).
+    steady_apiserver_writes_by_resource: BTreeMap<String, f64>,
     steady_reconciles: f64,
     steady_gets: f64,
     gets_per_steady_reconcile: f64,
@@ -445,9 +502,19 @@ fn commit() -> String {
 }
 
 async fn run_once(client: &Client, n: usize, run: usize) -> Figures {
-    let steady_s: u64 = env_or("BENCH_STEADY_SECONDS", 120);
+    // The steady window is long (the issue asks for 5 minutes with the default resync) and
+    // its figures are counts that do not vary between runs: only the first run of a size
+    // holds it; the others measure convergence, memory and CPU only.
+    let steady_s: u64 = if run == 0 {
+        env_or("BENCH_STEADY_SECONDS", 300)
+    } else {
+        env_or("BENCH_STEADY_SECONDS_LATER_RUNS", 0)
+    };
     let resync_s: u64 = env_or("BENCH_RESYNC_SECONDS", DEFAULT_RESYNC_S);
     let timeout = Duration::from_secs(env_or("BENCH_TIMEOUT_SECONDS", 120 + 2 * n as u64));
+    // Listing every Deployment or GrafanaCluster is not free at N = 1000: poll less often
+    // there so the bench's own load stays small beside what it measures.
+    let poll = Duration::from_millis(if n >= 500 { 1000 } else { 250 });
     let mut figures = Figures {
         n,
         run,
@@ -515,15 +582,23 @@ async fn run_once(client: &Client, n: usize, run: usize) -> Figures {
         rendered.push((ns, out));
     }
     let rendered = Arc::new(rendered);
+    let floor_api_before = apiserver_metrics(client).await;
     let started = Instant::now();
     futures::stream::iter(rendered.iter())
         .for_each_concurrent(CONCURRENCY, |(ns, out)| apply_rendered(client, ns, out))
         .await;
-    let (_, ok) = bounded_wait("the floor's Deployments", timeout, || async {
+    let (_, ok) = bounded_wait("the floor's Deployments", timeout, poll, || async {
         available_deployments(client, &floor_prefix).await >= n
     })
     .await;
     figures.floor_s = (started.elapsed().as_secs_f64() * 100.0).round() / 100.0;
+    let floor_api_after = apiserver_metrics(client).await;
+    let floor_mine = minus(
+        &requests_by_verb(&floor_api_after, true),
+        &requests_by_verb(&floor_api_before, true),
+    );
+    figures.floor_writes_per_cluster = (writes(&floor_mine) / n as f64 * 100.0).round() / 100.0;
+    figures.floor_requests_per_cluster = scaled(&floor_mine, n as f64);
     if !ok {
         figures.timed_out.push("floor".into());
     }
@@ -585,7 +660,7 @@ async fn run_once(client: &Client, n: usize, run: usize) -> Figures {
             }
         })
         .await;
-    let (_, ok) = bounded_wait("every GrafanaCluster Ready", timeout, || async {
+    let (_, ok) = bounded_wait("every GrafanaCluster Ready", timeout, poll, || async {
         ready_count(client, &prefix).await >= n
     })
     .await;
@@ -609,13 +684,19 @@ async fn run_once(client: &Client, n: usize, run: usize) -> Figures {
     figures.writes_per_cluster = (writes(&mine) / n as f64 * 100.0).round() / 100.0;
     figures.requests_per_cluster = scaled(&all, n as f64);
     figures.operator_kinds_requests_per_cluster = scaled(&mine, n as f64);
+    let (_, converge_peak, converge_cpu) = process_figures(pid);
+    figures.cpu_s = (converge_cpu * 100.0).round() / 100.0;
     println!(
-        "bench[{n}#{run}]: converged in {:.1}s (floor {:.1}s, ratio {})",
-        figures.converge_s, figures.floor_s, figures.ratio
+        "bench[{n}#{run}]: converged in {:.1}s (floor {:.1}s, ratio {}), peak RSS {:.1} MiB, CPU {:.1}s",
+        figures.converge_s,
+        figures.floor_s,
+        figures.ratio,
+        converge_peak as f64 / 1024.0,
+        converge_cpu
     );
 
     // Steady state: nothing changes for the window.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(if steady_s > 0 { 5 } else { 0 })).await;
     let op_before = operator_metrics(port);
     let api_before = apiserver_metrics(client).await;
     let proxy_before = proxy_operations();
@@ -638,6 +719,10 @@ async fn run_once(client: &Client, n: usize, run: usize) -> Figures {
         &requests_by_verb(&api_before, true),
     );
     figures.steady_apiserver_writes = writes(&steady);
+    figures.steady_apiserver_writes_by_resource = minus(
+        &writes_by_resource(&api_after),
+        &writes_by_resource(&api_before),
+    );
     figures.steady_gets = steady.get("GET").copied().unwrap_or(0.0);
     figures.gets_per_steady_reconcile = if figures.steady_reconciles > 0.0 {
         (figures.steady_gets / figures.steady_reconciles * 100.0).round() / 100.0
@@ -660,7 +745,7 @@ async fn run_once(client: &Client, n: usize, run: usize) -> Figures {
     let (rss, peak, cpu) = process_figures(pid);
     figures.steady_rss_mb = (rss as f64 / 1024.0 * 10.0).round() / 10.0;
     figures.peak_rss_mb = (peak as f64 / 1024.0 * 10.0).round() / 10.0;
-    figures.cpu_s = (cpu * 100.0).round() / 100.0;
+    figures.steady_cpu_s = ((cpu - converge_cpu) * 100.0).round() / 100.0;
     figures.idle_rss_mb = (figures.idle_rss_mb * 10.0).round() / 10.0;
     println!(
         "bench[{n}#{run}]: {}",
@@ -683,7 +768,163 @@ async fn run_once(client: &Client, n: usize, run: usize) -> Figures {
             &ListParams::default().labels("app.kubernetes.io/managed-by"),
         )
         .await;
+    // The next run starts on a quiet control plane: wait (bounded) for the namespaces to go.
+    let (gone_s, gone) = bounded_wait("the namespaces to be deleted", timeout, poll, || async {
+        namespaces
+            .list(&ListParams::default())
+            .await
+            .is_ok_and(|l| {
+                !l.items.iter().any(|ns| {
+                    let name = ns.metadata.name.as_deref().unwrap_or_default();
+                    name.starts_with(&prefix) || name.starts_with(&floor_prefix)
+                })
+            })
+    })
+    .await;
+    println!("bench[{n}#{run}]: cleaned up in {gone_s:.1}s");
+    if !gone {
+        figures.timed_out.push("cleanup".into());
+    }
     figures
+}
+
+const BENCH_NODE_ZONES: [&str; 3] = ["us-east-1a", "us-east-1b", "us-east-1c"];
+
+/// The test bed's three kwok nodes fit about a hundred pods each; N = 1000 runs four
+/// thousand (the operator's and the floor's replicas, and the installer Jobs). One large
+/// fake node per zone takes them (the pods follow the EFS mount targets' zones).
+async fn ensure_bench_nodes(client: &Client) {
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    for zone in BENCH_NODE_ZONES {
+        let name = format!("bench-node-{zone}");
+        let node = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "annotations": {"kwok.x-k8s.io/node": "fake"},
+                "labels": {
+                    "kubernetes.io/hostname": name,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                    "topology.kubernetes.io/region": REGION,
+                    "topology.kubernetes.io/zone": zone,
+                    "type": "kwok",
+                },
+            },
+            "status": {
+                "allocatable": {"cpu": "4000", "memory": "8Ti", "pods": "6000"},
+                "capacity": {"cpu": "4000", "memory": "8Ti", "pods": "6000"},
+            },
+        });
+        let node: k8s_openapi::api::core::v1::Node =
+            serde_json::from_value(node).expect("bench node");
+        if let Err(e) = nodes.create(&PostParams::default(), &node).await
+            && !matches!(&e, kube::Error::Api(s) if s.code == 409)
+        {
+            panic!("bench node {name}: {e}");
+        }
+    }
+}
+
+async fn delete_bench_nodes(client: &Client) {
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    for zone in BENCH_NODE_ZONES {
+        let _ = nodes
+            .delete(&format!("bench-node-{zone}"), &DeleteParams::default())
+            .await;
+    }
+}
+
+/// The Markdown table for bench/README.md: one column per size, one row per figure, the
+/// target (at N = 1000) beside it.
+fn table(results: &[serde_json::Value]) -> String {
+    let number = |v: &serde_json::Value| match v {
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::Object(o) if o.is_empty() => "-".into(),
+        serde_json::Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        serde_json::Value::Array(a) if a.is_empty() => "-".into(),
+        other => other.to_string().trim_matches('"').to_string(),
+    };
+    let rows: [(&str, &str, &str); 20] = [
+        ("runs", "runs (figures are medians over them)", "3"),
+        ("converge_s", "converge (s)", ""),
+        ("floor_s", "floor (s)", ""),
+        ("ratio", "ratio converge / floor", "<= 1.5"),
+        ("idle_rss_mb", "RSS before any cluster (MiB)", ""),
+        ("peak_rss_mb", "peak RSS (MiB)", "<= 64"),
+        ("steady_rss_mb", "steady RSS (MiB)", ""),
+        ("cpu_s", "operator CPU to converge (s)", ""),
+        ("steady_cpu_s", "operator CPU in the steady window (s)", ""),
+        (
+            "writes_per_cluster",
+            "API writes per cluster to converge (operator's kinds)",
+            "",
+        ),
+        (
+            "floor_writes_per_cluster",
+            "the floor's writes per cluster (same kinds)",
+            "",
+        ),
+        ("steady_window_s", "steady window (s), resync (s)", ""),
+        ("steady_writes", "steady applies by the operator", "0"),
+        (
+            "steady_apiserver_writes",
+            "steady API writes (operator's kinds, whole control plane)",
+            "0",
+        ),
+        ("steady_reconciles", "steady reconciles", "<= N per resync"),
+        (
+            "gets_per_steady_reconcile",
+            "API GETs per steady reconcile",
+            "",
+        ),
+        (
+            "aws_calls_per_refresh",
+            "AWS calls per refresh (operator)",
+            "independent of N",
+        ),
+        (
+            "proxy_calls_per_refresh",
+            "AWS calls per refresh (fault proxy)",
+            "independent of N",
+        ),
+        ("rds_throttled", "RDS requests throttled at 12/s", "0"),
+        ("timed_out", "bounded waits that timed out", "none"),
+    ];
+    let mut out = String::from("| figure |");
+    for r in results {
+        out.push_str(&format!(" N = {} |", number(&r["n"])));
+    }
+    out.push_str(" target at N = 1000 |\n|---|");
+    for _ in results {
+        out.push_str("---|");
+    }
+    out.push_str("---|\n");
+    for (key, what, target) in rows {
+        out.push_str(&format!("| {what} |"));
+        for r in results {
+            let cell = if key == "steady_window_s" {
+                format!("{}, {}", number(&r[key]), number(&r["resync_s"]))
+            } else {
+                number(&r[key])
+            };
+            out.push_str(&format!(" {cell} |"));
+        }
+        out.push_str(&format!(" {target} |\n"));
+    }
+    if let Some(first) = results.first() {
+        out.push_str(&format!(
+            "\nMachine: {}; commit {}. Steady figures come from the first run of each size.\n",
+            number(&first["machine"]),
+            number(&first["commit"]),
+        ));
+    }
+    out
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -699,28 +940,43 @@ async fn scale_benchmark() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    let runs: usize = env_or("BENCH_RUNS", 3);
+    // BENCH_RUNS: one count for every size, or one per size ("3,3,1").
+    let runs_per_size: Vec<usize> = std::env::var("BENCH_RUNS")
+        .unwrap_or_else(|_| "3".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
     let client = client().await;
     install_crd(&client).await;
+    ensure_bench_nodes(&client).await;
     let mut results = Vec::new();
-    for &n in &sizes {
+    let mut all_runs = Vec::new();
+    for (index, &n) in sizes.iter().enumerate() {
+        let runs = runs_per_size
+            .get(index)
+            .or(runs_per_size.last())
+            .copied()
+            .unwrap_or(3)
+            .max(1);
         let mut per_run = Vec::new();
         for run in 0..runs {
             per_run.push(run_once(&client, n, run).await);
         }
-        // The run with the median converge time stands for the size; the figures that
-        // vary most between runs are replaced by their medians.
+        // The first run (the one with the steady window) stands for the size; the figures
+        // measured in every run are replaced by their medians.
+        all_runs.extend(per_run.iter().cloned());
         let mut converge: Vec<f64> = per_run.iter().map(|f| f.converge_s).collect();
         let mut floor: Vec<f64> = per_run.iter().map(|f| f.floor_s).collect();
         let mut peak: Vec<f64> = per_run.iter().map(|f| f.peak_rss_mb).collect();
-        let mut steady: Vec<f64> = per_run.iter().map(|f| f.steady_rss_mb).collect();
         let mut cpu: Vec<f64> = per_run.iter().map(|f| f.cpu_s).collect();
-        let mut figures = per_run[per_run.len() / 2].clone();
+        let mut figures = per_run[0].clone();
+        let mut writes: Vec<f64> = per_run.iter().map(|f| f.writes_per_cluster).collect();
+        figures.writes_per_cluster = median(&mut writes);
+        figures.timed_out = per_run.iter().flat_map(|f| f.timed_out.clone()).collect();
         figures.converge_s = median(&mut converge);
         figures.floor_s = median(&mut floor);
         figures.ratio = ((figures.converge_s / figures.floor_s.max(0.001)) * 100.0).round() / 100.0;
         figures.peak_rss_mb = median(&mut peak);
-        figures.steady_rss_mb = median(&mut steady);
         figures.cpu_s = median(&mut cpu);
         figures.run = runs;
         results.push(serde_json::json!({"runs": runs, "figures": figures}));
@@ -736,6 +992,7 @@ async fn scale_benchmark() {
             f
         })
         .collect();
+    delete_bench_nodes(&client).await;
     let out = std::env::var("BENCH_OUT")
         .unwrap_or_else(|_| format!("{}/bench/results/latest.json", env!("CARGO_MANIFEST_DIR")));
     if let Some(dir) = std::path::Path::new(&out).parent() {
@@ -747,4 +1004,15 @@ async fn scale_benchmark() {
     )
     .expect("write results");
     println!("bench: wrote {out}");
+    // Every run's own figures beside the medians, for whoever wants the spread.
+    let runs_out = out.replace(".json", "-runs.json");
+    std::fs::write(
+        &runs_out,
+        serde_json::to_string_pretty(&all_runs).expect("json") + "\n",
+    )
+    .expect("write per-run results");
+    println!("bench: wrote {runs_out}");
+    let table_out = out.replace(".json", ".md");
+    std::fs::write(&table_out, table(&flat)).expect("write table");
+    println!("bench: wrote {table_out}");
 }
