@@ -615,13 +615,16 @@ async fn run_once(client: &Client, n: usize, run: usize) -> Figures {
     let port = free_port();
     // BENCH_HEAPTRACK=<file prefix>: run the operator under heaptrack for a profile of
     // what each cluster costs (its RSS figures then include heaptrack's own).
+    // BENCH_OPERATOR_BIN: another build of the operator, e.g. one with symbols for heaptrack
+    // (the release profile strips them).
+    let bin = std::env::var("BENCH_OPERATOR_BIN").unwrap_or_else(|_| BIN.to_string());
     let mut command = match std::env::var("BENCH_HEAPTRACK") {
         Ok(out) if !out.is_empty() => {
             let mut c = Command::new("heaptrack");
-            c.args(["-o", &format!("{out}-n{n}-r{run}"), BIN]);
+            c.args(["-o", &format!("{out}-n{n}-r{run}"), &bin]);
             c
         }
-        _ => Command::new(BIN),
+        _ => Command::new(&bin),
     };
     let operator = OperatorProcess(
         command
