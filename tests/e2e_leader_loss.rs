@@ -431,6 +431,7 @@ async fn a_cut_off_leader_steps_down_and_the_writers_never_overlap() {
     })
     .await;
     let stepped_down = cut_at.elapsed();
+    let a_exited_at = Timestamp::now();
     mark(format!("{id_a} exited ({status})"));
     assert!(!status.success(), "A exits to restart as a candidate");
     assert!(
@@ -503,6 +504,19 @@ async fn a_cut_off_leader_steps_down_and_the_writers_never_overlap() {
         problems.is_empty() && order == expected,
         "writer runs {runs:?} (expected A, B, A); problems:\n{}\n\ntimeline:\n{timeline}",
         problems.join("\n")
+    );
+    // A had stopped (at its renew deadline) before B could take the lease (at the lease's
+    // expiry): leading until the lease itself ran out would have raced B.
+    let b_acquired = writes
+        .iter()
+        .filter(|w| w.lease && w.who == id_b && w.code < 300)
+        .map(|w| w.received)
+        .min()
+        .expect("B's lease acquisition in the audit log");
+    assert!(
+        a_exited_at < b_acquired,
+        "A exited at {a_exited_at} (seen by the test), after B took the lease at \
+         {b_acquired}:\n{timeline}"
     );
     eprintln!(
         "writer runs {runs:?}; A stepped down {stepped_down:?} after the cut, B held the lease \
