@@ -28,8 +28,10 @@ use support::world::{cleanup, cluster_manifest, create_cluster, seed, start};
 
 const BIN: &str = env!("CARGO_BIN_EXE_grafana-ha-operator");
 const LEASE: &str = "grafana-ha-operator";
-/// The replicas' lease: 3 s, so a renew deadline of 2 s and a retry period of 1 s.
-const LEASE_SECONDS: u64 = 3;
+/// The replicas' lease: 6 s, so a renew deadline of 4 s and a retry period of 2 s. Shorter
+/// leases make a leader on a loaded machine (CI runs the suite on 2 cores) miss its renew
+/// deadline now and then, and step down without any cut.
+const LEASE_SECONDS: u64 = 6;
 
 // --- a TCP proxy in front of the API server that can cut a replica off ----------------
 
@@ -424,8 +426,8 @@ async fn a_cut_off_leader_steps_down_and_the_writers_never_overlap() {
     set_replicas(&client, &ns, 3).await;
     mark("replicas 2 -> 3".into());
 
-    // A steps down at its renew deadline (2 s after its last renewal) and exits.
-    let status = wait_for("A stepping down", Duration::from_secs(8), || {
+    // A steps down at its renew deadline (4 s after its last renewal) and exits.
+    let status = wait_for("A stepping down", Duration::from_secs(12), || {
         let exited = a.exited();
         async move { exited }
     })
@@ -441,7 +443,7 @@ async fn a_cut_off_leader_steps_down_and_the_writers_never_overlap() {
     );
 
     // B takes over and converges the change.
-    wait_holder(&client, &ns, &id_b, Duration::from_secs(10)).await;
+    wait_holder(&client, &ns, &id_b, Duration::from_secs(15)).await;
     let took_over = cut_at.elapsed();
     mark(format!("{id_b} holds the lease"));
     wait_for(
@@ -481,7 +483,7 @@ async fn a_cut_off_leader_steps_down_and_the_writers_never_overlap() {
     // B stops gracefully and releases the lease: A leads again and writes again.
     mark(format!("SIGTERM {id_b}"));
     b.stop();
-    wait_holder(&client, &ns, &id_a, Duration::from_secs(10)).await;
+    wait_holder(&client, &ns, &id_a, Duration::from_secs(15)).await;
     mark(format!("{id_a} holds the lease again"));
     // It converges a change (an unchanged cluster needs no write at all).
     set_replicas(&client, &ns, 3).await;
@@ -513,15 +515,35 @@ async fn a_cut_off_leader_steps_down_and_the_writers_never_overlap() {
         .map(|w| w.received)
         .min()
         .expect("B's lease acquisition in the audit log");
+    // Sharper, and independent of when B's retry happened to come: A stopped before its own
+    // lease ran out (its last renewal + the lease duration), which is what makes a takeover
+    // safe. Leading until the lease expired (the old behaviour) fails this every time.
+    let a_last_renewal = writes
+        .iter()
+        .filter(|w| w.lease && w.who == id_a && w.code < 300 && w.received < a_exited_at)
+        .map(|w| w.received)
+        .max()
+        .expect("A's renewals in the audit log");
+    let lease_end = a_last_renewal
+        .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(
+            LEASE_SECONDS as i64,
+        ))
+        .expect("time");
+    assert!(
+        a_exited_at < lease_end,
+        "A exited at {a_exited_at} (seen by the test), not before its lease ran out at \
+         {lease_end}:\n{timeline}"
+    );
     assert!(
         a_exited_at < b_acquired,
         "A exited at {a_exited_at} (seen by the test), after B took the lease at \
          {b_acquired}:\n{timeline}"
     );
     eprintln!(
-        "writer runs {runs:?}; A stepped down {stepped_down:?} after the cut, B held the lease \
-         {took_over:?} after it, the cut lasted {cut_for:?}; {} audited writes of the two \
-         replicas; test took {:?}",
+        "writer runs {runs:?}; A stepped down {stepped_down:?} after the cut, {:.2} s before \
+         its lease ran out; B held the lease {took_over:?} after the cut; the cut lasted \
+         {cut_for:?}; {} audited writes of the two replicas; test took {:?}",
+        lease_end.duration_since(a_exited_at).as_secs_f64(),
         writes.len(),
         started.elapsed()
     );
