@@ -37,13 +37,16 @@ pub struct LeaseConfig {
 }
 
 impl LeaseConfig {
-    /// The renew deadline and retry period of controller-runtime's defaults (15 s lease,
-    /// 10 s deadline, 2 s retry), scaled to the lease duration: two thirds of it, and a
-    /// retry of at most 2 s that fits at least twice into the deadline.
-    pub fn timings(lease_duration: Duration) -> (Duration, Duration) {
-        let renew_deadline = lease_duration * 2 / 3;
-        let retry_period = (renew_deadline / 2).min(Duration::from_secs(2));
-        (renew_deadline, retry_period)
+    /// controller-runtime's default renew deadline (10 s for a 15 s lease), scaled to the
+    /// lease duration: two thirds of it.
+    pub fn default_renew_deadline(lease_duration: Duration) -> Duration {
+        lease_duration * 2 / 3
+    }
+
+    /// controller-runtime's default retry period, 2 s, or half the renew deadline when
+    /// that is shorter, so a holder gets at least two tries before it steps down.
+    pub fn default_retry_period(renew_deadline: Duration) -> Duration {
+        (renew_deadline / 2).min(Duration::from_secs(2))
     }
 
     /// Refuses timings under which two instances could lead at once, or a holder could
@@ -275,7 +278,8 @@ mod tests {
     #[test]
     fn the_holder_steps_down_at_the_renew_deadline_before_the_lease_expires() {
         let lease = Duration::from_secs(15);
-        let (deadline, retry) = LeaseConfig::timings(lease);
+        let deadline = LeaseConfig::default_renew_deadline(lease);
+        let retry = LeaseConfig::default_retry_period(deadline);
         assert_eq!(deadline, Duration::from_secs(10));
         assert_eq!(retry, Duration::from_secs(2));
         let renewed = Instant::now();
@@ -301,18 +305,27 @@ mod tests {
 
     #[test]
     fn short_leases_scale_the_deadline_and_retry() {
-        let (deadline, retry) = LeaseConfig::timings(Duration::from_secs(3));
+        let deadline = LeaseConfig::default_renew_deadline(Duration::from_secs(3));
         assert_eq!(deadline, Duration::from_secs(2));
-        assert_eq!(retry, Duration::from_secs(1));
+        assert_eq!(
+            LeaseConfig::default_retry_period(deadline),
+            Duration::from_secs(1)
+        );
         for lease in 1..=60 {
-            let (renew_deadline, retry_period) = LeaseConfig::timings(Duration::from_secs(lease));
+            let renew_deadline = LeaseConfig::default_renew_deadline(Duration::from_secs(lease));
             let c = LeaseConfig {
                 renew_deadline,
-                retry_period,
+                retry_period: LeaseConfig::default_retry_period(renew_deadline),
                 ..config(lease, 0, 0)
             };
             assert!(c.validate().is_ok(), "{lease} s: {c:?}");
         }
+        // A deadline given alone still gets a retry period that fits into it.
+        let c = LeaseConfig {
+            retry_period: LeaseConfig::default_retry_period(Duration::from_secs(1)),
+            ..config(15, 1_000, 0)
+        };
+        assert!(c.validate().is_ok(), "{c:?}");
     }
 
     #[test]

@@ -264,18 +264,20 @@ async fn elect(
         .or_else(|| namespaces.first().cloned().flatten())
         .unwrap_or_else(|| "default".into());
     let lease_duration = Duration::from_secs(args.lease_seconds.max(2));
-    let (renew_deadline, retry_period) = LeaseConfig::timings(lease_duration);
+    let renew_deadline = args.renew_deadline_seconds.map_or(
+        LeaseConfig::default_renew_deadline(lease_duration),
+        Duration::from_secs,
+    );
     let lease = LeaseConfig {
         namespace,
         name: args.lease_name.clone(),
         identity: identity.to_string(),
         lease_duration,
-        renew_deadline: args
-            .renew_deadline_seconds
-            .map_or(renew_deadline, Duration::from_secs),
-        retry_period: args
-            .retry_period_seconds
-            .map_or(retry_period, Duration::from_secs),
+        renew_deadline,
+        retry_period: args.retry_period_seconds.map_or(
+            LeaseConfig::default_retry_period(renew_deadline),
+            Duration::from_secs,
+        ),
     };
     lease.validate().map_err(|e| e.to_string())?;
     let elector = LeaderElector::new(client.clone(), lease);
