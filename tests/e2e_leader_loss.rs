@@ -464,6 +464,7 @@ async fn a_cut_off_leader_steps_down_and_the_writers_never_overlap() {
     let cut_for = cut_at.elapsed();
     mark(format!("{id_a} reconnected after {cut_for:?}"));
     let a = a.restart();
+    let kubeconfigs = [a.kubeconfig.clone(), b.kubeconfig.clone()];
     tokio::time::sleep(Duration::from_secs(2)).await;
     set_replicas(&client, &ns, 2).await;
     mark("replicas 3 -> 2".into());
@@ -495,6 +496,10 @@ async fn a_cut_off_leader_steps_down_and_the_writers_never_overlap() {
     )
     .await;
     a.stop();
+    // They hold the bed's admin key; the bed is gone after the run, the copies would not be.
+    for path in &kubeconfigs {
+        let _ = std::fs::remove_file(path);
+    }
 
     let ids = [id_a.as_str(), id_b.as_str()];
     let writes = audit_writes(&ids);
