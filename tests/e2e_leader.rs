@@ -16,7 +16,8 @@ fn config(ns: &str, identity: &str) -> LeaseConfig {
         name: "grafana-ha-operator".into(),
         identity: identity.into(),
         lease_duration: Duration::from_secs(3),
-        renew_period: Duration::from_secs(1),
+        renew_deadline: Duration::from_secs(2),
+        retry_period: Duration::from_secs(1),
     }
 }
 
@@ -36,7 +37,7 @@ async fn one_leader_at_a_time_and_a_standby_takes_over() {
     let first = LeaderElector::new(client.clone(), config(&ns, "first"));
     let second = LeaderElector::new(client.clone(), config(&ns, "second"));
 
-    first
+    let acquired = first
         .acquire()
         .await
         .expect("first acquires the free lease");
@@ -48,7 +49,7 @@ async fn one_leader_at_a_time_and_a_standby_takes_over() {
         second
     });
     let leader = tokio::spawn(async move {
-        let lost = tokio::time::timeout(Duration::from_secs(6), first.hold()).await;
+        let lost = tokio::time::timeout(Duration::from_secs(6), first.hold(acquired)).await;
         (first, lost.is_err())
     });
     let (first, still_leading) = leader.await.expect("leader task");
