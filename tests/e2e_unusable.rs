@@ -372,7 +372,31 @@ async fn unusable_specs_and_resources_are_reported_and_leave_grafana_running() {
         notes.iter().any(|n| n.contains(&missing)) && notes.iter().any(|n| n.contains(&no_key)),
         "each message has its own Event: {notes:?}"
     );
-    let revert = serde_json::json!({"database": {"credentials": {
+    // A second thing missing while the first still is: Ready stays False for the same
+    // reason (Unresolved) with another message, and that is a second NotReady Event.
+    patch_spec(
+        &client,
+        &ns,
+        serde_json::json!({"configSecrets": {"smtp": {"password": {"name": "smtp", "key": "password"}}}}),
+    )
+    .await;
+    let smtp = format!("Secret {ns}/smtp does not exist");
+    reported(
+        &client,
+        &ns,
+        &with_secret,
+        ("ConfigResolved", "SecretNotFound", "ConfigFailed", &smtp),
+    )
+    .await;
+    let both = wait_warning(&client, &ns, "NotReady", "ConfigResolved").await;
+    let notes = warnings(&client, &ns, "NotReady").await;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("DatabaseResolved") && !n.contains("ConfigResolved")),
+        "the first NotReady keeps its own Event and message beside {both:?}: {notes:?}"
+    );
+    let revert = serde_json::json!({"configSecrets": null, "database": {"credentials": {
         "rdsManagedSecret": true,
         "secretRef": null,
     }}});
