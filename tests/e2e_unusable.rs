@@ -287,15 +287,17 @@ async fn unusable_specs_and_resources_are_reported_and_leave_grafana_running() {
         .expect("deleting the second database");
     converged(&client, &ns).await;
 
-    // The only database the tags select runs a non-SQL engine: it is no candidate.
+    // The only database the tags select runs a non-SQL engine: it is no candidate, and it
+    // is named.
     let oracle_tag = format!("{tag}-oracle");
-    aws.create_db_instance(
-        &format!("{tag}-oracle"),
-        "oracle-ee",
-        &[(key, &oracle_tag)],
-        false,
-    )
-    .await;
+    let oracle_arn = aws
+        .create_db_instance(
+            &format!("{tag}-oracle"),
+            "oracle-ee",
+            &[(key, &oracle_tag)],
+            false,
+        )
+        .await;
     patch_spec(
         &client,
         &ns,
@@ -308,9 +310,9 @@ async fn unusable_specs_and_resources_are_reported_and_leave_grafana_running() {
         &before,
         (
             "DatabaseResolved",
-            "NotFound",
+            "Unsupported",
             "DatabaseFailed",
-            &oracle_tag,
+            &oracle_arn,
         ),
     )
     .await;
