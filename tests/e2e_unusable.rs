@@ -635,8 +635,18 @@ async fn a_renamed_rds_instance_rolls_the_pods_once_to_its_new_address() {
         before.generation.map(|g| g + 1),
         "one change of the Deployment for one rename"
     );
-    let message = wait_reason(&client, &ns, "DatabaseResolved", "Found").await;
-    assert!(message.contains(&new_id), "{message}");
+    // The status is written after the apply of the same round: wait for it.
+    let gcs: Api<GrafanaCluster> = Api::namespaced(client.clone(), &ns);
+    wait_for(
+        "DatabaseResolved=Found naming the new identifier",
+        WAIT,
+        || async {
+            let gc = gcs.get("grafana").await.ok()?;
+            let (status, reason, message) = condition(&gc, "DatabaseResolved")?;
+            (status == "True" && reason == "Found" && message.contains(&new_id)).then_some(())
+        },
+    )
+    .await;
     wait_condition(&client, &ns, "Ready", "True").await;
 
     // Once: several discovery refreshes and resyncs later, nothing moved again, and no
