@@ -117,9 +117,11 @@ impl Recorder {
         let now = Timestamp::now();
         let namespace = regarding.namespace.as_deref().unwrap_or("default");
         let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), namespace);
-        // Held across the write: two reconciles never create the same Event twice.
-        let mut recorded = self.recorded.lock().await;
-        let (name, count) = match decide(&mut recorded, &key, now) {
+        // Not held across the write: a thousand clusters' Events would queue behind one
+        // lock. Two writes of the same key cannot race: the key names the object, and the
+        // controller never runs two reconciles of one object at once.
+        let decision = decide(&mut *self.recorded.lock().await, &key, now);
+        let (name, count) = match decision {
             Write::Repeat { name, count } => {
                 let patch = serde_json::json!({
                     "series": EventSeries { count, last_observed_time: MicroTime(now) },
@@ -134,7 +136,7 @@ impl Recorder {
                 (created.metadata.name.unwrap_or_default(), 1)
             }
         };
-        recorded.insert(
+        self.recorded.lock().await.insert(
             key,
             Recorded {
                 name,
