@@ -132,6 +132,8 @@ where
 
 /// The operator, running in this test process against the test bed.
 pub struct Operator {
+    /// The client it runs with (tests/e2e_rbac.rs checks whom it authenticates as).
+    pub client: Client,
     pub metrics: Metrics,
     pub discovery: Discovery,
     stop: Option<oneshot::Sender<()>>,
@@ -149,8 +151,10 @@ pub struct OperatorOptions {
     pub resync: Duration,
     /// How long the answer "is an optional API (HTTPRoute, ServiceMonitor) served" is kept.
     pub optional_api_refresh: Duration,
-    /// The operator's Kubernetes client (None: the test bed's admin, from KUBECONFIG), e.g.
-    /// one impersonating the chart's ServiceAccount.
+    /// The operator's Kubernetes client. None (the default): the chart's ServiceAccount,
+    /// impersonated, bound to exactly the chart's ClusterRole (support::rbac), so every e2e
+    /// test proves that role sufficient. A test that passes the admin client instead must
+    /// say why.
     pub client: Option<Client>,
 }
 
@@ -171,7 +175,7 @@ impl Operator {
     pub async fn start(options: OperatorOptions) -> Operator {
         let client = match options.client {
             Some(c) => c,
-            None => client().await,
+            None => super::rbac::operator_client().await,
         };
         let metrics = Metrics::new();
         let endpoint = if options.through_fault_proxy {
@@ -209,7 +213,7 @@ impl Operator {
         };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(reconcile::run(
-            client,
+            client.clone(),
             discovery.clone(),
             metrics.clone(),
             config,
@@ -218,6 +222,7 @@ impl Operator {
             },
         ));
         Operator {
+            client,
             metrics,
             discovery,
             stop: Some(tx),
