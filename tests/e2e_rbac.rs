@@ -1,9 +1,10 @@
-//! RBAC (issue 12): a representative slice of the e2e suite, the article's cluster brought
-//! up Ready, then scaled and a deleted child restored, with the operator's client
-//! impersonating a ServiceAccount bound to exactly the rules of the chart's ClusterRole
-//! (read from deploy/manifests/rbac.yaml, so rules other changes add are used as they are).
-//! Proves the ClusterRole suffices for the namespaced controller; then each rule removed in
-//! turn must stop the cluster from coming up Ready with the operator's Events (a rule this
+//! RBAC (issue 12). Sufficiency: every operator of the e2e suite runs as the chart's
+//! ServiceAccount, bound to exactly the chart's ClusterRole (tests/support/rbac.rs, read from
+//! deploy/manifests/rbac.yaml), so the whole suite proves that role sufficient;
+//! `every_e2e_operator_runs_as_the_chart_service_account` guards that default. Here the
+//! article's cluster is also brought up Ready, scaled and a deleted child restored with the
+//! slice's extras (Ingress, NetworkPolicies, envFrom ConfigMap). Necessity: each rule removed
+//! in turn must stop the cluster from coming up Ready with the operator's Events (a rule this
 //! slice cannot show to be needed fails the test unless `NEEDED_ELSEWHERE` says why).
 //!
 //! Run alone: `testbed/with-testbed.sh cargo test --test e2e_rbac`.
@@ -191,8 +192,9 @@ const NEEDED_ELSEWHERE: &[(&str, &str)] = &[
     (
         "horizontalpodautoscalers",
         "it matters only when an HPA targets the cluster (its maxReplicas sizes the \
-         connection budget); without it the cluster still comes up Ready here, untested \
-         with an HPA",
+         connection budget); without it the cluster still comes up Ready here. \
+         tests/e2e_operator.rs the_connection_budget_sizes_the_pool_and_warns_when_exceeded \
+         reads an HPA as the ServiceAccount (sufficient); its necessity is untested",
     ),
     (
         "httproutes",
