@@ -136,6 +136,9 @@ pub struct Operator {
     pub client: Client,
     pub metrics: Metrics,
     pub discovery: Discovery,
+    /// Runs as the chart's ServiceAccount (the default): `stop` then asserts that no
+    /// reconcile failed on a 403, which would be a rule the chart lacks.
+    as_chart_service_account: bool,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -173,6 +176,7 @@ impl Default for OperatorOptions {
 
 impl Operator {
     pub async fn start(options: OperatorOptions) -> Operator {
+        let as_chart_service_account = options.client.is_none();
         let client = match options.client {
             Some(c) => c,
             None => super::rbac::operator_client().await,
@@ -225,6 +229,7 @@ impl Operator {
             client,
             metrics,
             discovery,
+            as_chart_service_account,
             stop: Some(tx),
             task: Some(task),
         }
@@ -236,6 +241,22 @@ impl Operator {
         }
         if let Some(task) = self.task.take() {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+        if self.as_chart_service_account {
+            let forbidden: Vec<String> = self
+                .metrics
+                .render()
+                .lines()
+                .filter(|l| l.contains("reconcile_errors") && l.contains("kube_forbidden"))
+                .filter(|l| l.rsplit(' ').next().is_some_and(|n| n != "0"))
+                .map(str::to_string)
+                .collect();
+            assert!(
+                forbidden.is_empty(),
+                "the operator, as the chart's ServiceAccount, was refused by RBAC: a rule the \
+                 chart's ClusterRole (deploy/helm/grafana-ha-operator/templates/rbac.yaml) \
+                 lacks: {forbidden:?}"
+            );
         }
     }
 }

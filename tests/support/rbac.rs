@@ -11,9 +11,10 @@
 
 use std::path::PathBuf;
 
+use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-use kube::api::{Patch, PatchParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use tokio::sync::OnceCell;
 
@@ -153,6 +154,30 @@ async fn bind_service_account(
     .await;
 }
 
+/// Waits until `client` may `verb` `group`/`resource` (in `namespace`), by the API
+/// server's own answer (SelfSubjectAccessReview).
+pub async fn wait_allowed(
+    client: &Client,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    namespace: Option<&str>,
+) {
+    let review: SelfSubjectAccessReview = from_json(serde_json::json!({
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {
+            "verb": verb, "group": group, "resource": resource, "namespace": namespace,
+        }},
+    }));
+    let api = Api::<SelfSubjectAccessReview>::all(client.clone());
+    let what = format!("the operator's ServiceAccount to be allowed to {verb} {resource}");
+    super::kube::wait_for(&what, std::time::Duration::from_secs(30), || async {
+        let answer = api.create(&PostParams::default(), &review).await.ok()?;
+        answer.status.is_some_and(|s| s.allowed).then_some(())
+    })
+    .await;
+}
+
 /// Set once this test process has applied the operator's identity.
 static APPLIED: OnceCell<()> = OnceCell::const_new();
 
@@ -171,6 +196,10 @@ pub async fn ensure_operator_identity(admin: &Client) {
             .await;
             let role = chart_cluster_role();
             bind_service_account(admin, NAMESPACE, SERVICE_ACCOUNT, CLUSTER_ROLE, &role).await;
+            // The API server's authorizer learns of a new binding through its own watch:
+            // the operator's first requests must not race it.
+            let operator = impersonating(user(), groups()).await;
+            wait_allowed(&operator, "list", "grafana-ha.io", "grafanaclusters", None).await;
         })
         .await;
 }
@@ -259,6 +288,15 @@ pub async fn bind_leader_role(admin: &Client, ns: &str) {
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
             "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}],
         })),
+    )
+    .await;
+    let operator = impersonating(user(), groups()).await;
+    wait_allowed(
+        &operator,
+        "create",
+        "coordination.k8s.io",
+        "leases",
+        Some(ns),
     )
     .await;
 }
