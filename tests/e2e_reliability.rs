@@ -309,7 +309,9 @@ struct OperatorProcess {
 }
 
 impl OperatorProcess {
-    fn start(ns: &str, rust_log: &str) -> OperatorProcess {
+    async fn start(ns: &str, rust_log: &str) -> OperatorProcess {
+        // As the chart's ServiceAccount, like every e2e operator (support::rbac).
+        let kubeconfig = support::rbac::operator_kubeconfig().await;
         let metrics_port = free_port();
         let log = std::env::temp_dir().join(format!("{ns}-operator.log"));
         let file = std::fs::File::create(&log).expect("log file");
@@ -322,6 +324,7 @@ impl OperatorProcess {
                 ns,
                 "--leader-election=false",
             ])
+            .env("KUBECONFIG", &kubeconfig)
             .env("RUST_LOG", rust_log)
             .env("LOG_FORMAT", "text")
             .env("DISCOVERY_REFRESH_SECONDS", "2")
@@ -477,7 +480,7 @@ async fn no_secret_value_in_logs_events_status_metrics_or_env() {
     .await;
     user_secret(&client, &ns, "redis-auth", &[("token", &redis_token)]).await;
 
-    let operator = OperatorProcess::start(&ns, "trace");
+    let operator = OperatorProcess::start(&ns, "trace").await;
     create_cluster(
         &client,
         cluster_manifest(
@@ -1253,7 +1256,7 @@ async fn sigkill_at_points_inside_reconciles_regenerates_nothing_and_duplicates_
     // creates the Secrets, the volume and claim, the installer Job, the Services, the
     // budget, the Deployment and writes the status.
     for delay_ms in [300u64, 350, 400, 450, 500, 550, 600, 700, 900, 1300, 2000] {
-        let mut process = OperatorProcess::start(&ns, "info");
+        let mut process = OperatorProcess::start(&ns, "info").await;
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         process.child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
         let _ = process.child.wait();
@@ -1272,7 +1275,7 @@ async fn sigkill_at_points_inside_reconciles_regenerates_nothing_and_duplicates_
     }
 
     // The last run converges.
-    let process = OperatorProcess::start(&ns, "info");
+    let process = OperatorProcess::start(&ns, "info").await;
     wait_condition(&client, &ns, "Ready", "True").await;
     for (name, values) in &first_seen {
         let now = secret_values(&secrets.get(name).await.expect(name));
