@@ -103,10 +103,11 @@ fn pipe(mut from: TcpStream, mut to: TcpStream) {
     });
 }
 
-/// The test bed's kubeconfig with the API server address replaced by the proxy's.
-fn kubeconfig_through(proxy: &CutProxy, name: &str) -> PathBuf {
-    let original = std::fs::read_to_string(std::env::var("KUBECONFIG").expect("KUBECONFIG"))
-        .expect("kubeconfig");
+/// The operator's kubeconfig (the chart's ServiceAccount, like every e2e operator) with
+/// the API server address replaced by the proxy's.
+async fn kubeconfig_through(proxy: &CutProxy, name: &str) -> PathBuf {
+    let original =
+        std::fs::read_to_string(support::rbac::operator_kubeconfig().await).expect("kubeconfig");
     let api = std::env::var("TESTBED_APISERVER_URL").expect("TESTBED_APISERVER_URL");
     assert!(original.contains(&api), "the kubeconfig names {api}");
     let path = std::env::temp_dir().join(format!("{name}-kubeconfig"));
@@ -396,6 +397,7 @@ async fn a_cut_off_leader_steps_down_and_the_writers_never_overlap() {
     let (client, aws) = start().await;
     let seeded = seed(&aws, "lease-loss").await;
     let ns = namespace(&client, "lease-loss").await;
+    support::rbac::bind_leader_role(&client, &ns).await;
     let (id_a, id_b) = (format!("{ns}-a"), format!("{ns}-b"));
     let proxy_a = CutProxy::start(apiserver_address());
     let proxy_b = CutProxy::start(apiserver_address());
@@ -407,9 +409,9 @@ async fn a_cut_off_leader_steps_down_and_the_writers_never_overlap() {
         cluster_manifest(&ns, &seeded.tag, 2, serde_json::json!({})),
     )
     .await;
-    let mut a = Replica::start(&ns, &id_a, kubeconfig_through(&proxy_a, &id_a), 1);
+    let mut a = Replica::start(&ns, &id_a, kubeconfig_through(&proxy_a, &id_a).await, 1);
     wait_holder(&client, &ns, &id_a, Duration::from_secs(20)).await;
-    let b = Replica::start(&ns, &id_b, kubeconfig_through(&proxy_b, &id_b), 1);
+    let b = Replica::start(&ns, &id_b, kubeconfig_through(&proxy_b, &id_b).await, 1);
     wait_for(
         "A applying the Deployment",
         Duration::from_secs(30),
