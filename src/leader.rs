@@ -1,11 +1,11 @@
 //! Leader election through a coordination.k8s.io Lease, so that of several operator replicas
 //! exactly one reconciles while the others stand by.
 //!
-//! The holder renews the Lease every `renew_period`; a candidate takes it over once
+//! The holder renews the Lease every `retry_period`; a candidate takes it over once
 //! `renewTime + leaseDurationSeconds` has passed. Every write carries the resourceVersion it
-//! read, so two candidates can never both win. A holder that cannot renew within the lease
-//! duration stops (the process exits and restarts as a candidate) rather than risk two
-//! writers.
+//! read, so two candidates can never both win. A holder that could not renew for
+//! `renew_deadline` (shorter than the lease duration) steps down: the caller stops every
+//! reconcile at once, so its last write lands before any candidate may take the Lease.
 
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::PostParams;
 use kube::{Api, Client};
+use tokio::time::Instant;
 
 use crate::error::{Error, Result};
 
@@ -24,10 +25,76 @@ pub struct LeaseConfig {
     pub name: String,
     /// This instance's identity (the pod name).
     pub identity: String,
-    /// How long a Lease stays valid without renewal.
+    /// How long a Lease stays valid without renewal: a candidate takes it over this long
+    /// after the holder's last renewal.
     pub lease_duration: Duration,
+    /// How long the holder keeps leading without a successful renewal. Shorter than
+    /// `lease_duration`: the difference is the time the holder has to stop its writes
+    /// before a candidate may take over.
+    pub renew_deadline: Duration,
     /// How often the holder renews, and a candidate retries.
-    pub renew_period: Duration,
+    pub retry_period: Duration,
+}
+
+impl LeaseConfig {
+    /// controller-runtime's default renew deadline (10 s for a 15 s lease), scaled to the
+    /// lease duration: two thirds of it.
+    pub fn default_renew_deadline(lease_duration: Duration) -> Duration {
+        lease_duration * 2 / 3
+    }
+
+    /// controller-runtime's default retry period, 2 s, or half the renew deadline when
+    /// that is shorter, so a holder gets at least two tries before it steps down.
+    pub fn default_retry_period(renew_deadline: Duration) -> Duration {
+        (renew_deadline / 2).min(Duration::from_secs(2))
+    }
+
+    /// Refuses timings under which two instances could lead at once, or a holder could
+    /// never renew in time.
+    pub fn validate(&self) -> Result<()> {
+        if self.lease_duration < Duration::from_secs(1) {
+            return Err(Error::Config(
+                "the leader lease must last at least 1 second".into(),
+            ));
+        }
+        if self.renew_deadline >= self.lease_duration {
+            return Err(Error::Config(format!(
+                "the leader renew deadline ({:?}) must be shorter than the lease duration ({:?}): \
+                 otherwise a standby can take over while the leader still writes",
+                self.renew_deadline, self.lease_duration
+            )));
+        }
+        if self.retry_period.is_zero() || self.retry_period >= self.renew_deadline {
+            return Err(Error::Config(format!(
+                "the leader retry period ({:?}) must be above zero and shorter than the renew \
+                 deadline ({:?})",
+                self.retry_period, self.renew_deadline
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What the holder does next, given when its last successful renewal began.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Renew; the attempt must end by this instant (the renew deadline).
+    Renew { by: Instant },
+    /// The renew deadline has passed: stop leading now. A candidate may take the Lease
+    /// only `lease_duration - renew_deadline` later.
+    StepDown,
+}
+
+/// The holder's timing decision. `renewed_at` is taken before the renewal request is
+/// built, so it is never later than the renewTime the server stored: the deadline is
+/// measured from no later than what candidates measure the lease from.
+pub fn next_step(renewed_at: Instant, now: Instant, renew_deadline: Duration) -> Next {
+    let deadline = renewed_at + renew_deadline;
+    if now >= deadline {
+        Next::StepDown
+    } else {
+        Next::Renew { by: deadline }
+    }
 }
 
 /// A participant in the election.
@@ -53,14 +120,16 @@ impl LeaderElector {
         i32::try_from(self.config.lease_duration.as_secs()).unwrap_or(i32::MAX)
     }
 
-    /// Waits until this instance holds the Lease.
-    pub async fn acquire(&self) -> Result<()> {
+    /// Waits until this instance holds the Lease; returns when the winning attempt began
+    /// (what [`LeaderElector::hold`] measures the renew deadline from).
+    pub async fn acquire(&self) -> Result<Instant> {
         let mut last_holder = None;
         loop {
+            let started = Instant::now();
             match self.try_acquire().await {
                 Ok(Attempt::Acquired) => {
                     tracing::info!(lease = %self.config.name, identity = %self.config.identity, "became leader");
-                    return Ok(());
+                    return Ok(started);
                 }
                 Ok(Attempt::HeldByOther(holder)) => {
                     if last_holder.as_ref() != Some(&holder) {
@@ -70,29 +139,46 @@ impl LeaderElector {
                 }
                 Err(e) => tracing::warn!(error = %e, "leader election attempt failed"),
             }
-            tokio::time::sleep(self.config.renew_period).await;
+            tokio::time::sleep(self.config.retry_period).await;
         }
     }
 
-    /// Renews the Lease until renewal fails for longer than the lease duration or another
-    /// instance took it; returns then (leadership is lost).
-    pub async fn hold(&self) -> Error {
-        let mut last_renewal = tokio::time::Instant::now();
+    /// Renews the Lease every retry period; returns (leadership is lost) when another
+    /// instance took it or no renewal succeeded within the renew deadline. A renewal that
+    /// hangs (a partitioned network) is cut off at the deadline too. `acquired_at` is
+    /// what [`LeaderElector::acquire`] returned.
+    pub async fn hold(&self, acquired_at: Instant) -> Error {
+        let mut renewed_at = acquired_at;
         loop {
-            tokio::time::sleep(self.config.renew_period).await;
-            match self.try_acquire().await {
-                Ok(Attempt::Acquired) => last_renewal = tokio::time::Instant::now(),
-                Ok(Attempt::HeldByOther(holder)) => {
+            let Next::Renew { by } =
+                next_step(renewed_at, Instant::now(), self.config.renew_deadline)
+            else {
+                return self.step_down();
+            };
+            tokio::time::sleep_until((Instant::now() + self.config.retry_period).min(by)).await;
+            let started = Instant::now();
+            let Next::Renew { by } = next_step(renewed_at, started, self.config.renew_deadline)
+            else {
+                return self.step_down();
+            };
+            match tokio::time::timeout_at(by, self.try_acquire()).await {
+                Ok(Ok(Attempt::Acquired)) => renewed_at = started,
+                Ok(Ok(Attempt::HeldByOther(holder))) => {
+                    tracing::warn!(%holder, "the leader lease was taken over");
                     return Error::Config(format!("leadership lost to {holder}"));
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "renewing the leader lease failed");
-                    if last_renewal.elapsed() >= self.config.lease_duration {
-                        return Error::Config("leader lease could not be renewed in time".into());
-                    }
-                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "renewing the leader lease failed"),
+                Err(_) => tracing::warn!("renewing the leader lease did not finish in time"),
             }
         }
+    }
+
+    fn step_down(&self) -> Error {
+        tracing::warn!(
+            renew_deadline = ?self.config.renew_deadline,
+            "the leader lease could not be renewed in time: stepping down"
+        );
+        Error::Config("leader lease could not be renewed within the renew deadline".into())
     }
 
     /// Gives the Lease up so a standby takes over at once (on graceful shutdown).
@@ -171,5 +257,85 @@ impl LeaderElector {
             Err(kube::Error::Api(e)) if e.code == 409 => Ok(Attempt::HeldByOther(holder)),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(lease: u64, deadline_ms: u64, retry_ms: u64) -> LeaseConfig {
+        LeaseConfig {
+            namespace: "ns".into(),
+            name: "lease".into(),
+            identity: "me".into(),
+            lease_duration: Duration::from_secs(lease),
+            renew_deadline: Duration::from_millis(deadline_ms),
+            retry_period: Duration::from_millis(retry_ms),
+        }
+    }
+
+    #[test]
+    fn the_holder_steps_down_at_the_renew_deadline_before_the_lease_expires() {
+        let lease = Duration::from_secs(15);
+        let deadline = LeaseConfig::default_renew_deadline(lease);
+        let retry = LeaseConfig::default_retry_period(deadline);
+        assert_eq!(deadline, Duration::from_secs(10));
+        assert_eq!(retry, Duration::from_secs(2));
+        let renewed = Instant::now();
+        // Renewals keep it leading while the deadline is ahead, bounded by it.
+        assert_eq!(
+            next_step(renewed, renewed + Duration::from_secs(9), deadline),
+            Next::Renew {
+                by: renewed + deadline
+            }
+        );
+        // At the deadline it stops, while candidates still see the lease as held: they
+        // may take it only at renewTime + lease, and renewTime >= renewed.
+        assert_eq!(
+            next_step(renewed, renewed + deadline, deadline),
+            Next::StepDown
+        );
+        assert!(renewed + deadline < renewed + lease);
+        assert_eq!(
+            next_step(renewed, renewed + Duration::from_secs(12), deadline),
+            Next::StepDown
+        );
+    }
+
+    #[test]
+    fn short_leases_scale_the_deadline_and_retry() {
+        let deadline = LeaseConfig::default_renew_deadline(Duration::from_secs(3));
+        assert_eq!(deadline, Duration::from_secs(2));
+        assert_eq!(
+            LeaseConfig::default_retry_period(deadline),
+            Duration::from_secs(1)
+        );
+        for lease in 1..=60 {
+            let renew_deadline = LeaseConfig::default_renew_deadline(Duration::from_secs(lease));
+            let c = LeaseConfig {
+                renew_deadline,
+                retry_period: LeaseConfig::default_retry_period(renew_deadline),
+                ..config(lease, 0, 0)
+            };
+            assert!(c.validate().is_ok(), "{lease} s: {c:?}");
+        }
+        // A deadline given alone still gets a retry period that fits into it.
+        let c = LeaseConfig {
+            retry_period: LeaseConfig::default_retry_period(Duration::from_secs(1)),
+            ..config(15, 1_000, 0)
+        };
+        assert!(c.validate().is_ok(), "{c:?}");
+    }
+
+    #[test]
+    fn timings_that_allow_two_leaders_are_refused() {
+        assert!(config(15, 10_000, 2_000).validate().is_ok());
+        // The old behaviour: leading until the lease itself runs out.
+        assert!(config(15, 15_000, 2_000).validate().is_err());
+        assert!(config(15, 20_000, 2_000).validate().is_err());
+        assert!(config(15, 10_000, 0).validate().is_err());
+        assert!(config(15, 10_000, 10_000).validate().is_err());
+        assert!(config(0, 0, 0).validate().is_err());
     }
 }

@@ -6,7 +6,8 @@
 # TESTBED_SERVICES=0).
 #
 # Writes STATE_DIR/kubeconfig, STATE_DIR/env (source it), STATE_DIR/pids (one PID a
-# line, for down.sh), logs in STATE_DIR/logs/. On failure it prints the failing
+# line, for down.sh), logs in STATE_DIR/logs/, the API server's audit log of writes in
+# STATE_DIR/audit.log. On failure it prints the failing
 # component's log, stops what it started and exits non-zero (TESTBED_KEEP_ON_FAILURE=1
 # keeps the processes for debugging).
 #
@@ -232,6 +233,46 @@ remember fault-proxy
 wait_for etcd healthy 30 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
 
 # --- kube-apiserver -------------------------------------------------------------------
+# Audit log (TESTBED_AUDIT_LOG): who wrote what, when, per client user agent. Metadata
+# level and only writes to the operator's own kinds, its Events and the Leases outside
+# the system namespaces (kwok renews one Lease per node, the apiserver its identity
+# Lease): a few lines per reconcile, nothing for the reads and pod churn of other tests.
+AUDIT_POLICY="$STATE_DIR/audit-policy.yaml"
+AUDIT_LOG="$STATE_DIR/audit.log"
+cat >"$AUDIT_POLICY" <<'EOF'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: None
+  resources: [{group: coordination.k8s.io, resources: [leases]}]
+  namespaces: [kube-system, kube-node-lease]
+- level: Metadata
+  verbs: [create, update, patch, delete, deletecollection]
+  resources:
+  - group: grafana-ha.io
+  - group: coordination.k8s.io
+    resources: [leases]
+  - group: ""
+    resources: [secrets, configmaps, serviceaccounts, services, services/status,
+      persistentvolumes, persistentvolumes/status, persistentvolumeclaims,
+      persistentvolumeclaims/status, events]
+  - group: events.k8s.io
+    resources: [events]
+  - group: apps
+    resources: [deployments, deployments/status]
+  - group: batch
+    resources: [jobs, jobs/status]
+  - group: policy
+    resources: [poddisruptionbudgets, poddisruptionbudgets/status]
+  - group: networking.k8s.io
+    resources: [ingresses, ingresses/status, networkpolicies]
+  - group: gateway.networking.k8s.io
+    resources: [httproutes, httproutes/status]
+  - group: monitoring.coreos.com
+    resources: [servicemonitors]
+- level: None
+EOF
 # ServiceAccount: no pod needs a token mounted here. TaintNodesByCondition would put
 # node.kubernetes.io/not-ready on every new node; only node-lifecycle-controller removes
 # it, and that controller would need kubelet heartbeats, which kwok does not send.
@@ -253,6 +294,9 @@ start kube-apiserver "$TESTBED_BIN/kube-apiserver" \
   --allow-privileged=true \
   --disable-admission-plugins="$DISABLED_ADMISSION" \
   --endpoint-reconciler-type=none \
+  --audit-policy-file="$AUDIT_POLICY" \
+  --audit-log-path="$AUDIT_LOG" \
+  --audit-log-format=json \
   --profiling=false
 remember kube-apiserver
 
@@ -346,6 +390,8 @@ CURRENT=""
     "TESTBED_BIN=$TESTBED_BIN" \
     "TESTBED_PYTHON=$VENV_DIR/bin/python" \
     "TESTBED_RESTART_APISERVER=$TESTBED_ROOT/restart-apiserver.sh" \
+    "TESTBED_RESTART_COMPONENT=$TESTBED_ROOT/restart-component.sh" \
+    "TESTBED_AUDIT_LOG=$AUDIT_LOG" \
     "MOTO_URL=$MOTO_URL" \
     "FAULT_PROXY_URL=$FAULT_PROXY_URL" \
     "AWS_ENDPOINT_URL=$MOTO_URL" \

@@ -16,7 +16,8 @@ fn config(ns: &str, identity: &str) -> LeaseConfig {
         name: "grafana-ha-operator".into(),
         identity: identity.into(),
         lease_duration: Duration::from_secs(3),
-        renew_period: Duration::from_secs(1),
+        renew_deadline: Duration::from_secs(2),
+        retry_period: Duration::from_secs(1),
     }
 }
 
@@ -33,10 +34,14 @@ async fn one_leader_at_a_time_and_a_standby_takes_over() {
     let client = support::kube::client().await;
     let ns = support::kube::namespace(&client, "lease").await;
     let api: Api<Lease> = Api::namespaced(client.clone(), &ns);
-    let first = LeaderElector::new(client.clone(), config(&ns, "first"));
-    let second = LeaderElector::new(client.clone(), config(&ns, "second"));
+    // The electors run as the chart's ServiceAccount with the chart's leader-election Role
+    // (bound in this namespace, as the chart binds it in its release namespace).
+    support::rbac::bind_leader_role(&client, &ns).await;
+    let operator = support::rbac::operator_client().await;
+    let first = LeaderElector::new(operator.clone(), config(&ns, "first"));
+    let second = LeaderElector::new(operator.clone(), config(&ns, "second"));
 
-    first
+    let acquired = first
         .acquire()
         .await
         .expect("first acquires the free lease");
@@ -48,7 +53,7 @@ async fn one_leader_at_a_time_and_a_standby_takes_over() {
         second
     });
     let leader = tokio::spawn(async move {
-        let lost = tokio::time::timeout(Duration::from_secs(6), first.hold()).await;
+        let lost = tokio::time::timeout(Duration::from_secs(6), first.hold(acquired)).await;
         (first, lost.is_err())
     });
     let (first, still_leading) = leader.await.expect("leader task");
@@ -77,7 +82,7 @@ async fn one_leader_at_a_time_and_a_standby_takes_over() {
 
     // A graceful stop releases the lease so a successor does not wait for expiry.
     second.release().await;
-    let third = LeaderElector::new(client.clone(), config(&ns, "third"));
+    let third = LeaderElector::new(operator.clone(), config(&ns, "third"));
     tokio::time::timeout(Duration::from_secs(3), third.acquire())
         .await
         .expect("a released lease is taken at once")

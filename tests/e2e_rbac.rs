@@ -1,9 +1,10 @@
-//! RBAC (issue 12): a representative slice of the e2e suite, the article's cluster brought
-//! up Ready, then scaled and a deleted child restored, with the operator's client
-//! impersonating a ServiceAccount bound to exactly the rules of the chart's ClusterRole
-//! (read from deploy/manifests/rbac.yaml, so rules other changes add are used as they are).
-//! Proves the ClusterRole suffices for the namespaced controller; then each rule removed in
-//! turn must stop the cluster from coming up Ready with the operator's Events (a rule this
+//! RBAC (issue 12). Sufficiency: every operator of the e2e suite runs as the chart's
+//! ServiceAccount, bound to exactly the chart's ClusterRole (tests/support/rbac.rs, read from
+//! deploy/manifests/rbac.yaml), so the whole suite proves that role sufficient;
+//! `every_e2e_operator_runs_as_the_chart_service_account` guards that default. Here the
+//! article's cluster is also brought up Ready, scaled and a deleted child restored with the
+//! slice's extras (Ingress, NetworkPolicies, envFrom ConfigMap). Necessity: each rule removed
+//! in turn must stop the cluster from coming up Ready with the operator's Events (a rule this
 //! slice cannot show to be needed fails the test unless `NEEDED_ELSEWHERE` says why).
 //!
 //! Run alone: `testbed/with-testbed.sh cargo test --test e2e_rbac`.
@@ -16,71 +17,28 @@ use std::time::{Duration, Instant};
 
 use grafana_ha_operator::api::GrafanaCluster;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 
-use support::kube::{Operator, OperatorOptions, namespace, repo_file, wait_for};
+use support::kube::{Operator, OperatorOptions, namespace, wait_for};
+use support::rbac::{self, chart_cluster_role};
 use support::world::{
     WAIT, cleanup, cluster_manifest, create_cluster, seed, start, unique, wait_condition,
 };
 
-/// The chart's ClusterRole for the operator, as rendered into deploy/manifests/.
-fn chart_cluster_role() -> ClusterRole {
-    let yaml = std::fs::read_to_string(repo_file("deploy/manifests/rbac.yaml")).expect("rbac");
-    serde_yaml::Deserializer::from_str(&yaml)
-        .filter_map(|doc| serde::Deserialize::deserialize(doc).ok())
-        .filter_map(|v: serde_json::Value| {
-            (v["kind"] == "ClusterRole").then(|| serde_json::from_value(v).expect("ClusterRole"))
-        })
-        .next()
-        .expect("a ClusterRole in deploy/manifests/rbac.yaml")
-}
-
-/// A ServiceAccount in `ns` bound to the chart's rules under a fresh name; a client that
-/// impersonates it.
-async fn service_account_client(admin: &Client, ns: &str) -> (Client, String) {
-    service_account_client_with(admin, ns, chart_cluster_role()).await
-}
-
+/// A ServiceAccount in `ns` bound to `role` under a fresh name; a client that impersonates
+/// it.
 async fn service_account_client_with(
     admin: &Client,
     ns: &str,
-    mut role: ClusterRole,
+    role: ClusterRole,
 ) -> (Client, String) {
     let name = unique("rbac-e2e");
-    role.metadata = serde_json::from_value(serde_json::json!({"name": name})).expect("meta");
-    Api::<ClusterRole>::all(admin.clone())
-        .create(&PostParams::default(), &role)
-        .await
-        .expect("creating the ClusterRole");
-    let sa: ServiceAccount = serde_json::from_value(
-        serde_json::json!({"metadata": {"name": "operator", "namespace": ns}}),
-    )
-    .expect("sa");
-    Api::<ServiceAccount>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &sa)
-        .await
-        .expect("creating the ServiceAccount");
-    let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
-        "subjects": [{"kind": "ServiceAccount", "name": "operator", "namespace": ns}],
-    }))
-    .expect("binding");
-    Api::<ClusterRoleBinding>::all(admin.clone())
-        .create(&PostParams::default(), &binding)
-        .await
-        .expect("creating the ClusterRoleBinding");
-    let mut config = kube::Config::infer().await.expect("kubeconfig");
-    config.auth_info.impersonate = Some(format!("system:serviceaccount:{ns}:operator"));
-    config.auth_info.impersonate_groups = Some(vec![
-        "system:serviceaccounts".into(),
-        format!("system:serviceaccounts:{ns}"),
-        "system:authenticated".into(),
-    ]);
-    (Client::try_from(config).expect("client"), name)
+    let client = rbac::narrowed_client(admin, ns, "operator", &name, &role).await;
+    (client, name)
 }
 
 /// The slice's spec beyond the example: it asks for an Ingress, NetworkPolicies and a
@@ -112,16 +70,9 @@ async fn the_chart_cluster_role_suffices_for_setup_scaling_and_drift() {
     let (admin, aws) = start().await;
     let seeded = seed(&aws, "rbac").await;
     let ns = namespace(&admin, "rbac").await;
-    let (sa_client, role_name) = service_account_client(&admin, &ns).await;
-    // The impersonation works and is limited: the ServiceAccount cannot read Nodes.
-    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(sa_client.clone());
-    assert!(
-        nodes.list(&Default::default()).await.is_err(),
-        "the impersonated client is not limited"
-    );
+    // The default operator: the chart's ServiceAccount (support::rbac), as in every e2e test.
     let operator = Operator::start(OperatorOptions {
         namespace: Some(ns.clone()),
-        client: Some(sa_client),
         ..OperatorOptions::default()
     })
     .await;
@@ -157,13 +108,81 @@ async fn the_chart_cluster_role_suffices_for_setup_scaling_and_drift() {
     wait_condition(&admin, &ns, "Ready", "True").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     operator.stop().await;
-    let _ = Api::<ClusterRoleBinding>::all(admin.clone())
-        .delete(&role_name, &DeleteParams::default())
-        .await;
-    let _ = Api::<ClusterRole>::all(admin.clone())
-        .delete(&role_name, &DeleteParams::default())
-        .await;
     eprintln!("RBAC slice took {:?}", started.elapsed());
+    cleanup(&admin, &ns).await;
+}
+
+/// Whom `client` authenticates as, by the API server's own answer (SelfSubjectReview).
+async fn whoami(client: &Client) -> (String, Vec<String>) {
+    let review: SelfSubjectReview = serde_json::from_value(serde_json::json!({
+        "apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview",
+    }))
+    .expect("review");
+    let answer = Api::<SelfSubjectReview>::all(client.clone())
+        .create(&PostParams::default(), &review)
+        .await
+        .expect("SelfSubjectReview");
+    let info = answer.status.and_then(|s| s.user_info).expect("userInfo");
+    (
+        info.username.unwrap_or_default(),
+        info.groups.unwrap_or_default(),
+    )
+}
+
+/// `client` is the chart's ServiceAccount, and limited: it may not read Nodes.
+async fn assert_chart_service_account(client: &Client, what: &str) {
+    let (user, groups) = whoami(client).await;
+    assert_eq!(user, rbac::user(), "{what} authenticates as {user}");
+    for group in rbac::groups() {
+        assert!(
+            groups.contains(&group),
+            "{what} lacks group {group}: {groups:?}"
+        );
+    }
+    match Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+    {
+        Err(kube::Error::Api(status)) if status.is_forbidden() => {}
+        other => panic!("{what} may read Nodes, or failed otherwise: {other:?}"),
+    }
+}
+
+/// The guard that keeps the whole e2e suite an RBAC sufficiency proof: the default
+/// `Operator::start` client, and the kubeconfig operator subprocesses get, are the chart's
+/// ServiceAccount (not the test bed's admin), and the ClusterRole bound to it is exactly
+/// the chart's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_e2e_operator_runs_as_the_chart_service_account() {
+    let (admin, _aws) = start().await;
+    let ns = namespace(&admin, "rbac-default").await;
+    let operator = Operator::start(OperatorOptions {
+        namespace: Some(ns.clone()),
+        ..OperatorOptions::default()
+    })
+    .await;
+    assert_chart_service_account(&operator.client, "the default in-process operator").await;
+    operator.stop().await;
+
+    // What `grafana-ha-operator run` does with KUBECONFIG (Client::try_default): kube-rs
+    // turns the generated kubeconfig's `as`/`as-groups` into impersonation.
+    let path = rbac::operator_kubeconfig().await;
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("generated kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("config from the generated kubeconfig");
+    let subprocess = Client::try_from(config).expect("client");
+    assert_chart_service_account(&subprocess, "an operator subprocess").await;
+
+    let bound = Api::<ClusterRole>::all(admin.clone())
+        .get(rbac::CLUSTER_ROLE)
+        .await
+        .expect("the bound ClusterRole");
+    assert_eq!(
+        bound.rules,
+        chart_cluster_role().rules,
+        "the ServiceAccount's ClusterRole is not the chart's"
+    );
     cleanup(&admin, &ns).await;
 }
 
@@ -173,8 +192,9 @@ const NEEDED_ELSEWHERE: &[(&str, &str)] = &[
     (
         "horizontalpodautoscalers",
         "it matters only when an HPA targets the cluster (its maxReplicas sizes the \
-         connection budget); without it the cluster still comes up Ready here, untested \
-         with an HPA",
+         connection budget); without it the cluster still comes up Ready here. \
+         tests/e2e_operator.rs the_connection_budget_sizes_the_pool_and_warns_when_exceeded \
+         reads an HPA as the ServiceAccount (sufficient); its necessity is untested",
     ),
     (
         "httproutes",

@@ -309,7 +309,9 @@ struct OperatorProcess {
 }
 
 impl OperatorProcess {
-    fn start(ns: &str, rust_log: &str) -> OperatorProcess {
+    async fn start(ns: &str, rust_log: &str) -> OperatorProcess {
+        // As the chart's ServiceAccount, like every e2e operator (support::rbac).
+        let kubeconfig = support::rbac::operator_kubeconfig().await;
         let metrics_port = free_port();
         let log = std::env::temp_dir().join(format!("{ns}-operator.log"));
         let file = std::fs::File::create(&log).expect("log file");
@@ -322,6 +324,7 @@ impl OperatorProcess {
                 ns,
                 "--leader-election=false",
             ])
+            .env("KUBECONFIG", &kubeconfig)
             .env("RUST_LOG", rust_log)
             .env("LOG_FORMAT", "text")
             .env("DISCOVERY_REFRESH_SECONDS", "2")
@@ -477,7 +480,7 @@ async fn no_secret_value_in_logs_events_status_metrics_or_env() {
     .await;
     user_secret(&client, &ns, "redis-auth", &[("token", &redis_token)]).await;
 
-    let operator = OperatorProcess::start(&ns, "trace");
+    let operator = OperatorProcess::start(&ns, "trace").await;
     create_cluster(
         &client,
         cluster_manifest(
@@ -812,17 +815,24 @@ fn deployment_applies(operator: &Operator) -> u64 {
 /// Stops the bed's kube-apiserver, keeps it down `down_seconds`, starts it again with the
 /// same command line and etcd (testbed/restart-apiserver.sh), waiting for /readyz.
 fn restart_apiserver(down_seconds: u32) {
-    let script = std::env::var("TESTBED_RESTART_APISERVER").unwrap_or_else(|_| {
-        panic!("TESTBED_RESTART_APISERVER is not set: run through testbed/with-testbed.sh")
+    restart_component("kube-apiserver", down_seconds);
+}
+
+/// Stops one process of the test bed (kube-apiserver or etcd), leaves it down for
+/// `down_seconds`, and starts it again with the same command line and data
+/// (testbed/restart-component.sh).
+fn restart_component(name: &str, down_seconds: u32) {
+    let script = std::env::var("TESTBED_RESTART_COMPONENT").unwrap_or_else(|_| {
+        panic!("TESTBED_RESTART_COMPONENT is not set: run through testbed/with-testbed.sh")
     });
     let dir = std::env::var("TESTBED_DIR").expect("TESTBED_DIR");
     let out = std::process::Command::new(script)
-        .args([dir, down_seconds.to_string()])
+        .args([dir, name.to_string(), down_seconds.to_string()])
         .output()
-        .expect("running restart-apiserver.sh");
+        .expect("running restart-component.sh");
     assert!(
         out.status.success(),
-        "restart-apiserver.sh failed: {}{}",
+        "restart-component.sh {name} failed: {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
@@ -1026,6 +1036,37 @@ async fn etcd_frozen_for_seconds_duplicates_nothing_and_misses_no_change_after_i
     wait_condition(&client, &ns, "Ready", "True").await;
     assert_generated_kept(&client, &ns, &generated).await;
     eprintln!("etcd freeze test took {:?}", started.elapsed());
+    operator.stop().await;
+    cleanup(&client, &ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_stopped_and_restarted_on_its_data_duplicates_nothing_and_misses_no_change() {
+    let started = std::time::Instant::now();
+    let (client, ns, operator, before, generated) =
+        restarted_under_the_operator("etcd-restart", || restart_component("etcd", 3)).await;
+    // The API server answers again (restarted_under_the_operator waited for it); the
+    // operator's watches broke with it. Nothing is duplicated or regenerated meanwhile.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        children(&client, &ns).await,
+        before,
+        "children after etcd restarted"
+    );
+    assert_generated_kept(&client, &ns, &generated).await;
+    // A change made after it is reconciled: the watches came back.
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    services
+        .delete("grafana-alerting", &DeleteParams::default())
+        .await
+        .expect("delete the gossip Service");
+    wait_for("the deleted Service to be recreated", WAIT, || async {
+        services.get_opt("grafana-alerting").await.ok()?.map(|_| ())
+    })
+    .await;
+    wait_condition(&client, &ns, "Ready", "True").await;
+    assert_generated_kept(&client, &ns, &generated).await;
+    eprintln!("etcd restart test took {:?}", started.elapsed());
     operator.stop().await;
     cleanup(&client, &ns).await;
 }
@@ -1253,7 +1294,7 @@ async fn sigkill_at_points_inside_reconciles_regenerates_nothing_and_duplicates_
     // creates the Secrets, the volume and claim, the installer Job, the Services, the
     // budget, the Deployment and writes the status.
     for delay_ms in [300u64, 350, 400, 450, 500, 550, 600, 700, 900, 1300, 2000] {
-        let mut process = OperatorProcess::start(&ns, "info");
+        let mut process = OperatorProcess::start(&ns, "info").await;
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         process.child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
         let _ = process.child.wait();
@@ -1272,7 +1313,7 @@ async fn sigkill_at_points_inside_reconciles_regenerates_nothing_and_duplicates_
     }
 
     // The last run converges.
-    let process = OperatorProcess::start(&ns, "info");
+    let process = OperatorProcess::start(&ns, "info").await;
     wait_condition(&client, &ns, "Ready", "True").await;
     for (name, values) in &first_seen {
         let now = secret_values(&secrets.get(name).await.expect(name));

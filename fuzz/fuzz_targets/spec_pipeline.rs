@@ -160,6 +160,7 @@ fn gathered(f: &[u8]) -> Gathered {
         database: discovered(f[0], database),
         cache: discovered(f[1], cache),
         storage: discovered(f[2], storage),
+        data_sources: Default::default(),
         secrets,
         deployment: None,
         snapshot: match f[7] >> 4 & 3 {
@@ -169,6 +170,8 @@ fn gathered(f: &[u8]) -> Gathered {
             _ => SnapshotRead::Failed("quota".into()),
         },
         autoscaler_max: (f[6] > 128).then(|| i32::from(f[6] - 128)),
+        optional_apis: Default::default(),
+        service_account_problem: bit(2, 7).then(|| "ServiceAccount grafana not found".into()),
         now: k8s_openapi::jiff::Timestamp::from_second(1_800_000_000).unwrap_or_default(),
     }
 }

@@ -69,6 +69,27 @@ impl TagLookup for RdsInventory {
 pub struct RdsInventory {
     pub instances: Vec<DatabaseEntry>,
     pub clusters: Vec<DatabaseEntry>,
+    /// Instances and clusters of other engines (Neptune, DocumentDB, Oracle, SQL Server):
+    /// never candidates, but named when the selector matches nothing else, so that whoever
+    /// tagged one learns why it is not used.
+    pub other_engines: Vec<OtherEngine>,
+}
+
+/// An RDS resource whose engine Grafana cannot use.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OtherEngine {
+    pub arn: String,
+    pub rds_engine: String,
+    pub tags: Tags,
+}
+
+fn other_engine(arn: Option<&str>, rds_engine: Option<&str>, tags: &[Tag]) -> Option<OtherEngine> {
+    let rds_engine = rds_engine?;
+    sql_engine(rds_engine).is_none().then(|| OtherEngine {
+        arn: arn.unwrap_or_default().to_string(),
+        rds_engine: rds_engine.to_string(),
+        tags: tag_map(tags),
+    })
 }
 
 /// One DB instance or DB cluster, in plain data.
@@ -195,6 +216,15 @@ pub fn cluster_entry(cluster: &DbCluster) -> Option<DatabaseEntry> {
 pub fn inventory(instances: &[DbInstance], clusters: &[DbCluster]) -> RdsInventory {
     let instance_entries: Vec<DatabaseEntry> =
         instances.iter().filter_map(instance_entry).collect();
+    let other_engines = instances
+        .iter()
+        .filter_map(|i| other_engine(i.db_instance_arn(), i.engine(), i.tag_list()))
+        .chain(
+            clusters
+                .iter()
+                .filter_map(|c| other_engine(c.db_cluster_arn(), c.engine(), c.tag_list())),
+        )
+        .collect();
     let clusters = clusters
         .iter()
         .filter_map(|c| {
@@ -209,6 +239,7 @@ pub fn inventory(instances: &[DbInstance], clusters: &[DbCluster]) -> RdsInvento
     RdsInventory {
         instances: instance_entries,
         clusters,
+        other_engines,
     }
 }
 
@@ -312,7 +343,24 @@ pub fn select_database(inventory: &RdsInventory, selector: &Tags) -> Lookup<Data
         tags: &cluster.tags,
         target: Target::Database(cluster),
     });
-    select_by_tags(instances.chain(clusters), selector)
+    let lookup = select_by_tags(instances.chain(clusters), selector);
+    if let Lookup::NotFound { .. } = lookup
+        && !selector.is_empty()
+        && let Some(other) = inventory
+            .other_engines
+            .iter()
+            .filter(|o| crate::facts::tags_match(selector, &o.tags))
+            .min_by(|a, b| a.arn.cmp(&b.arn))
+    {
+        return Lookup::Unsupported {
+            arn: other.arn.clone(),
+            reason: format!(
+                "runs {}, which Grafana cannot use as its database: use PostgreSQL, MySQL, MariaDB or Aurora",
+                other.rds_engine
+            ),
+        };
+    }
+    lookup
 }
 
 /// The facts of one selected database, or why it cannot be used yet.

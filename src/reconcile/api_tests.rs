@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
+use super::events::Recorder;
 use http::{Method, Request, Response};
 use kube::Client;
 use kube::client::Body;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector;
 use serde_json::{Value, json};
 

@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod cleanup;
 pub mod context;
+pub mod events;
 pub mod optional;
 pub mod pipeline;
 pub mod report;

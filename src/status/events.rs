@@ -66,19 +66,20 @@ fn event_reason(condition: ConditionType, good: bool) -> EventReason {
     }
 }
 
-/// Events for conditions whose status or reason changed.
+/// Events for conditions whose status or reason changed, and for problems whose message
+/// changed: a second, different problem under the same reason (a NotReady for another
+/// component, another missing Secret) is news, while a good condition's message (replica
+/// counts, endpoints) moving is not worth an Event.
 pub fn condition_events(previous: &[Condition], current: &[Condition]) -> Vec<ConditionEvent> {
     let was_degraded = previous
         .iter()
         .any(|p| p.type_ == ConditionType::Degraded.as_str() && p.status == "True");
     current
         .iter()
-        .filter(|c| {
-            !previous
-                .iter()
-                .any(|p| p.type_ == c.type_ && p.status == c.status && p.reason == c.reason)
-        })
         .filter_map(|c| {
+            let before = previous.iter().find(|p| p.type_ == c.type_);
+            let same_state = before.is_some_and(|p| p.status == c.status && p.reason == c.reason);
+            let same_message = before.is_some_and(|p| p.message == c.message);
             let condition = ConditionType::parse(&c.type_)?;
             let good = match condition {
                 // "Recovered" only means something after a Degraded.
@@ -110,8 +111,12 @@ pub fn condition_events(previous: &[Condition], current: &[Condition]) -> Vec<Co
                 && [Reason::RollingOut, Reason::InstallingPlugins]
                     .iter()
                     .any(|r| r.as_str() == c.reason);
+            let warning = !good && !progress;
+            if same_state && (same_message || !warning) {
+                return None;
+            }
             Some(ConditionEvent {
-                warning: !good && !progress,
+                warning,
                 reason: event_reason(condition, good),
                 note: if c.message.is_empty() {
                     c.reason.clone()
@@ -223,6 +228,50 @@ mod tests {
         assert_eq!(missing.len(), 1);
         assert!(missing[0].warning);
         assert_eq!(missing[0].reason.as_string(), "OptionalAPIsFailed");
+    }
+
+    fn ready(status: &str, reason: Reason, message: &str) -> Condition {
+        Condition {
+            type_: ConditionType::Ready.as_str().into(),
+            status: status.into(),
+            reason: reason.as_str().into(),
+            message: message.into(),
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ),
+            observed_generation: None,
+        }
+    }
+
+    #[test]
+    fn a_different_problem_under_the_same_reason_is_a_new_event() {
+        let first = [ready("False", Reason::Waiting, "waiting for the database")];
+        let second = [ready("False", Reason::Waiting, "waiting for the cache")];
+        let events = condition_events(&first, &second);
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(events[0].warning);
+        assert_eq!(events[0].reason, EventReason::NotReady);
+        assert!(
+            events[0].note.contains("waiting for the cache"),
+            "{events:?}"
+        );
+        // The same problem again is no news.
+        assert!(condition_events(&second, &second).is_empty());
+    }
+
+    #[test]
+    fn good_or_progressing_messages_that_move_record_nothing() {
+        let two = [ready("True", Reason::Available, "2 of 2 replicas ready")];
+        let three = [ready("True", Reason::Available, "3 of 3 replicas ready")];
+        assert!(condition_events(&two, &three).is_empty());
+        let rolling = |m: &str| [ready("False", Reason::RollingOut, m)];
+        assert!(
+            condition_events(&rolling("1 of 2 updated"), &rolling("2 of 2 updated")).is_empty()
+        );
+        // A change of state is still reported, good or not.
+        let back = condition_events(&rolling("2 of 2 updated"), &two);
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].reason, EventReason::Ready);
     }
 
     #[test]

@@ -132,8 +132,13 @@ where
 
 /// The operator, running in this test process against the test bed.
 pub struct Operator {
+    /// The client it runs with (tests/e2e_rbac.rs checks whom it authenticates as).
+    pub client: Client,
     pub metrics: Metrics,
     pub discovery: Discovery,
+    /// Runs as the chart's ServiceAccount (the default): `stop` then asserts that no
+    /// reconcile failed on a 403, which would be a rule the chart lacks.
+    as_chart_service_account: bool,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -149,8 +154,10 @@ pub struct OperatorOptions {
     pub resync: Duration,
     /// How long the answer "is an optional API (HTTPRoute, ServiceMonitor) served" is kept.
     pub optional_api_refresh: Duration,
-    /// The operator's Kubernetes client (None: the test bed's admin, from KUBECONFIG), e.g.
-    /// one impersonating the chart's ServiceAccount.
+    /// The operator's Kubernetes client. None (the default): the chart's ServiceAccount,
+    /// impersonated, bound to exactly the chart's ClusterRole (support::rbac), so every e2e
+    /// test proves that role sufficient. A test that passes the admin client instead must
+    /// say why.
     pub client: Option<Client>,
 }
 
@@ -169,9 +176,10 @@ impl Default for OperatorOptions {
 
 impl Operator {
     pub async fn start(options: OperatorOptions) -> Operator {
+        let as_chart_service_account = options.client.is_none();
         let client = match options.client {
             Some(c) => c,
-            None => client().await,
+            None => super::rbac::operator_client().await,
         };
         let metrics = Metrics::new();
         let endpoint = if options.through_fault_proxy {
@@ -209,7 +217,7 @@ impl Operator {
         };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(reconcile::run(
-            client,
+            client.clone(),
             discovery.clone(),
             metrics.clone(),
             config,
@@ -218,8 +226,10 @@ impl Operator {
             },
         ));
         Operator {
+            client,
             metrics,
             discovery,
+            as_chart_service_account,
             stop: Some(tx),
             task: Some(task),
         }
@@ -231,6 +241,22 @@ impl Operator {
         }
         if let Some(task) = self.task.take() {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+        if self.as_chart_service_account {
+            let forbidden: Vec<String> = self
+                .metrics
+                .render()
+                .lines()
+                .filter(|l| l.contains("reconcile_errors") && l.contains("kube_forbidden"))
+                .filter(|l| l.rsplit(' ').next().is_some_and(|n| n != "0"))
+                .map(str::to_string)
+                .collect();
+            assert!(
+                forbidden.is_empty(),
+                "the operator, as the chart's ServiceAccount, was refused by RBAC: a rule the \
+                 chart's ClusterRole (deploy/helm/grafana-ha-operator/templates/rbac.yaml) \
+                 lacks: {forbidden:?}"
+            );
         }
     }
 }

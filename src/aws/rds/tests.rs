@@ -285,6 +285,30 @@ fn non_sql_engines_are_ignored() {
 }
 
 #[test]
+fn a_selector_matching_only_other_engines_names_one() {
+    let inv = inventory(
+        &[
+            instance("ora", "oracle-ee", &[("app", "grafana")]),
+            instance("pg", "postgres", &[("app", "other")]),
+        ],
+        &[cluster("graph-cluster", "neptune", &[("app", "grafana")])],
+    );
+    match select_database(&inv, &grafana()) {
+        Lookup::Unsupported { arn, reason } => {
+            assert_eq!(arn, format!("{ACCOUNT}:cluster:graph-cluster"));
+            assert!(reason.contains("runs neptune"), "{reason}");
+        }
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+    // Nothing tagged at all: still NotFound.
+    let none = Tags::from([("app".to_string(), "none".to_string())]);
+    assert!(matches!(
+        select_database(&inv, &none),
+        Lookup::NotFound { .. }
+    ));
+}
+
+#[test]
 fn engines_map_to_grafana_database_types() {
     assert_eq!(sql_engine("postgres"), Some(DatabaseEngine::Postgres));
     assert_eq!(
