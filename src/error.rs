@@ -5,7 +5,11 @@
 /// object) are told apart on a dashboard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorClass {
+    /// RBAC (or another admission plugin) refused the request.
     KubeForbidden,
+    /// A 403 whose cause is that the namespace is being deleted: the cluster is going away
+    /// with it, not a missing permission (kept apart so RBAC alerts stay meaningful).
+    KubeNamespaceTerminating,
     KubeNotFound,
     KubeConflict,
     KubeInvalid,
@@ -22,6 +26,7 @@ impl ErrorClass {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorClass::KubeForbidden => "kube_forbidden",
+            ErrorClass::KubeNamespaceTerminating => "kube_namespace_terminating",
             ErrorClass::KubeNotFound => "kube_not_found",
             ErrorClass::KubeConflict => "kube_conflict",
             ErrorClass::KubeInvalid => "kube_invalid",
@@ -67,6 +72,9 @@ pub enum Error {
 impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
+            Error::Kube(kube::Error::Api(e)) if namespace_terminating(e) => {
+                ErrorClass::KubeNamespaceTerminating
+            }
             Error::Kube(kube::Error::Api(e)) => ErrorClass::of_status(e.code),
             Error::Kube(_) => ErrorClass::KubeTransport,
             Error::Serialize { .. } => ErrorClass::Serialize,
@@ -78,6 +86,15 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         self.class().as_str()
     }
+}
+
+/// The API server's NamespaceLifecycle refusal: 403 with the `NamespaceTerminating` cause.
+fn namespace_terminating(status: &kube::core::Status) -> bool {
+    status.code == 403
+        && status
+            .details
+            .as_ref()
+            .is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating"))
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -96,5 +113,22 @@ mod tests {
         let status = kube::core::Status::failure("denied", "Forbidden").with_code(403);
         let e = Error::Kube(kube::Error::Api(Box::new(status)));
         assert_eq!(e.metric_label(), "kube_forbidden");
+    }
+
+    #[test]
+    fn a_terminating_namespace_is_not_an_rbac_refusal() {
+        // The body kube-apiserver's NamespaceLifecycle admission answers with.
+        let status: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "deployments.apps \"grafana\" is forbidden: unable to create new content in namespace x because it is being terminated",
+            "reason": "Forbidden",
+            "details": {"name": "grafana", "group": "apps", "kind": "deployments", "causes": [
+                {"reason": "NamespaceTerminating", "message": "namespace x is being terminated", "field": "metadata.namespace"}
+            ]},
+            "code": 403
+        }))
+        .unwrap();
+        let e = Error::Kube(kube::Error::Api(Box::new(status)));
+        assert_eq!(e.metric_label(), "kube_namespace_terminating");
     }
 }
