@@ -6,6 +6,9 @@ use crate::hash::short_hash;
 
 /// Field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "grafana-ha-operator";
+
+/// The name of the Grafana container in the pod template.
+pub const GRAFANA_CONTAINER: &str = "grafana";
 /// `app.kubernetes.io/managed-by` value; watches are scoped to it.
 pub const MANAGED_BY: &str = "grafana-ha-operator";
 /// Label carrying the owning GrafanaCluster's name.

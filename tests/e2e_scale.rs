@@ -319,6 +319,46 @@ async fn twenty_clusters_settle_without_churn() {
         assert!(n <= refreshes, "{op}: {n} calls in {window:?} ({calls:?})");
     }
     operator.stop().await;
+
+    // A new operator process knows nothing but what its watches deliver: every child's
+    // stored owned-field digest must equal the desired one as it stands, so a restart
+    // with a thousand clusters writes nothing either (reconcile/owned.rs).
+    let restarted = Operator::start(OperatorOptions {
+        namespace: None,
+        through_fault_proxy: false,
+        discovery_refresh: refresh,
+        resync,
+        ..OperatorOptions::default()
+    })
+    .await;
+    // Each cluster's round checks its Deployment once.
+    let checked = || {
+        sum(
+            &restarted.metrics,
+            "grafana_ha_operator_applies_total",
+            &["kind=\"Deployment\""],
+        )
+    };
+    wait_for(
+        "the restarted operator to check every cluster",
+        WAIT,
+        || async { (checked() >= N as f64).then_some(()) },
+    )
+    .await;
+    let after_restart = sum(
+        &restarted.metrics,
+        "grafana_ha_operator_applies_total",
+        &["result=\"applied\""],
+    );
+    println!(
+        "restarted: {} Deployments checked, {after_restart} applies",
+        checked()
+    );
+    assert_eq!(
+        after_restart, 0.0,
+        "a restarted operator found a child it would rewrite: an owned-field digest differs"
+    );
+    restarted.stop().await;
     let namespaces_api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
     for (ns, _) in &namespaces {
         let _ = namespaces_api.delete(ns, &DeleteParams::default()).await;

@@ -96,7 +96,7 @@ fn volumes(plan: &Plan) -> (Vec<Volume>, Vec<VolumeMount>) {
 
 fn grafana_container(plan: &Plan, mounts: Vec<VolumeMount>) -> Container {
     Container {
-        name: "grafana".into(),
+        name: crate::names::GRAFANA_CONTAINER.into(),
         image: Some(plan.image.clone()),
         ports: Some(
             grafana_ports()

@@ -300,7 +300,7 @@ fn live_deployment(gc: &GrafanaCluster, store: &Store<Deployment>) -> Option<Liv
         .as_ref()?
         .containers
         .iter()
-        .find(|c| c.name == "grafana")?
+        .find(|c| c.name == crate::names::GRAFANA_CONTAINER)?
         .image
         .clone()?;
     Some(LiveDeployment {

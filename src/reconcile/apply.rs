@@ -3,7 +3,9 @@
 //! nothing), create-once for generated Secrets and installer Jobs, in the order of
 //! [`Children::into_ordered`].
 
+use std::collections::HashMap;
 use std::fmt::Debug;
+use std::sync::{Mutex, PoisonError};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
@@ -11,7 +13,6 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
@@ -19,6 +20,7 @@ use k8s_openapi::api::core::v1::PersistentVolume;
 
 use super::context::Context;
 use super::optional::apply_optional;
+use super::owned;
 use super::report::publish;
 use crate::api::GrafanaCluster;
 use crate::build::{Child, Children};
@@ -31,35 +33,6 @@ use crate::status::{EventReason, JobState};
 /// Annotation with the digest of what the operator last applied: a removed field changes
 /// it, so a steady-state skip never hides a removal.
 pub const APPLIED_HASH_ANNOTATION: &str = "grafana-ha.io/applied-hash";
-
-/// True when every field of `desired` has the same value in `live`; fields the server or
-/// others added are ignored. Lists of named items (containers, env, volumes, ports: what
-/// server-side apply merges by name) match by name, so an item another field manager added
-/// (a sidecar) is left out of the comparison; other lists match item by item.
-pub fn contains(live: &Value, desired: &Value) -> bool {
-    match (live, desired) {
-        (Value::Object(l), Value::Object(d)) => d
-            .iter()
-            .all(|(k, dv)| l.get(k).is_some_and(|lv| contains(lv, dv))),
-        (Value::Array(l), Value::Array(d))
-            if !d.is_empty() && d.iter().all(|i| name_of(i).is_some()) =>
-        {
-            d.iter().all(|dv| {
-                l.iter()
-                    .find(|lv| name_of(lv) == name_of(dv))
-                    .is_some_and(|lv| contains(lv, dv))
-            })
-        }
-        (Value::Array(l), Value::Array(d)) => {
-            l.len() == d.len() && l.iter().zip(d).all(|(lv, dv)| contains(lv, dv))
-        }
-        (l, d) => l == d,
-    }
-}
-
-fn name_of(item: &Value) -> Option<&str> {
-    item.get("name")?.as_str()
-}
 
 /// Outcome of applying one object.
 pub enum Applied<K> {
@@ -81,10 +54,14 @@ fn kind_of<K: Resource<DynamicType = ()>>() -> String {
     K::kind(&()).to_string()
 }
 
-/// Server-side applies `desired` unless `store` shows it already in place.
+/// Server-side applies `desired` unless `store` shows it already in place: the live
+/// object's owned-field digest (see [`owned`](super::owned)) equals the desired one, or
+/// equals what the API server made of this same desired object last time (`settled`: a
+/// field the server normalises, such as a quantity, never matches byte for byte).
 pub async fn apply<K>(
     api: &Api<K>,
     store: &Store<K>,
+    settled: &Settled,
     mut desired: K,
     metrics: &Metrics,
 ) -> Result<Applied<K>>
@@ -109,9 +86,12 @@ where
     desired
         .annotations_mut()
         .insert(APPLIED_HASH_ANNOTATION.to_string(), digest.clone());
+    let wanted = owned::desired_digest(&desired);
+    let key = settled_key(&kind, &desired);
     if let Some(live) = store.get(&ObjectRef::from_obj(&desired))
         && live.annotations().get(APPLIED_HASH_ANNOTATION) == Some(&digest)
-        && in_place(live.as_ref(), &desired)
+        && let Some(have) = stored_digest(live.as_ref())
+        && (wanted.as_ref() == Some(&have) || settled.holds(&key, wanted.as_deref(), &have))
     {
         metrics.apply(&kind, "unchanged");
         return Ok(Applied::Unchanged(live.as_ref().clone()));
@@ -121,6 +101,7 @@ where
         Ok(live) => {
             metrics.apply(&kind, "applied");
             tracing::debug!(%kind, %name, "applied");
+            settled.record(key, wanted, owned::live_digest(&live));
             Ok(Applied::Written(live))
         }
         Err(e) => {
@@ -130,10 +111,64 @@ where
     }
 }
 
-fn in_place<K: Serialize>(live: &K, desired: &K) -> bool {
-    match (serde_json::to_value(live), serde_json::to_value(desired)) {
-        (Ok(l), Ok(d)) => contains(&l, &d),
-        _ => false,
+/// The owned-field digest of a live object: the one the watch stored with it, or computed
+/// now from its managedFields (an object read directly, not through a watch).
+fn stored_digest<K: Resource + Serialize>(live: &K) -> Option<String> {
+    live.annotations()
+        .get(owned::OWNED_DIGEST)
+        .cloned()
+        .or_else(|| owned::live_digest(live))
+}
+
+fn settled_key<K: Resource>(kind: &str, object: &K) -> String {
+    let meta = object.meta();
+    format!(
+        "{kind}/{}/{}",
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// Children whose live owned fields differ from what the operator sent although nothing
+/// else touched them (the server normalised a value): per child, the desired digest and the
+/// live digest the API server answered with. Only such children have an entry, so this
+/// stays small; after a restart each of them is applied once more (a no-op write).
+#[derive(Default)]
+pub struct Settled {
+    pairs: Mutex<HashMap<String, (String, String)>>,
+}
+
+impl Settled {
+    fn holds(&self, key: &str, wanted: Option<&str>, have: &str) -> bool {
+        let pairs = self.pairs.lock().unwrap_or_else(PoisonError::into_inner);
+        pairs
+            .get(key)
+            .is_some_and(|(d, l)| Some(d.as_str()) == wanted && l == have)
+    }
+
+    fn record(&self, key: String, wanted: Option<String>, live: Option<String>) {
+        let mut pairs = self.pairs.lock().unwrap_or_else(PoisonError::into_inner);
+        match (wanted, live) {
+            (Some(d), Some(l)) if d != l => {
+                tracing::debug!(child = %key, "the server keeps this child's owned fields in another form");
+                pairs.insert(key, (d, l));
+            }
+            _ => {
+                pairs.remove(&key);
+            }
+        }
+    }
+
+    /// How many children are remembered.
+    pub fn len(&self) -> usize {
+        self.pairs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -217,38 +252,39 @@ pub async fn apply_children(
                 }
             }
             Child::Secret(s) => {
-                apply(&ctx.api(&ns), &stores.secrets, s, m).await?;
+                apply(&ctx.api(&ns), &stores.secrets, &ctx.settled, s, m).await?;
             }
             Child::ConfigMap(c) => {
-                apply(&ctx.api(&ns), &stores.config_maps, c, m).await?;
+                apply(&ctx.api(&ns), &stores.config_maps, &ctx.settled, c, m).await?;
             }
             Child::ServiceAccount(a) => {
-                apply(&ctx.api(&ns), &stores.service_accounts, a, m).await?;
+                apply(&ctx.api(&ns), &stores.service_accounts, &ctx.settled, a, m).await?;
             }
             Child::Volume(v) => {
                 let api: Api<PersistentVolume> = Api::all(ctx.client.clone());
-                apply(&api, &stores.volumes, v, m).await?;
+                apply(&api, &stores.volumes, &ctx.settled, v, m).await?;
             }
             Child::Claim(c) => {
-                apply(&ctx.api(&ns), &stores.claims, c, m).await?;
+                apply(&ctx.api(&ns), &stores.claims, &ctx.settled, c, m).await?;
             }
             Child::InstallerJob(job) => {
                 installer = Some(JobState::of(&create_job(ctx, &ns, job).await?));
             }
             Child::Service(s) => {
-                apply(&ctx.api(&ns), &stores.services, s, m).await?;
+                apply(&ctx.api(&ns), &stores.services, &ctx.settled, s, m).await?;
             }
             Child::Ingress(i) => {
-                apply(&ctx.api(&ns), &stores.ingresses, i, m).await?;
+                apply(&ctx.api(&ns), &stores.ingresses, &ctx.settled, i, m).await?;
             }
             Child::DisruptionBudget(p) => {
-                apply(&ctx.api(&ns), &stores.budgets, p, m).await?;
+                apply(&ctx.api(&ns), &stores.budgets, &ctx.settled, p, m).await?;
             }
             Child::Deployment(d) => {
-                deployment = Some(apply(&ctx.api(&ns), &stores.deployments, d, m).await?);
+                deployment =
+                    Some(apply(&ctx.api(&ns), &stores.deployments, &ctx.settled, d, m).await?);
             }
             Child::NetworkPolicy(p) => {
-                apply(&ctx.api(&ns), &stores.network_policies, p, m).await?;
+                apply(&ctx.api(&ns), &stores.network_policies, &ctx.settled, p, m).await?;
             }
             Child::HttpRoute(r) => apply_optional(ctx, &ns, r).await?,
             Child::ServiceMonitor(s) => apply_optional(ctx, &ns, s).await?,
@@ -273,49 +309,10 @@ async fn create_job(ctx: &Context, ns: &str, job: Job) -> Result<Job> {
     };
     match live {
         Some(live) => Ok(live),
-        None => Ok(apply(&api, &ctx.stores.jobs, job, &ctx.metrics)
-            .await?
-            .into_inner()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn contains_ignores_server_added_fields() {
-        let live = json!({"a": 1, "b": {"c": "x", "d": "server"}, "l": [{"n": 1, "extra": true}]});
-        assert!(contains(
-            &live,
-            &json!({"a": 1, "b": {"c": "x"}, "l": [{"n": 1}]})
-        ));
-    }
-
-    #[test]
-    fn named_items_match_by_name_and_foreign_ones_are_ignored() {
-        let live = json!({"containers": [{"name": "grafana", "image": "g:1"}, {"name": "sidecar", "image": "s"}]});
-        assert!(contains(
-            &live,
-            &json!({"containers": [{"name": "grafana", "image": "g:1"}]})
-        ));
-        assert!(!contains(
-            &live,
-            &json!({"containers": [{"name": "grafana", "image": "g:2"}]})
-        ));
-        assert!(
-            !contains(&live, &json!({"containers": [{"name": "other"}]})),
-            "a missing item is drift"
-        );
-    }
-
-    #[test]
-    fn contains_sees_drift_and_list_changes() {
-        let live = json!({"a": 1, "l": [1, 2]});
-        assert!(!contains(&live, &json!({"a": 2})));
-        assert!(!contains(&live, &json!({"missing": 1})));
-        assert!(!contains(&live, &json!({"l": [1]})));
-        assert!(!contains(&live, &json!({"l": [2, 1]})));
+        None => Ok(
+            apply(&api, &ctx.stores.jobs, &ctx.settled, job, &ctx.metrics)
+                .await?
+                .into_inner(),
+        ),
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use super::apply::Settled;
 use super::events::Recorder;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -96,6 +97,8 @@ pub struct Context {
     pub stores: Stores,
     /// Which optional APIs (HTTPRoute, ServiceMonitor) the cluster serves, shared.
     pub optional_apis: OptionalApis,
+    /// Children whose owned fields the server keeps in another form (see apply.rs).
+    pub settled: Settled,
     /// Consecutive failures per cluster, for backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -119,6 +122,7 @@ impl Context {
             recorder,
             config,
             stores,
+            settled: Settled::default(),
             failures: Mutex::new(HashMap::new()),
         }
     }

@@ -12,8 +12,10 @@ pub mod cleanup;
 pub mod context;
 pub mod events;
 pub mod optional;
+pub mod owned;
 pub mod pipeline;
 pub mod report;
+pub mod slim;
 pub mod watches;
 
 use std::sync::Arc;

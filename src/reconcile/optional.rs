@@ -58,7 +58,7 @@ where
             };
         }
     }
-    match apply(&api, &store, desired, &ctx.metrics).await {
+    match apply(&api, &store, &ctx.settled, desired, &ctx.metrics).await {
         Ok(_) => Ok(()),
         Err(e) if api_gone(&e) => {
             tracing::info!(kind = %K::kind(&()), "an optional API went away; asking discovery again");

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use super::events::Recorder;
+use super::slim::{Slim, slim};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -81,6 +82,7 @@ where
         + Clone
         + DeserializeOwned
         + std::fmt::Debug
+        + Slim
         + Send
         + Sync
         + 'static,
@@ -89,8 +91,8 @@ where
     let config = watcher::Config::default().labels(&names::managed_selector());
     let stream = watcher(api, config)
         .default_backoff()
-        // managedFields are the bulk of a stored object and are never read here.
-        .modify(|o: &mut K| o.managed_fields_mut().clear())
+        // Stored slim: the owned-field digest and what reconciles read (see slim.rs).
+        .modify(|o: &mut K| slim(o))
         .reflect(writer)
         .touched_objects();
     (store, stream)
