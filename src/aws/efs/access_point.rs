@@ -4,7 +4,7 @@
 
 use aws_sdk_efs::types::{CreationInfo, PosixUser, RootDirectory, Tag};
 
-use super::{FileSystemDetails, SERVICE};
+use super::{AccessPointInventory, SERVICE};
 use crate::aws::error::{AwsError, AwsErrorKind};
 use crate::aws::{Discovery, observe};
 use crate::facts::AccessPointRequest;
@@ -64,7 +64,7 @@ fn parts(request: &AccessPointRequest) -> Result<Parts, AwsError> {
 impl Discovery {
     /// Creates the access point `request` describes and returns its id. The client token
     /// makes a repeated request (a retry, another replica) return the first access point.
-    /// The file system's cached access points are dropped, so the next lookup finds it.
+    /// The region's cached access point listing is dropped, so the next lookup finds it.
     pub async fn create_access_point(
         &self,
         request: &AccessPointRequest,
@@ -82,7 +82,7 @@ impl Discovery {
             .send()
             .await;
         let created = observe(&self.inner.metrics, SERVICE, CREATE_ACCESS_POINT, sent)?;
-        self.inner.inventories.clear_kind::<FileSystemDetails>();
+        self.inner.inventories.clear_kind::<AccessPointInventory>();
         let id = created.access_point_id().ok_or_else(|| {
             AwsError::new(
                 SERVICE,
