@@ -13,7 +13,8 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use aws_sdk_efs::types::{
     AccessPointDescription, FileSystemDescription, LifeCycleState, MountTargetDescription, Tag,
@@ -77,10 +78,21 @@ impl Discovery {
                         (fs.id.clone(), fs.mount_targets, fs.state.clone()),
                     )
                     .await?;
-                let (_, access_points) = self
+                let (_, listing) = self
                     .inventory::<AccessPointInventory>(Some(&region), ())
                     .await?;
-                let details = mount_targets.with_access_points(access_points.of(&fs.id));
+                let details = if self.inner.efs_created.newer_than_listing(
+                    &region,
+                    &fs.id,
+                    listing.listed_from,
+                ) {
+                    let (_, own) = self
+                        .inventory::<FileSystemAccessPoints>(Some(&region), fs.id.clone())
+                        .await?;
+                    mount_targets.with_access_points(&own.entries)
+                } else {
+                    mount_targets.with_access_points(listing.of(&fs.id))
+                };
                 storage_facts_for(fs, &details, &query, owner)
             }
         };
@@ -186,14 +198,36 @@ impl Inventory for AccessPointInventory {
     const OPERATION: &'static str = DESCRIBE_ACCESS_POINTS;
 
     async fn fetch(aws: &FetchContext<'_, Self::Client>, _: &()) -> Result<Self, AwsError> {
-        let listed = list_access_points(aws.client, aws.metrics).await?;
-        let inventory = AccessPointInventory::from_descriptions(&listed);
+        let listed_from = Instant::now();
+        let listed = list_access_points(aws.client, aws.metrics, None).await?;
+        let mut inventory = AccessPointInventory::from_descriptions(&listed);
+        inventory.listed_from = listed_from;
         tracing::debug!(
             access_points = listed.len(),
             file_systems = inventory.by_file_system.len(),
             "refreshed EFS access points"
         );
         Ok(inventory)
+    }
+}
+
+/// The access points of one file system, read by its id (one call): only for a file system
+/// the operator created an access point on after the region's listing was read, until a
+/// listing read after the creation has it. A cluster then sees its new access point in
+/// its next round, and creating N access points costs N calls, not N listings.
+impl Inventory for FileSystemAccessPoints {
+    type Client = aws_sdk_efs::Client;
+    type Key = String;
+    const OPERATION: &'static str = DESCRIBE_ACCESS_POINTS;
+
+    async fn fetch(
+        aws: &FetchContext<'_, Self::Client>,
+        file_system_id: &String,
+    ) -> Result<Self, AwsError> {
+        let listed = list_access_points(aws.client, aws.metrics, Some(file_system_id)).await?;
+        Ok(FileSystemAccessPoints {
+            entries: listed.iter().filter_map(access_point_entry).collect(),
+        })
     }
 }
 
@@ -302,9 +336,54 @@ pub struct FileSystemEntry {
 }
 
 /// Every access point of a region, by file system id.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AccessPointInventory {
     by_file_system: HashMap<String, Vec<AccessPointEntry>>,
+    /// When the listing was asked for: what was created before is in it.
+    listed_from: Instant,
+}
+
+/// The access points of one file system (see [`FileSystemAccessPoints`]'s `Inventory`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FileSystemAccessPoints {
+    entries: Vec<AccessPointEntry>,
+}
+
+/// When the operator last created an access point on each file system, by region, until a
+/// later listing of the region's access points has it.
+#[derive(Default)]
+pub(crate) struct RecentAccessPoints {
+    created: Mutex<HashMap<(String, String), Instant>>,
+}
+
+impl RecentAccessPoints {
+    /// Records a creation on `file_system_id`, now.
+    fn record(&self, region: &str, file_system_id: &str) {
+        self.lock().insert(
+            (region.to_string(), file_system_id.to_string()),
+            Instant::now(),
+        );
+    }
+
+    /// Whether an access point was created on `file_system_id` after the listing asked at
+    /// `listed_from` (which may then lack it). A creation the listing has is forgotten.
+    fn newer_than_listing(&self, region: &str, file_system_id: &str, listed_from: Instant) -> bool {
+        let key = (region.to_string(), file_system_id.to_string());
+        let mut created = self.lock();
+        match created.get(&key) {
+            Some(at) if *at >= listed_from => true,
+            Some(_) => {
+                created.remove(&key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Never held across an await, so a panic cannot leave the map half-updated.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Instant>> {
+        self.created.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl AccessPointInventory {
@@ -321,7 +400,10 @@ impl AccessPointInventory {
                 .or_default()
                 .push(entry);
         }
-        AccessPointInventory { by_file_system }
+        AccessPointInventory {
+            by_file_system,
+            listed_from: Instant::now(),
+        }
     }
 
     /// The access points of one file system.
@@ -623,16 +705,20 @@ async fn list_mount_targets(
     )
 }
 
-/// Every access point of the region: without a FileSystemId (or AccessPointId),
-/// DescribeAccessPoints lists them all, in pages.
+/// The access points of one file system, or (None) every access point of the region:
+/// without a FileSystemId (or AccessPointId), DescribeAccessPoints lists them all, in pages.
 async fn list_access_points(
     client: &aws_sdk_efs::Client,
     metrics: &Metrics,
+    file_system_id: Option<&str>,
 ) -> Result<Vec<AccessPointDescription>, AwsError> {
     all_pages!(
         metrics,
         DESCRIBE_ACCESS_POINTS,
-        client.describe_access_points().max_results(EFS_MAX_PAGE),
+        client
+            .describe_access_points()
+            .set_file_system_id(file_system_id.map(str::to_string))
+            .max_results(EFS_MAX_PAGE),
         access_points
     )
 }

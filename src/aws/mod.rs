@@ -132,6 +132,7 @@ struct Inner {
     clients: Clients,
     inventories: Inventories,
     interests: interest::Interests,
+    efs_created: efs::RecentAccessPoints,
 }
 
 /// Shared, cached discovery of AWS resources. Cheap to clone.
@@ -206,6 +207,7 @@ impl Discovery {
                 clients: Clients::new(sdk, options.endpoint_url.clone()),
                 inventories: Inventories::new(),
                 interests: interest::Interests::new(),
+                efs_created: efs::RecentAccessPoints::default(),
             }),
             owner: None,
         }

@@ -471,3 +471,25 @@ fn settled_mount_targets_are_kept_for_the_safety_refresh_and_pending_ones_not() 
     assert_eq!(creating.refresh_factor(), 1);
     assert_eq!(MountTargets::of("fs-a", &[]).refresh_factor(), 1);
 }
+
+#[test]
+fn a_created_access_point_is_read_by_file_system_until_a_later_listing_has_it() {
+    let recent = RecentAccessPoints::default();
+    let before_creation = Instant::now();
+    assert!(!recent.newer_than_listing("r", "fs-a", before_creation));
+    recent.record("r", "fs-a");
+    // A listing asked before the creation may lack it: read that file system by id.
+    assert!(recent.newer_than_listing("r", "fs-a", before_creation));
+    assert!(
+        recent.newer_than_listing("r", "fs-a", before_creation),
+        "until a later one"
+    );
+    // Other file systems and regions are served from the listing.
+    assert!(!recent.newer_than_listing("r", "fs-b", before_creation));
+    assert!(!recent.newer_than_listing("other", "fs-a", before_creation));
+    // A listing asked after the creation has it: the creation is forgotten.
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let after_creation = Instant::now();
+    assert!(!recent.newer_than_listing("r", "fs-a", after_creation));
+    assert!(!recent.newer_than_listing("r", "fs-a", before_creation));
+}
