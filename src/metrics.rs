@@ -269,6 +269,7 @@ pub const KNOWN_AWS_OPERATIONS: &[&str] = &[
     "DescribeMountTargets",
     "DescribeAccessPoints",
     "GetSecretValue",
+    "ListSecrets",
 ];
 
 #[cfg(test)]

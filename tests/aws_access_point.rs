@@ -102,7 +102,8 @@ async fn the_created_access_point_has_grafanas_posix_settings_and_is_found_again
             .any(|t| t.key() == OWNER_TAG && t.value() == "obs/grafana")
     );
 
-    // The file system's access points were cached without it: creating dropped them.
+    // The region's access points were cached without it: after the creation that file
+    // system's are read by its id.
     let after = lookup(&discovery, &selector, "obs/grafana").await;
     assert_eq!(after.access_point_id.as_deref(), Some(id.as_str()));
 }
@@ -138,4 +139,56 @@ async fn clusters_sharing_a_file_system_each_find_their_own() {
     let b_found = lookup(&discovery, &selector, "team-b/grafana").await;
     assert_eq!(a_found.access_point_id.as_deref(), Some(a_id.as_str()));
     assert_eq!(b_found.access_point_id.as_deref(), Some(b_id.as_str()));
+}
+
+/// Issue 11: creating an access point on each of N file systems costs one
+/// DescribeAccessPoints by file system id each (so every cluster finds its own in its next
+/// round), not one region-wide listing each; once a listing read after the creations has
+/// them, lookups are served from it again.
+#[tokio::test]
+async fn creating_access_points_costs_one_read_each_not_a_listing_each() {
+    const N: usize = 4;
+    reset_moto();
+    let aws = AwsClients::new().await;
+    let mut file_systems = Vec::new();
+    for i in 0..N {
+        let team = format!("team-{i}");
+        let fs = aws.create_file_system(&team, &[("team", &team)]).await;
+        aws.create_mount_target(&fs, "us-east-1a").await;
+        file_systems.push((team, fs));
+    }
+    let (discovery, metrics) = discovery().await;
+    let reads = || calls(&metrics, "efs", "DescribeAccessPoints", AwsOutcome::Success);
+    let owner = |team: &str| format!("{team}/grafana");
+    for (team, _) in &file_systems {
+        let found = lookup(&discovery, &tags(&[("team", team)]), &owner(team)).await;
+        assert_eq!(found.access_point_id, None);
+    }
+    assert_eq!(reads(), 1, "one region-wide listing");
+
+    let mut created = Vec::new();
+    for (team, fs) in &file_systems {
+        let gc = cluster(team);
+        let request = access_point_request(&ClusterRef::of(&gc), &gc.spec, fs);
+        created.push(discovery.create_access_point(&request).await.unwrap());
+    }
+    for _ in 0..2 {
+        for ((team, _), id) in file_systems.iter().zip(&created) {
+            let found = lookup(&discovery, &tags(&[("team", team)]), &owner(team)).await;
+            assert_eq!(found.access_point_id.as_deref(), Some(id.as_str()));
+        }
+    }
+    assert_eq!(
+        reads(),
+        1 + N as u64,
+        "one read by file system id per creation"
+    );
+
+    // The next listing (here forced) has them all: back to the listing alone.
+    discovery.invalidate();
+    for ((team, _), id) in file_systems.iter().zip(&created) {
+        let found = lookup(&discovery, &tags(&[("team", team)]), &owner(team)).await;
+        assert_eq!(found.access_point_id.as_deref(), Some(id.as_str()));
+    }
+    assert_eq!(reads(), 2 + N as u64);
 }

@@ -101,21 +101,154 @@ async fn database_is_found_with_its_managed_credentials() {
     assert_eq!(creds.password.expose(), "P@55w0rd!");
     assert!(!format!("{creds:?}").contains("P@55w0rd!"));
 
-    // Read once, then served from the cache.
+    // Read once, then served from the cache (the value and the versions' listing).
     discovery
         .managed_credentials(None, &secret_arn)
         .await
         .expect("cached secret");
+    assert_eq!(secret_calls(&metrics, "GetSecretValue"), 1);
+    assert_eq!(secret_calls(&metrics, "ListSecrets"), 1);
+    assert_eq!(cache_lookups(&metrics, "secretsmanager", "hit"), 2);
+}
+
+fn secret_calls(metrics: &Metrics, operation: &str) -> u64 {
+    calls(metrics, "secretsmanager", operation, AwsOutcome::Success)
+}
+
+/// The ARN of the RDS-managed secret of the one database tagged `selector`.
+async fn managed_secret_of(discovery: &Discovery, selector: &[(&str, &str)]) -> String {
+    match discovery
+        .find_database(None, &tags(selector))
+        .await
+        .unwrap()
+    {
+        Lookup::Found(db) => db.managed_secret_arn.expect("RDS manages the password"),
+        other => panic!("expected Found, got {other:?}"),
+    }
+}
+
+/// Issue 11: the value of an RDS-managed secret is read once per version, whatever the
+/// number of refreshes, and a rotation reaches the cluster that uses it within one refresh
+/// at the cost of exactly one GetSecretValue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_secret_is_read_once_and_reaches_its_cluster_within_one_refresh() {
+    let aws = fresh_aws().await;
+    aws.create_db_instance("grafana-db", "postgres", &[APP], true)
+        .await;
+    aws.create_db_instance("other-db", "postgres", &[("app", "other")], true)
+        .await;
+    let refresh = Duration::from_secs(1);
+    let (discovery, metrics) = discovery(refresh, 100).await;
+    let mut changes = discovery.subscribe_changes();
+    let arn = managed_secret_of(&discovery, &[APP]).await;
+    let other = managed_secret_of(&discovery, &[("app", "other")]).await;
+
+    let read = |owner: &'static str, arn: String| {
+        let discovery = discovery.for_owner(owner);
+        async move { discovery.managed_credentials(None, &arn).await.unwrap() }
+    };
+    assert_eq!(
+        read("ns/a", arn.clone()).await.password.expose(),
+        "P@55w0rd!"
+    );
+    read("ns/b", other.clone()).await;
+    assert_eq!(secret_calls(&metrics, "GetSecretValue"), 2);
+
+    // Refreshes without a rotation: the listing is read, the values are not.
+    tokio::time::sleep(refresh * 3).await;
+    read("ns/a", arn.clone()).await;
+    read("ns/b", other.clone()).await;
+    assert_eq!(secret_calls(&metrics, "GetSecretValue"), 2);
+    assert!(
+        secret_calls(&metrics, "ListSecrets") >= 3,
+        "{}",
+        metrics.render()
+    );
+    assert!(changes.try_recv().is_err(), "no rotation, no announcement");
+
+    aws.secrets
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(r#"{"username":"admin","password":"rotated-Pw-2"}"#)
+        .send()
+        .await
+        .expect("rotate");
+    let rotated = std::time::Instant::now();
+    let announced = tokio::time::timeout(refresh * 5, changes.recv())
+        .await
+        .expect("the rotation is announced")
+        .expect("channel open");
+    let took = rotated.elapsed();
+    println!("a rotated secret was announced after {took:?}");
+    assert_eq!(&*announced, "ns/a");
+    // One refresh interval and one tick of the watch (a quarter), with slack.
+    assert!(took < refresh * 3, "took {took:?}");
+
+    let creds = read("ns/a", arn.clone()).await;
+    assert_eq!(creds.password.expose(), "rotated-Pw-2");
+    read("ns/a", arn.clone()).await;
+    read("ns/b", other.clone()).await;
+    assert_eq!(
+        secret_calls(&metrics, "GetSecretValue"),
+        3,
+        "exactly one read for the rotation"
+    );
+    assert!(
+        !format!("{creds:?}").contains("rotated-Pw-2"),
+        "no value in Debug"
+    );
+    // Only the owner of the rotated secret was announced.
+    tokio::time::sleep(refresh * 2).await;
+    while let Ok(owner) = changes.try_recv() {
+        assert_eq!(&*owner, "ns/a");
+    }
+}
+
+/// An IAM policy without secretsmanager:ListSecrets (older installs): the value is read
+/// every refresh interval as before, and the refused listing is not asked again at once.
+#[tokio::test]
+async fn a_refused_secret_listing_falls_back_to_reading_every_interval() {
+    let aws = fresh_aws().await;
+    clear_fault();
+    aws.create_db_instance("grafana-db", "postgres", &[APP], true)
+        .await;
+    let metrics = Metrics::new();
+    let refresh = Duration::from_secs(1);
+    let discovery = Discovery::from_env_with(
+        DiscoveryConfig {
+            refresh_interval: refresh,
+            default_region: None,
+        },
+        ClientOptions {
+            endpoint_url: Some(support::aws::fault_proxy_url()),
+            ..quick_retries()
+        },
+        metrics.clone(),
+    )
+    .await;
+    let arn = managed_secret_of(&discovery, &[APP]).await;
+
+    set_fault(r#"{"mode":"access_denied","count":1,"service":"secretsmanager"}"#);
+    let creds = discovery.managed_credentials(None, &arn).await;
+    clear_fault_after(|| faults_injected("secretsmanager"), 1);
+    assert_eq!(creds.unwrap().password.expose(), "P@55w0rd!");
     assert_eq!(
         calls(
             &metrics,
             "secretsmanager",
-            "GetSecretValue",
-            AwsOutcome::Success
+            "ListSecrets",
+            AwsOutcome::ClientError
         ),
         1
     );
-    assert_eq!(cache_lookups(&metrics, "secretsmanager", "hit"), 1);
+    assert_eq!(secret_calls(&metrics, "GetSecretValue"), 1);
+
+    discovery.managed_credentials(None, &arn).await.unwrap();
+    assert_eq!(secret_calls(&metrics, "GetSecretValue"), 1, "cached");
+    tokio::time::sleep(refresh + Duration::from_millis(200)).await;
+    discovery.managed_credentials(None, &arn).await.unwrap();
+    assert_eq!(secret_calls(&metrics, "GetSecretValue"), 2, "re-read");
+    assert_eq!(secret_calls(&metrics, "ListSecrets"), 0, "not asked again");
 }
 
 #[tokio::test]
@@ -428,6 +561,83 @@ async fn file_system_is_found_with_zones_and_tagged_access_point() {
         calls(&metrics, "efs", "DescribeAccessPoints", AwsOutcome::Success),
         1
     );
+}
+
+/// Issue 11: N file systems cost list pages per refresh, not calls per file system. Access
+/// points come from the region's listing; mount targets are read again only for a file
+/// system whose NumberOfMountTargets moved.
+#[tokio::test]
+async fn file_systems_cost_list_pages_per_refresh() {
+    const N: usize = 12;
+    let aws = fresh_aws().await;
+    let mut ids = Vec::new();
+    for i in 0..N {
+        let team = format!("team-{i}");
+        let fs = aws.create_file_system(&team, &[("team", &team)]).await;
+        aws.create_mount_target(&fs, "us-east-1a").await;
+        aws.create_access_point(&fs, &team, &[("team", &team)])
+            .await;
+        ids.push(fs);
+    }
+    let refresh = Duration::from_secs(1);
+    // Five file systems per page: three pages of DescribeFileSystems.
+    let (discovery, metrics) = discovery(refresh, 5).await;
+    let efs_calls = |operation| calls(&metrics, "efs", operation, AwsOutcome::Success);
+    let lookup_all = || async {
+        let mut found = Vec::new();
+        for i in 0..N {
+            let selector = tags(&[("team", &format!("team-{i}"))]);
+            let query = FileSystemQuery::Tags {
+                selector: &selector,
+                access_point_id: None,
+            };
+            match discovery.find_file_system(None, query).await.unwrap() {
+                Lookup::Found(storage) => found.push(storage),
+                other => panic!("team-{i}: expected Found, got {other:?}"),
+            }
+        }
+        found
+    };
+    let first = lookup_all().await;
+    for (storage, id) in first.iter().zip(&ids) {
+        assert_eq!(&storage.file_system_id, id);
+        assert!(storage.access_point_id.is_some(), "{storage:?}");
+    }
+    assert_eq!(
+        efs_calls("DescribeMountTargets"),
+        N as u64,
+        "once per file system"
+    );
+    assert_eq!(efs_calls("DescribeAccessPoints"), 1);
+
+    let counts = || {
+        [
+            "DescribeFileSystems",
+            "DescribeAccessPoints",
+            "DescribeMountTargets",
+        ]
+        .map(efs_calls)
+    };
+    let before = counts();
+    tokio::time::sleep(refresh + Duration::from_millis(200)).await;
+    lookup_all().await;
+    let after = counts();
+    let per_refresh: Vec<u64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+    println!("EFS calls per refresh with {N} file systems: {per_refresh:?}");
+    assert_eq!(
+        per_refresh,
+        [3, 1, 0],
+        "file system pages, one access point page, no mount targets"
+    );
+
+    // A second mount target changes one file system's NumberOfMountTargets: that one is
+    // read at the next refresh, and only it.
+    aws.create_mount_target(&ids[0], "us-east-1b").await;
+    tokio::time::sleep(refresh + Duration::from_millis(200)).await;
+    let before = counts();
+    let found = lookup_all().await;
+    assert_eq!(found[0].mount_target_zones, ["us-east-1a", "us-east-1b"]);
+    assert_eq!(counts()[2] - before[2], 1);
 }
 
 #[tokio::test]

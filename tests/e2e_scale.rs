@@ -114,7 +114,8 @@ fn delta(after: &BTreeMap<String, f64>, before: &BTreeMap<String, f64>) -> BTree
 }
 
 /// The calls of one refresh of every inventory, with `n` sets of resources, after every
-/// cluster's lookups were made once (mount targets stay cached across refreshes).
+/// cluster's lookups (and managed secret reads) were made once: mount targets and secret
+/// values stay cached across refreshes, everything else is a region-wide listing.
 async fn calls_per_refresh(n: usize) -> BTreeMap<String, f64> {
     reset_moto();
     let aws = AwsClients::new().await;
@@ -156,6 +157,11 @@ async fn calls_per_refresh(n: usize) -> BTreeMap<String, f64> {
                 for found in [format!("{db:?}"), format!("{cache:?}"), format!("{fs:?}")] {
                     assert!(found.starts_with("Found"), "{found}");
                 }
+                let grafana_ha_operator::facts::Lookup::Found(db) = db else {
+                    unreachable!("checked above")
+                };
+                let arn = db.managed_secret_arn.expect("RDS manages the password");
+                discovery.managed_credentials(None, &arn).await.unwrap();
             }
         }
     };
@@ -178,6 +184,13 @@ async fn aws_calls_per_refresh_do_not_grow_with_resources() {
         "ElastiCache tags come from the tagging API: {twenty:?}"
     );
     assert_eq!(twenty.get("GetResources"), Some(&1.0), "{twenty:?}");
+    // Per-resource calls: none once read. Secret values follow ListSecrets' versions, access
+    // points come from the region's listing, mount targets from NumberOfMountTargets.
+    for op in ["GetSecretValue", "DescribeMountTargets"] {
+        assert!(!twenty.contains_key(op), "{op} per refresh: {twenty:?}");
+    }
+    assert_eq!(twenty.get("ListSecrets"), Some(&1.0), "{twenty:?}");
+    assert_eq!(twenty.get("DescribeAccessPoints"), Some(&1.0), "{twenty:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,9 +327,17 @@ async fn twenty_clusters_settle_without_churn() {
         "DescribeReplicationGroups",
         "GetResources",
         "DescribeFileSystems",
+        "DescribeAccessPoints",
+        "ListSecrets",
     ] {
         let n = calls.get(op).copied().unwrap_or(0.0);
         assert!(n <= refreshes, "{op}: {n} calls in {window:?} ({calls:?})");
+    }
+    // Per-resource calls: none in a steady state. A secret's value is read again only when
+    // ListSecrets shows a new version, mount targets only when NumberOfMountTargets moves
+    // (or after a 6-hour safety refresh).
+    for op in ["GetSecretValue", "DescribeMountTargets"] {
+        assert!(!calls.contains_key(op), "{op} in {window:?}: {calls:?}");
     }
     operator.stop().await;
 

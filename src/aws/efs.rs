@@ -1,12 +1,20 @@
 //! EFS: finding the plugins file system by tag or id, with its mount targets and access
 //! point.
 //!
-//! `DescribeFileSystems` returns tags inline, so the inventory is one paged listing. Mount
-//! targets and access points need one call each per file system: they are fetched only for
-//! the file system a lookup selected, and cached separately (see `Discovery`).
+//! `DescribeFileSystems` returns tags inline, so the inventory is one paged listing.
+//! `DescribeAccessPoints` without a file system id lists the region's access points (with
+//! their tags and file system id) in pages, so access points are a second region-wide
+//! listing. Only mount targets need a call per file system (`DescribeMountTargets` takes
+//! exactly one file system, mount target or access point id): they are read for the file
+//! system a lookup selected and kept while the listing's `NumberOfMountTargets` and
+//! `LifeCycleState` of that file system stay the same (see [`MountTargets`]). A refresh
+//! then costs page counts, whatever the number of file systems.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use aws_sdk_efs::types::{
     AccessPointDescription, FileSystemDescription, LifeCycleState, MountTargetDescription, Tag,
@@ -14,10 +22,10 @@ use aws_sdk_efs::types::{
 
 use crate::aws::clients::service_client;
 use crate::aws::error::AwsError;
-use crate::aws::interest::{Recheck, fingerprint};
+use crate::aws::interest::{Recheck, Refresh, fingerprint};
 use crate::aws::inventory::{FetchContext, Inventory};
 use crate::aws::select::{Candidate, found_or, select_by_tags, select_one};
-use crate::aws::{Discovery, all_pages, lookup_outcome, refresh_of};
+use crate::aws::{Discovery, all_pages, lookup_outcome};
 use crate::facts::{Lookup, OWNER_TAG, StorageFacts, Tags};
 use crate::metrics::Metrics;
 
@@ -39,8 +47,9 @@ impl Discovery {
     /// The EFS file system a query names, with its mount target zones and access point.
     ///
     /// Two steps: the region's file systems (one listing, cached like every inventory) pick
-    /// the file system; then its mount targets and access points, fetched for that one file
-    /// system only and cached by its id, finish the lookup.
+    /// the file system; then its mount targets (read for that one file system, cached by its
+    /// id, number of mount targets and state) and its access points (from the region's
+    /// listing) finish the lookup.
     pub async fn find_file_system(
         &self,
         region: Option<&str>,
@@ -63,12 +72,27 @@ impl Discovery {
         let lookup = match choose_file_system(&inventory, &query) {
             Err(done) => done,
             Ok(fs) => {
-                let (_, details) = self
-                    .inventory::<FileSystemDetails>(
+                let (_, mount_targets) = self
+                    .inventory::<MountTargets>(
                         Some(&region),
-                        (fs.id.clone(), fs.mount_targets),
+                        (fs.id.clone(), fs.mount_targets, fs.state.clone()),
                     )
                     .await?;
+                let (_, listing) = self
+                    .inventory::<AccessPointInventory>(Some(&region), ())
+                    .await?;
+                let details = if self.inner.efs_created.newer_than_listing(
+                    &region,
+                    &fs.id,
+                    listing.listed_from,
+                ) {
+                    let (_, own) = self
+                        .inventory::<FileSystemAccessPoints>(Some(&region), fs.id.clone())
+                        .await?;
+                    mount_targets.with_access_points(&own.entries)
+                } else {
+                    mount_targets.with_access_points(listing.of(&fs.id))
+                };
                 storage_facts_for(fs, &details, &query, owner)
             }
         };
@@ -89,7 +113,7 @@ impl Discovery {
     ) {
         let owned = OwnedQuery::of(query, owner);
         let key = (
-            std::any::TypeId::of::<FileSystemDetails>(),
+            std::any::TypeId::of::<MountTargets>(),
             region.clone(),
             format!("{owned:?}"),
         );
@@ -104,12 +128,18 @@ impl Discovery {
                 Ok(fingerprint(&lookup))
             })
         });
-        self.remember(
-            key,
-            fingerprint(lookup),
-            recheck,
-            refresh_of::<EfsInventory>(region),
-        );
+        // The watch keeps both region-wide listings fresh; mount targets follow the file
+        // system listing's NumberOfMountTargets when the recheck asks again.
+        let refresh: Refresh = Arc::new(move |d: Discovery| {
+            let region = region.clone();
+            Box::pin(async move {
+                d.inventory::<EfsInventory>(Some(&region), ()).await?;
+                d.inventory::<AccessPointInventory>(Some(&region), ())
+                    .await
+                    .map(|_| ())
+            })
+        });
+        self.remember(key, fingerprint(lookup), recheck, refresh);
     }
 }
 
@@ -161,32 +191,91 @@ impl Inventory for EfsInventory {
     }
 }
 
-/// Refreshes for which settled mount targets and access points are served from the cache.
-const SETTLED_REFRESHES: u32 = 10;
-
-/// Cached by file system id and its number of mount targets.
-impl Inventory for FileSystemDetails {
+/// Every access point of a region, in one paged listing per refresh.
+impl Inventory for AccessPointInventory {
     type Client = aws_sdk_efs::Client;
-    type Key = (String, i32);
+    type Key = ();
+    const OPERATION: &'static str = DESCRIBE_ACCESS_POINTS;
+
+    async fn fetch(aws: &FetchContext<'_, Self::Client>, _: &()) -> Result<Self, AwsError> {
+        let listed_from = Instant::now();
+        let listed = list_access_points(aws.client, aws.metrics, None).await?;
+        let mut inventory = AccessPointInventory::from_descriptions(&listed);
+        inventory.listed_from = listed_from;
+        tracing::debug!(
+            access_points = listed.len(),
+            file_systems = inventory.by_file_system.len(),
+            "refreshed EFS access points"
+        );
+        Ok(inventory)
+    }
+}
+
+/// The access points of one file system, read by its id (one call): only for a file system
+/// the operator created an access point on after the region's listing was read, until a
+/// listing read after the creation has it. A cluster then sees its new access point in
+/// its next round, and creating N access points costs N calls, not N listings.
+impl Inventory for FileSystemAccessPoints {
+    type Client = aws_sdk_efs::Client;
+    type Key = String;
+    const OPERATION: &'static str = DESCRIBE_ACCESS_POINTS;
+
+    async fn fetch(
+        aws: &FetchContext<'_, Self::Client>,
+        file_system_id: &String,
+    ) -> Result<Self, AwsError> {
+        let listed = list_access_points(aws.client, aws.metrics, Some(file_system_id)).await?;
+        Ok(FileSystemAccessPoints {
+            entries: listed.iter().filter_map(access_point_entry).collect(),
+        })
+    }
+}
+
+/// Refresh intervals for which settled mount targets are served from the cache, at least.
+///
+/// Mount targets are the one EFS listing that costs a call per file system, and the file
+/// system listing already says when they change: a mount target created or deleted changes
+/// the file system's NumberOfMountTargets, which is part of the cache key, so it is read at
+/// the next refresh. What the count cannot show is a mount target deleted and another
+/// created in a different zone within one refresh interval; this safety refresh (6 hours
+/// at the default 60 s) bounds how long such a swap goes unseen, at a cost of N / 360
+/// calls per refresh. [`SAFETY_SPREAD`] more refreshes, chosen by file system id, keep the
+/// mount targets read together (every cluster's first round) from expiring together.
+const SAFETY_REFRESHES: u32 = 360;
+
+/// Up to this many refresh intervals are added to [`SAFETY_REFRESHES`], by file system id.
+const SAFETY_SPREAD: u32 = 60;
+
+/// Cached by file system id, NumberOfMountTargets and LifeCycleState (from the region's
+/// file system listing): a change in either is read at once.
+impl Inventory for MountTargets {
+    type Client = aws_sdk_efs::Client;
+    type Key = (String, i32, String);
     const OPERATION: &'static str = DESCRIBE_MOUNT_TARGETS;
 
     async fn fetch(
         aws: &FetchContext<'_, Self::Client>,
-        (file_system_id, _): &(String, i32),
+        (file_system_id, _, _): &(String, i32, String),
     ) -> Result<Self, AwsError> {
-        fetch_details(aws.client, aws.metrics, file_system_id).await
+        let listed = list_mount_targets(aws.client, aws.metrics, file_system_id).await?;
+        let mount_targets = MountTargets::of(file_system_id, &listed);
+        tracing::debug!(
+            file_system_id,
+            zones = ?mount_targets.zones,
+            pending = mount_targets.pending,
+            "refreshed EFS mount targets"
+        );
+        Ok(mount_targets)
     }
 
-    /// Two calls per file system, so settled details are kept for [`SETTLED_REFRESHES`]
-    /// refreshes: a new or deleted mount target changes the key (the file system's
-    /// NumberOfMountTargets, from the region-wide listing) and is read at once, an access
-    /// point the operator creates drops this cache, and mount targets still being created
-    /// are read at every refresh.
+    /// Mount targets still being created (or none yet) are read at every refresh: their
+    /// count does not move when they become available. Settled ones, see
+    /// [`SAFETY_REFRESHES`].
     fn refresh_factor(&self) -> u32 {
-        if self.pending_mount_targets > 0 || self.mount_target_zones.is_empty() {
+        if self.pending > 0 || self.zones.is_empty() {
             1
         } else {
-            SETTLED_REFRESHES
+            SAFETY_REFRESHES + self.spread
         }
     }
 }
@@ -240,9 +329,130 @@ pub struct FileSystemEntry {
     pub arn: String,
     /// LifeCycleState: creating, available, updating, deleting, deleted, error.
     pub state: String,
-    /// NumberOfMountTargets: a change re-reads the mount targets at once.
+    /// NumberOfMountTargets: a change re-reads the mount targets at once (see
+    /// [`MountTargets`]).
     pub mount_targets: i32,
     pub tags: Tags,
+}
+
+/// Every access point of a region, by file system id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccessPointInventory {
+    by_file_system: HashMap<String, Vec<AccessPointEntry>>,
+    /// When the listing was asked for: what was created before is in it.
+    listed_from: Instant,
+}
+
+/// The access points of one file system (see [`FileSystemAccessPoints`]'s `Inventory`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FileSystemAccessPoints {
+    entries: Vec<AccessPointEntry>,
+}
+
+/// When the operator last created an access point on each file system, by region, until a
+/// later listing of the region's access points has it.
+#[derive(Default)]
+pub(crate) struct RecentAccessPoints {
+    created: Mutex<HashMap<(String, String), Instant>>,
+}
+
+impl RecentAccessPoints {
+    /// Records a creation on `file_system_id`, now.
+    fn record(&self, region: &str, file_system_id: &str) {
+        self.lock().insert(
+            (region.to_string(), file_system_id.to_string()),
+            Instant::now(),
+        );
+    }
+
+    /// Whether an access point was created on `file_system_id` after the listing asked at
+    /// `listed_from` (which may then lack it). A creation the listing has is forgotten.
+    fn newer_than_listing(&self, region: &str, file_system_id: &str, listed_from: Instant) -> bool {
+        let key = (region.to_string(), file_system_id.to_string());
+        let mut created = self.lock();
+        match created.get(&key) {
+            Some(at) if *at >= listed_from => true,
+            Some(_) => {
+                created.remove(&key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Never held across an await, so a panic cannot leave the map half-updated.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Instant>> {
+        self.created.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl AccessPointInventory {
+    /// Groups access points by their file system; those without an id are left out.
+    pub fn from_descriptions(access_points: &[AccessPointDescription]) -> AccessPointInventory {
+        let mut by_file_system: HashMap<String, Vec<AccessPointEntry>> = HashMap::new();
+        for ap in access_points {
+            let (Some(file_system_id), Some(entry)) = (ap.file_system_id(), access_point_entry(ap))
+            else {
+                continue;
+            };
+            by_file_system
+                .entry(file_system_id.to_string())
+                .or_default()
+                .push(entry);
+        }
+        AccessPointInventory {
+            by_file_system,
+            listed_from: Instant::now(),
+        }
+    }
+
+    /// The access points of one file system.
+    pub fn of(&self, file_system_id: &str) -> &[AccessPointEntry] {
+        self.by_file_system
+            .get(file_system_id)
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The mount targets of one file system, in plain data.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MountTargets {
+    /// Availability zones with an available mount target, sorted and unique.
+    pub zones: Vec<String>,
+    /// Mount targets that exist but are not available yet (being created or deleted).
+    pub pending: usize,
+    /// Extra refresh intervals before the safety refresh, from the file system id.
+    spread: u32,
+}
+
+impl MountTargets {
+    /// The mount targets `listed` for `file_system_id`.
+    pub fn of(file_system_id: &str, listed: &[MountTargetDescription]) -> MountTargets {
+        let zones: BTreeSet<String> = listed
+            .iter()
+            .filter(|mt| is_available(mt.life_cycle_state()))
+            .filter_map(|mt| mt.availability_zone_name().map(str::to_string))
+            .collect();
+        let mut hasher = DefaultHasher::new();
+        file_system_id.hash(&mut hasher);
+        MountTargets {
+            zones: zones.into_iter().collect(),
+            pending: listed
+                .iter()
+                .filter(|mt| !is_available(mt.life_cycle_state()))
+                .count(),
+            spread: u32::try_from(hasher.finish() % u64::from(SAFETY_SPREAD + 1)).unwrap_or(0),
+        }
+    }
+
+    /// The details a lookup finishes with.
+    pub fn with_access_points(&self, access_points: &[AccessPointEntry]) -> FileSystemDetails {
+        FileSystemDetails {
+            mount_target_zones: self.zones.clone(),
+            pending_mount_targets: self.pending,
+            access_points: access_points.to_vec(),
+        }
+    }
 }
 
 /// What is known about the one file system a lookup selected.
@@ -290,23 +500,11 @@ pub fn file_system_details(
     mount_targets: &[MountTargetDescription],
     access_points: &[AccessPointDescription],
 ) -> FileSystemDetails {
-    let zones: BTreeSet<String> = mount_targets
+    let access_points: Vec<AccessPointEntry> = access_points
         .iter()
-        .filter(|mt| is_available(mt.life_cycle_state()))
-        .filter_map(|mt| mt.availability_zone_name().map(str::to_string))
+        .filter_map(access_point_entry)
         .collect();
-    let pending_mount_targets = mount_targets
-        .iter()
-        .filter(|mt| !is_available(mt.life_cycle_state()))
-        .count();
-    FileSystemDetails {
-        mount_target_zones: zones.into_iter().collect(),
-        pending_mount_targets,
-        access_points: access_points
-            .iter()
-            .filter_map(access_point_entry)
-            .collect(),
-    }
+    MountTargets::of("", mount_targets).with_access_points(&access_points)
 }
 
 fn access_point_entry(ap: &AccessPointDescription) -> Option<AccessPointEntry> {
@@ -491,24 +689,6 @@ pub async fn fetch_inventory(
     Ok(EfsInventory { file_systems })
 }
 
-/// Mount targets and access points of one file system.
-pub async fn fetch_details(
-    client: &aws_sdk_efs::Client,
-    metrics: &Metrics,
-    file_system_id: &str,
-) -> Result<FileSystemDetails, AwsError> {
-    let mount_targets = list_mount_targets(client, metrics, file_system_id).await?;
-    let access_points = list_access_points(client, metrics, file_system_id).await?;
-    let details = file_system_details(&mount_targets, &access_points);
-    tracing::debug!(
-        file_system_id,
-        zones = ?details.mount_target_zones,
-        access_points = details.access_points.len(),
-        "refreshed EFS mount targets and access points"
-    );
-    Ok(details)
-}
-
 async fn list_mount_targets(
     client: &aws_sdk_efs::Client,
     metrics: &Metrics,
@@ -525,17 +705,19 @@ async fn list_mount_targets(
     )
 }
 
+/// The access points of one file system, or (None) every access point of the region:
+/// without a FileSystemId (or AccessPointId), DescribeAccessPoints lists them all, in pages.
 async fn list_access_points(
     client: &aws_sdk_efs::Client,
     metrics: &Metrics,
-    file_system_id: &str,
+    file_system_id: Option<&str>,
 ) -> Result<Vec<AccessPointDescription>, AwsError> {
     all_pages!(
         metrics,
         DESCRIBE_ACCESS_POINTS,
         client
             .describe_access_points()
-            .file_system_id(file_system_id)
+            .set_file_system_id(file_system_id.map(str::to_string))
             .max_results(EFS_MAX_PAGE),
         access_points
     )

@@ -6,9 +6,9 @@
 //! per kind and region per interval, however many clusters look at them) and, whenever a
 //! refresh happened, asks every remembered question again over the cached inventories
 //! (pure, no AWS call). A cluster whose answer changed (a second database matching its
-//! selector, an endpoint that moved, a cache that became available) is announced on a
-//! broadcast channel that the controllers turn into reconciles. AWS-side changes then
-//! reach a cluster within one refresh interval, and the resync can be long.
+//! selector, an endpoint that moved, a cache that became available, a secret RDS rotated) is
+//! announced on a broadcast channel that the controllers turn into reconciles. AWS-side
+//! changes then reach a cluster within one refresh interval, and the resync can be long.
 
 use std::any::TypeId;
 use std::collections::hash_map::DefaultHasher;

@@ -132,6 +132,7 @@ struct Inner {
     clients: Clients,
     inventories: Inventories,
     interests: interest::Interests,
+    efs_created: efs::RecentAccessPoints,
 }
 
 /// Shared, cached discovery of AWS resources. Cheap to clone.
@@ -206,6 +207,7 @@ impl Discovery {
                 clients: Clients::new(sdk, options.endpoint_url.clone()),
                 inventories: Inventories::new(),
                 interests: interest::Interests::new(),
+                efs_created: efs::RecentAccessPoints::default(),
             }),
             owner: None,
         }
@@ -219,6 +221,24 @@ impl Discovery {
         region: Option<&str>,
         key: I::Key,
     ) -> Result<(String, Arc<I>), AwsError> {
+        self.inventory_by(region, key, |value: &I, interval| {
+            interval.saturating_mul(value.refresh_factor().max(1))
+        })
+        .await
+    }
+
+    /// [`Discovery::inventory`] with the time a cached value is served decided by the
+    /// caller, from the value and the refresh interval (a secret's value is kept while its
+    /// version is current, however old).
+    pub(crate) async fn inventory_by<I: Inventory, T>(
+        &self,
+        region: Option<&str>,
+        key: I::Key,
+        ttl: T,
+    ) -> Result<(String, Arc<I>), AwsError>
+    where
+        T: FnOnce(&I, Duration) -> Duration,
+    {
         let inner = &self.inner;
         let (region, client) = self.client::<I::Client>(region, I::OPERATION)?;
         let aws = FetchContext {
@@ -230,10 +250,13 @@ impl Discovery {
         };
         let store = inner.inventories.store::<I>();
         let interval = inner.config.refresh_interval;
-        let ttl = |value: &I| interval.saturating_mul(value.refresh_factor().max(1));
         let slot = (region.clone(), key);
         let fetched = store
-            .get_or_refresh_by(&slot, ttl, || I::fetch(&aws, &slot.1))
+            .get_or_refresh_by(
+                &slot,
+                |value| ttl(value, interval),
+                || I::fetch(&aws, &slot.1),
+            )
             .await?;
         inner
             .metrics

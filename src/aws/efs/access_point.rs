@@ -4,7 +4,7 @@
 
 use aws_sdk_efs::types::{CreationInfo, PosixUser, RootDirectory, Tag};
 
-use super::{FileSystemDetails, SERVICE};
+use super::{FileSystemAccessPoints, SERVICE};
 use crate::aws::error::{AwsError, AwsErrorKind};
 use crate::aws::{Discovery, observe};
 use crate::facts::AccessPointRequest;
@@ -64,7 +64,9 @@ fn parts(request: &AccessPointRequest) -> Result<Parts, AwsError> {
 impl Discovery {
     /// Creates the access point `request` describes and returns its id. The client token
     /// makes a repeated request (a retry, another replica) return the first access point.
-    /// The file system's cached access points are dropped, so the next lookup finds it.
+    /// The next lookups of that file system read its access points by its id (one call)
+    /// until the region's listing has caught up, so the next round finds it; the listing
+    /// itself is kept (dropping it at every creation would cost N listings for N clusters).
     pub async fn create_access_point(
         &self,
         request: &AccessPointRequest,
@@ -82,7 +84,12 @@ impl Discovery {
             .send()
             .await;
         let created = observe(&self.inner.metrics, SERVICE, CREATE_ACCESS_POINT, sent)?;
-        self.inner.inventories.clear_kind::<FileSystemDetails>();
+        self.inner
+            .efs_created
+            .record(&region, &request.file_system_id);
+        self.inner
+            .inventories
+            .clear_kind::<FileSystemAccessPoints>();
         let id = created.access_point_id().ok_or_else(|| {
             AwsError::new(
                 SERVICE,

@@ -380,3 +380,116 @@ fn a_named_access_point_wins_over_the_owned_one() {
         Some("fsap-b")
     );
 }
+
+// Region-wide access points and cached mount targets (the calls per refresh).
+
+fn access_point_on(fs_id: &str, id: &str) -> AccessPointDescription {
+    AccessPointDescription::builder()
+        .access_point_id(id)
+        .access_point_arn(format!("{ARN}:access-point/{id}"))
+        .file_system_id(fs_id)
+        .life_cycle_state(LifeCycleState::Available)
+        .build()
+}
+
+#[test]
+fn the_region_listing_gives_each_file_system_its_own_access_points() {
+    let listing = AccessPointInventory::from_descriptions(&[
+        access_point_on("fs-a", "fsap-a1"),
+        access_point_on("fs-b", "fsap-b1"),
+        access_point_on("fs-a", "fsap-a2"),
+        // No file system id: cannot be placed, so it is nobody's.
+        access_point("fsap-orphan", &[]),
+    ]);
+    let ids = |fs: &str| -> Vec<String> { listing.of(fs).iter().map(|a| a.id.clone()).collect() };
+    assert_eq!(ids("fs-a"), ["fsap-a1", "fsap-a2"]);
+    assert_eq!(ids("fs-b"), ["fsap-b1"]);
+    assert!(ids("fs-none").is_empty());
+
+    // The lookup over the listing answers as over one file system's own call.
+    let inv = inventory(&[fs("fs-a", LifeCycleState::Available, &[("app", "grafana")])]);
+    let details =
+        MountTargets::of("fs-a", &two_zones("fs-a")).with_access_points(listing.of("fs-a"));
+    let found = lookup(
+        &inv,
+        &details,
+        FileSystemQuery::Id {
+            file_system_id: "fs-a",
+            access_point_id: Some("fsap-a2"),
+        },
+    );
+    assert!(
+        matches!(&found, Lookup::Found(s) if s.access_point_id.as_deref() == Some("fsap-a2")),
+        "{found:?}"
+    );
+    let elsewhere = lookup(
+        &inv,
+        &details,
+        FileSystemQuery::Id {
+            file_system_id: "fs-a",
+            access_point_id: Some("fsap-b1"),
+        },
+    );
+    assert!(
+        matches!(elsewhere, Lookup::Unsupported { .. }),
+        "{elsewhere:?}"
+    );
+}
+
+#[test]
+fn settled_mount_targets_are_kept_for_the_safety_refresh_and_pending_ones_not() {
+    let settled = MountTargets::of("fs-a", &two_zones("fs-a"));
+    assert_eq!(settled.zones, ["us-east-1a", "us-east-1b"]);
+    let factor = settled.refresh_factor();
+    assert!(
+        (SAFETY_REFRESHES..=SAFETY_REFRESHES + SAFETY_SPREAD).contains(&factor),
+        "{factor}"
+    );
+    // The spread depends on the id only, so it is the same at every read of one file system
+    // and differs between file systems.
+    assert_eq!(
+        MountTargets::of(
+            "fs-a",
+            &[mount_target("fs-a", "z", LifeCycleState::Available)]
+        )
+        .refresh_factor(),
+        factor
+    );
+    let spreads: std::collections::BTreeSet<u32> = (0..50)
+        .map(|i| MountTargets::of(&format!("fs-{i:08x}"), &two_zones("x")).refresh_factor())
+        .collect();
+    assert!(spreads.len() > 10, "{spreads:?}");
+
+    let creating = MountTargets::of(
+        "fs-a",
+        &[
+            mount_target("fs-a", "us-east-1a", LifeCycleState::Available),
+            mount_target("fs-a", "us-east-1b", LifeCycleState::Creating),
+        ],
+    );
+    assert_eq!(creating.pending, 1);
+    assert_eq!(creating.refresh_factor(), 1);
+    assert_eq!(MountTargets::of("fs-a", &[]).refresh_factor(), 1);
+}
+
+#[test]
+fn a_created_access_point_is_read_by_file_system_until_a_later_listing_has_it() {
+    let recent = RecentAccessPoints::default();
+    let before_creation = Instant::now();
+    assert!(!recent.newer_than_listing("r", "fs-a", before_creation));
+    recent.record("r", "fs-a");
+    // A listing asked before the creation may lack it: read that file system by id.
+    assert!(recent.newer_than_listing("r", "fs-a", before_creation));
+    assert!(
+        recent.newer_than_listing("r", "fs-a", before_creation),
+        "until a later one"
+    );
+    // Other file systems and regions are served from the listing.
+    assert!(!recent.newer_than_listing("r", "fs-b", before_creation));
+    assert!(!recent.newer_than_listing("other", "fs-a", before_creation));
+    // A listing asked after the creation has it: the creation is forgotten.
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let after_creation = Instant::now();
+    assert!(!recent.newer_than_listing("r", "fs-a", after_creation));
+    assert!(!recent.newer_than_listing("r", "fs-a", before_creation));
+}
