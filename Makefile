@@ -156,10 +156,11 @@ clean-testbed: testbed-down ## stop the bed and remove $(STATE_DIR)
 
 # BENCH_SIZES (default 10,100,1000), BENCH_RUNS (3), BENCH_STEADY_SECONDS (300, first run of a size),
 # BENCH_RESYNC_SECONDS (the operator's default, 300), BENCH_OUT (bench/results/latest.json).
+# Sizes from BENCH_BED_PER_RUN_FROM (500) get a fresh test bed per run (bench/run-per-bed.sh).
 bench: tools venv ## scale benchmark (issue 11): N = 10/100/1000 clusters against the floor; writes bench/results/latest.json
 	$(CARGO) build --release --bin grafana-ha-operator
 	$(CARGO) test --release --no-run --test bench_scale
-	testbed/with-testbed.sh $(CARGO) test --release --test bench_scale -- --ignored --nocapture
+	CARGO="$(CARGO)" bench/run-per-bed.sh
 
 # --- shipping: the image, the Helm chart and the plain manifests in deploy/ ----------------
 

@@ -432,7 +432,8 @@ async fn apply_rendered(client: &Client, ns: &str, rendered: &str) {
 
 use serde::Deserialize;
 
-#[derive(Serialize, Clone, Debug, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(default)]
 struct Figures {
     n: usize,
     run: usize,
@@ -758,6 +759,13 @@ async fn run_once(client: &Client, n: usize, run: usize) -> Figures {
     // Clean up: the operator, the namespaces (their children go with them), the volumes.
     drop(operator);
     support::aws::clear_fault();
+    // BENCH_DISPOSABLE_BED=1: this bed is thrown away after the run (bench/run-per-bed.sh),
+    // so the slowest part of a large run, the namespace controller deleting 2N namespaces
+    // (about 15 minutes at N = 1000), is skipped.
+    if env_or("BENCH_DISPOSABLE_BED", 0) == 1 {
+        println!("bench[{n}#{run}]: the bed is disposable; no cleanup");
+        return figures;
+    }
     let namespaces: Api<Namespace> = Api::all(client.clone());
     for i in 0..n {
         for ns in [format!("{prefix}{i}"), format!("{floor_prefix}{i}")] {
@@ -949,22 +957,47 @@ async fn scale_benchmark() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
+    // BENCH_RUNS_FILE: every run's figures so far, kept across invocations (one bed per run
+    // at N = 1000, see bench/run-per-bed.sh); the medians are taken over all of them.
+    let runs_file = std::env::var("BENCH_RUNS_FILE").ok();
+    let earlier_runs: Vec<Figures> = runs_file
+        .as_deref()
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    let requested = sizes;
+    let mut sizes = requested.clone();
+    for earlier in &earlier_runs {
+        if !sizes.contains(&earlier.n) {
+            sizes.push(earlier.n);
+        }
+    }
+    sizes.sort_unstable();
     let client = client().await;
     install_crd(&client).await;
     ensure_bench_nodes(&client).await;
     let mut results = Vec::new();
     let mut all_runs = Vec::new();
-    for (index, &n) in sizes.iter().enumerate() {
-        let runs = runs_per_size
-            .get(index)
-            .or(runs_per_size.last())
-            .copied()
-            .unwrap_or(3)
-            .max(1);
-        let mut per_run = Vec::new();
-        for run in 0..runs {
+    for &n in &sizes {
+        // New runs only for the sizes asked for now; the others are earlier runs' figures.
+        let runs = match requested.iter().position(|&r| r == n) {
+            Some(index) => runs_per_size
+                .get(index)
+                .or(runs_per_size.last())
+                .copied()
+                .unwrap_or(3)
+                .max(1),
+            None => 0,
+        };
+        // BENCH_FIRST_RUN: the index of this invocation's first run (only run 0 holds the
+        // steady window); runs of other invocations come in through BENCH_RUNS_FILE.
+        let first: usize = env_or("BENCH_FIRST_RUN", 0);
+        let mut per_run: Vec<Figures> = earlier_runs.iter().filter(|f| f.n == n).cloned().collect();
+        for run in first..first + runs {
             per_run.push(run_once(&client, n, run).await);
         }
+        per_run.sort_by_key(|f| f.run);
+        let runs = per_run.len();
         // The first run (the one with the steady window) stands for the size; the figures
         // measured in every run are replaced by their medians.
         all_runs.extend(per_run.iter().cloned());
@@ -1008,6 +1041,13 @@ async fn scale_benchmark() {
     .expect("write results");
     println!("bench: wrote {out}");
     // Every run's own figures beside the medians, for whoever wants the spread.
+    if let Some(path) = &runs_file {
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&all_runs).expect("json") + "\n",
+        )
+        .expect("write the runs file");
+    }
     let runs_out = out.replace(".json", "-runs.json");
     std::fs::write(
         &runs_out,
