@@ -86,6 +86,21 @@ fn process_figures(pid: u32) -> (u64, u64, f64) {
     (field("VmRSS:"), field("VmHWM:"), cpu)
 }
 
+/// The operator's resident memory split into anonymous pages (heap, stacks: what it holds)
+/// and file pages (its own binary's code and read-only data, shared and reclaimable), KiB.
+fn rss_split(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("RssAnon:"), field("RssFile:"))
+}
+
 fn operator_metrics(port: u16) -> String {
     let (status, body) =
         support::aws::http("GET", &format!("http://127.0.0.1:{port}/metrics"), &[], "");
@@ -443,6 +458,10 @@ struct Figures {
     peak_rss_mb: f64,
     idle_rss_mb: f64,
     steady_rss_mb: f64,
+    /// The steady RSS split: anonymous pages (heap, stacks) and file pages (the binary's
+    /// code and read-only data).
+    steady_anon_rss_mb: f64,
+    steady_file_rss_mb: f64,
     /// CPU seconds (user + system) of the operator from its start to convergence.
     cpu_s: f64,
     /// CPU seconds of the operator during the steady window.
@@ -748,6 +767,9 @@ async fn run_once(client: &Client, n: usize, run: usize) -> Figures {
     figures.rds_throttled = proxy_throttled("rds");
     let (rss, peak, cpu) = process_figures(pid);
     figures.steady_rss_mb = (rss as f64 / 1024.0 * 10.0).round() / 10.0;
+    let (anon, file) = rss_split(pid);
+    figures.steady_anon_rss_mb = (anon as f64 / 1024.0 * 10.0).round() / 10.0;
+    figures.steady_file_rss_mb = (file as f64 / 1024.0 * 10.0).round() / 10.0;
     figures.peak_rss_mb = (peak as f64 / 1024.0 * 10.0).round() / 10.0;
     figures.steady_cpu_s = ((cpu - converge_cpu) * 100.0).round() / 100.0;
     figures.idle_rss_mb = (figures.idle_rss_mb * 10.0).round() / 10.0;
@@ -861,7 +883,7 @@ fn table(results: &[serde_json::Value]) -> String {
         serde_json::Value::Array(a) if a.is_empty() => "-".into(),
         other => other.to_string().trim_matches('"').to_string(),
     };
-    let rows: [(&str, &str, &str); 20] = [
+    let rows: [(&str, &str, &str); 22] = [
         ("runs", "runs (figures are medians over them)", "3"),
         ("converge_s", "converge (s)", ""),
         ("floor_s", "floor (s)", ""),
@@ -869,6 +891,16 @@ fn table(results: &[serde_json::Value]) -> String {
         ("idle_rss_mb", "RSS before any cluster (MiB)", ""),
         ("peak_rss_mb", "peak RSS (MiB)", "<= 64"),
         ("steady_rss_mb", "steady RSS (MiB)", ""),
+        (
+            "steady_anon_rss_mb",
+            "steady RSS: anonymous (heap, stacks) (MiB)",
+            "",
+        ),
+        (
+            "steady_file_rss_mb",
+            "steady RSS: the binary's own pages (MiB)",
+            "",
+        ),
         ("cpu_s", "operator CPU to converge (s)", ""),
         ("steady_cpu_s", "operator CPU in the steady window (s)", ""),
         (
