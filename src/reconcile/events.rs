@@ -16,6 +16,7 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Reporter};
+use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
 /// How long a recorded Event takes repeats (kube's own window).
@@ -24,18 +25,11 @@ const REPEAT_WINDOW: SignedDuration = SignedDuration::from_mins(6);
 /// The API server refuses a longer note.
 const MAX_NOTE_BYTES: usize = 1024;
 
-/// What makes two Events the same one.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Key {
-    namespace: Option<String>,
-    kind: Option<String>,
-    name: Option<String>,
-    uid: Option<String>,
-    type_: EventType,
-    action: String,
-    reason: String,
-    note: Option<String>,
-}
+/// What makes two Events the same one: the regarded object, type, action, reason and
+/// note, as a SHA-256 of them. Kept as a digest because a thousand clusters' recent Events
+/// are held for the repeat window: the fields themselves (a note is up to 1 KiB) made this
+/// map several KB per cluster.
+type Key = [u8; 32];
 
 /// An Event already written: its name, and how often it was seen.
 #[derive(Clone, Debug, PartialEq)]
@@ -60,17 +54,34 @@ pub struct Recorder {
     recorded: Arc<Mutex<HashMap<Key, Recorded>>>,
 }
 
-fn key(ev: &Event, note: Option<String>, regarding: &ObjectReference) -> Key {
-    Key {
-        namespace: regarding.namespace.clone(),
-        kind: regarding.kind.clone(),
-        name: regarding.name.clone(),
-        uid: regarding.uid.clone(),
-        type_: ev.type_,
-        action: ev.action.clone(),
-        reason: ev.reason.clone(),
+fn key(ev: &Event, note: Option<&str>, regarding: &ObjectReference) -> Key {
+    let mut hasher = Sha256::new();
+    let type_ = match ev.type_ {
+        EventType::Normal => "Normal",
+        EventType::Warning => "Warning",
+    };
+    let fields = [
+        regarding.namespace.as_deref(),
+        regarding.kind.as_deref(),
+        regarding.name.as_deref(),
+        regarding.uid.as_deref(),
+        Some(type_),
+        Some(ev.action.as_str()),
+        Some(ev.reason.as_str()),
         note,
+    ];
+    for field in fields {
+        // Absent, or present with its length first: no two field lists encode alike.
+        match field {
+            None => hasher.update([0]),
+            Some(text) => {
+                hasher.update([1]);
+                hasher.update((text.len() as u64).to_le_bytes());
+                hasher.update(text.as_bytes());
+            }
+        }
     }
+    hasher.finalize().into()
 }
 
 /// The note cut to what the API server takes, on a character boundary.
@@ -88,6 +99,10 @@ fn bounded(note: &str) -> String {
 /// Forgets Events past the window, and decides whether `key` is a new Event or a repeat.
 fn decide(recorded: &mut HashMap<Key, Recorded>, key: &Key, now: Timestamp) -> Write {
     recorded.retain(|_, r| r.last + REPEAT_WINDOW > now);
+    // A burst (every cluster's first Events at start) grows the table; give it back after.
+    if recorded.capacity() > 64 && recorded.len() < recorded.capacity() / 4 {
+        recorded.shrink_to(recorded.len() * 2);
+    }
     match recorded.get(key) {
         Some(r) => Write::Repeat {
             name: r.name.clone(),
@@ -113,7 +128,7 @@ impl Recorder {
         regarding: &ObjectReference,
     ) -> Result<(), kube::Error> {
         let note = ev.note.as_deref().map(bounded);
-        let key = key(ev, note.clone(), regarding);
+        let key = key(ev, note.as_deref(), regarding);
         let now = Timestamp::now();
         let namespace = regarding.namespace.as_deref().unwrap_or("default");
         let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), namespace);
@@ -221,7 +236,7 @@ mod tests {
             Write::Repeat { name, count } => (name.clone(), *count),
         };
         map.insert(
-            key.clone(),
+            *key,
             Recorded {
                 name,
                 count,
@@ -237,8 +252,8 @@ mod tests {
         let now = Timestamp::UNIX_EPOCH;
         let first = event("NotReady", "waiting for the database");
         let second = event("NotReady", "waiting for the cache");
-        let k1 = key(&first, first.note.clone(), &regarding());
-        let k2 = key(&second, second.note.clone(), &regarding());
+        let k1 = key(&first, first.note.as_deref(), &regarding());
+        let k2 = key(&second, second.note.as_deref(), &regarding());
         assert_eq!(record(&mut map, &k1, now), Write::Create);
         assert_eq!(record(&mut map, &k2, now), Write::Create);
         // The same note again is a repeat of its own Event, not of the other one.
@@ -255,12 +270,59 @@ mod tests {
     fn a_repeat_after_the_window_is_a_new_event() {
         let mut map = HashMap::new();
         let ev = event("NotReady", "m");
-        let k = key(&ev, ev.note.clone(), &regarding());
+        let k = key(&ev, ev.note.as_deref(), &regarding());
         let t0 = Timestamp::UNIX_EPOCH;
         assert_eq!(record(&mut map, &k, t0), Write::Create);
         let later = t0 + REPEAT_WINDOW + SignedDuration::from_secs(1);
         assert_eq!(record(&mut map, &k, later), Write::Create);
         assert_eq!(map.len(), 1, "the old entry is forgotten");
+    }
+
+    #[test]
+    fn every_field_of_the_key_tells_events_apart() {
+        let ev = event("NotReady", "m");
+        let base = key(&ev, Some("m"), &regarding());
+        assert_eq!(base, key(&ev, Some("m"), &regarding()));
+        let mut other = regarding();
+        other.uid = Some("v".into());
+        assert_ne!(base, key(&ev, Some("m"), &other));
+        assert_ne!(base, key(&ev, None, &regarding()));
+        assert_ne!(
+            base,
+            key(&ev, Some(""), &regarding()),
+            "empty is not absent"
+        );
+        assert_ne!(base, key(&event("Ready", "m"), Some("m"), &regarding()));
+        let normal = Event {
+            type_: EventType::Normal,
+            ..event("NotReady", "m")
+        };
+        assert_ne!(base, key(&normal, Some("m"), &regarding()));
+        // Moving text between fields changes the key.
+        let (mut a, mut b) = (regarding(), regarding());
+        a.name = Some("ab".into());
+        a.uid = Some("c".into());
+        b.name = Some("a".into());
+        b.uid = Some("bc".into());
+        assert_ne!(key(&ev, None, &a), key(&ev, None, &b));
+    }
+
+    #[test]
+    fn the_table_gives_back_memory_after_a_burst() {
+        let mut map = HashMap::new();
+        let t0 = Timestamp::UNIX_EPOCH;
+        for i in 0..1000u32 {
+            let mut r = regarding();
+            r.name = Some(format!("g{i}"));
+            let ev = event("Ready", "m");
+            record(&mut map, &key(&ev, None, &r), t0);
+        }
+        let burst = map.capacity();
+        let later = t0 + REPEAT_WINDOW + SignedDuration::from_secs(1);
+        let ev = event("Ready", "m");
+        record(&mut map, &key(&ev, None, &regarding()), later);
+        assert_eq!(map.len(), 1);
+        assert!(map.capacity() < burst / 8, "{} of {burst}", map.capacity());
     }
 
     #[test]
