@@ -88,8 +88,9 @@ where
         .insert(APPLIED_HASH_ANNOTATION.to_string(), digest.clone());
     let wanted = owned::desired_digest(&desired);
     let key = settled_key(&kind, &desired);
+    // The applied hash is itself an owned field (an annotation the operator sets), so equal
+    // owned-field digests mean the live object carries this very desired object's hash.
     if let Some(live) = store.get(&ObjectRef::from_obj(&desired))
-        && live.annotations().get(APPLIED_HASH_ANNOTATION) == Some(&digest)
         && let Some(have) = stored_digest(live.as_ref())
         && (wanted.as_ref() == Some(&have) || settled.holds(&key, wanted.as_deref(), &have))
     {
@@ -132,7 +133,8 @@ fn settled_key<K: Resource>(kind: &str, object: &K) -> String {
 /// Children whose live owned fields differ from what the operator sent although nothing
 /// else touched them (the server normalised a value): per child, the desired digest and the
 /// live digest the API server answered with. Only such children have an entry, so this
-/// stays small; after a restart each of them is applied once more (a no-op write).
+/// stays small; after a restart each of them is applied once more (a no-op write). An entry
+/// goes when its child's deletion is watched ([`Settled::forget`]).
 #[derive(Default)]
 pub struct Settled {
     pairs: Mutex<HashMap<String, (String, String)>>,
@@ -156,6 +158,15 @@ impl Settled {
             _ => {
                 pairs.remove(&key);
             }
+        }
+    }
+
+    /// Forgets a deleted child: a child of that name made later starts with no pair.
+    pub fn forget<K: Resource<DynamicType = ()>>(&self, child: &K) {
+        let key = settled_key(&kind_of::<K>(), child);
+        let mut pairs = self.pairs.lock().unwrap_or_else(PoisonError::into_inner);
+        if pairs.remove(&key).is_some() {
+            tracing::debug!(child = %key, "deleted; its settled pair is forgotten");
         }
     }
 
@@ -314,5 +325,40 @@ async fn create_job(ctx: &Context, ns: &str, job: Job) -> Result<Job> {
                 .await?
                 .into_inner(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::Service;
+    use kube::api::ObjectMeta;
+
+    fn service(name: &str) -> Service {
+        Service {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("ns".into()),
+                ..ObjectMeta::default()
+            },
+            ..Service::default()
+        }
+    }
+
+    #[test]
+    fn a_settled_pair_is_kept_only_while_the_forms_differ_and_forgotten_on_deletion() {
+        let settled = Settled::default();
+        let (a, b) = (service("a"), service("b"));
+        let key = |s: &Service| settled_key(&kind_of::<Service>(), s);
+        settled.record(key(&a), Some("d".into()), Some("l".into()));
+        settled.record(key(&b), Some("d".into()), Some("d".into()));
+        assert!(settled.holds(&key(&a), Some("d"), "l"));
+        assert!(!settled.holds(&key(&a), Some("other"), "l"));
+        assert_eq!(settled.len(), 1, "equal forms need no pair");
+        settled.forget(&b);
+        assert_eq!(settled.len(), 1, "forgetting an unknown child is a no-op");
+        settled.forget(&a);
+        assert!(settled.is_empty());
+        assert!(!settled.holds(&key(&a), Some("d"), "l"));
     }
 }

@@ -2,7 +2,7 @@
 //! the configuration and the per-cluster failure count behind the backoff.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::apply::Settled;
@@ -98,7 +98,8 @@ pub struct Context {
     /// Which optional APIs (HTTPRoute, ServiceMonitor) the cluster serves, shared.
     pub optional_apis: OptionalApis,
     /// Children whose owned fields the server keeps in another form (see apply.rs).
-    pub settled: Settled,
+    /// Shared with the child watches, which forget a child's entry when it is deleted.
+    pub settled: Arc<Settled>,
     /// Consecutive failures per cluster, for backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -122,7 +123,7 @@ impl Context {
             recorder,
             config,
             stores,
-            settled: Settled::default(),
+            settled: Arc::default(),
             failures: Mutex::new(HashMap::new()),
         }
     }

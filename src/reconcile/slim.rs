@@ -20,9 +20,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use serde::Serialize;
 
-use super::apply::APPLIED_HASH_ANNOTATION;
 use super::owned::{OWNED_DIGEST, live_digest};
-use crate::names::GRAFANA_CONTAINER;
+use crate::names::{self, GRAFANA_CONTAINER};
 
 /// A child kind reduced to what reconciles read.
 pub trait Slim: Resource + Serialize {
@@ -30,32 +29,38 @@ pub trait Slim: Resource + Serialize {
     fn drop_body(&mut self);
 }
 
-/// Records the owned-field digest, then keeps only identity, labels, owners, our two
-/// annotations and what [`Slim::drop_body`] leaves.
+/// The labels a reconcile reads from a stored child: which cluster (and, for a
+/// cluster-scoped volume, which namespace) it belongs to, and which part of it it is.
+const READ_LABELS: [&str; 3] = [
+    names::CLUSTER_LABEL,
+    names::NAMESPACE_LABEL,
+    names::COMPONENT_LABEL,
+];
+
+/// Records the owned-field digest, then keeps only identity, the labels reconciles read,
+/// owners, the digest and what [`Slim::drop_body`] leaves. (The applied-hash annotation is
+/// not kept: it is one of the owned fields, so the digest covers it.)
 pub fn slim<K: Slim>(object: &mut K) {
     let digest = live_digest(object);
     object.drop_body();
     let meta = object.meta_mut();
-    let mut annotations: BTreeMap<String, String> = meta
-        .annotations
+    let labels: BTreeMap<String, String> = meta
+        .labels
         .take()
         .unwrap_or_default()
         .into_iter()
-        .filter(|(k, _)| k == APPLIED_HASH_ANNOTATION)
+        .filter(|(k, _)| READ_LABELS.contains(&k.as_str()))
         .collect();
-    if let Some(digest) = digest {
-        annotations.insert(OWNED_DIGEST.to_string(), digest);
-    }
     *meta = ObjectMeta {
         name: meta.name.take(),
         namespace: meta.namespace.take(),
         uid: meta.uid.take(),
         resource_version: meta.resource_version.take(),
         generation: meta.generation.take(),
-        labels: meta.labels.take(),
+        labels: (!labels.is_empty()).then_some(labels),
         owner_references: meta.owner_references.take(),
         deletion_timestamp: meta.deletion_timestamp.take(),
-        annotations: (!annotations.is_empty()).then_some(annotations),
+        annotations: digest.map(|d| BTreeMap::from([(OWNED_DIGEST.to_string(), d)])),
         ..ObjectMeta::default()
     };
 }
@@ -180,7 +185,7 @@ mod tests {
         let mut d: Deployment = serde_json::from_value(json!({
             "metadata": {
                 "name": "g", "namespace": "ns", "uid": "u", "resourceVersion": "7",
-                "generation": 3, "labels": {"grafana-ha.io/cluster": "g"},
+                "generation": 3, "labels": {"grafana-ha.io/cluster": "g", "app.kubernetes.io/name": "grafana"},
                 "annotations": {
                     "grafana-ha.io/applied-hash": "abc",
                     "deployment.kubernetes.io/revision": "2",
@@ -219,9 +224,15 @@ mod tests {
         assert!(meta.managed_fields.is_none());
         assert_eq!(meta.owner_references.as_ref().map(Vec::len), Some(1));
         let annotations = meta.annotations.clone().unwrap_or_default();
+        assert_eq!(annotations.keys().collect::<Vec<_>>(), [OWNED_DIGEST]);
         assert_eq!(
-            annotations.keys().collect::<Vec<_>>(),
-            [APPLIED_HASH_ANNOTATION, OWNED_DIGEST]
+            meta.labels
+                .clone()
+                .unwrap_or_default()
+                .keys()
+                .collect::<Vec<_>>(),
+            [names::CLUSTER_LABEL],
+            "only the labels reconciles read"
         );
         assert_eq!(annotations[OWNED_DIGEST], digest);
         let spec = d.spec.as_ref().expect("spec");

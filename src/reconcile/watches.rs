@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use super::apply::Settled;
 use super::events::Recorder;
 use super::slim::{Slim, slim};
 use futures::StreamExt;
@@ -73,6 +74,7 @@ where
 /// objects): a deleted child is recreated at once, not at the next resync.
 fn child_watch<K>(
     api: Api<K>,
+    settled: Arc<Settled>,
 ) -> (
     Store<K>,
     impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
@@ -91,6 +93,11 @@ where
     let config = watcher::Config::default().labels(&names::managed_selector());
     let stream = watcher(api, config)
         .default_backoff()
+        .inspect(move |event| {
+            if let Ok(watcher::Event::Delete(child)) = event {
+                settled.forget(child);
+            }
+        })
         // Stored slim: the owned-field digest and what reconciles read (see slim.rs).
         .modify(|o: &mut K| slim(o))
         .reflect(writer)
@@ -251,19 +258,25 @@ fn context_and_child_watches(
     config: &ControllerConfig,
 ) -> (Arc<Context>, ChildEvents) {
     let ns = config.namespace.as_deref();
-    let (deployments, deployment_events) = child_watch::<Deployment>(scoped(client, ns));
-    let (jobs, job_events) = child_watch::<Job>(scoped(client, ns));
-    let (secrets, secret_events) = child_watch::<Secret>(scoped(client, ns));
-    let (config_maps, config_map_events) = child_watch::<ConfigMap>(scoped(client, ns));
-    let (services, service_events) = child_watch::<Service>(scoped(client, ns));
-    let (claims, claim_events) = child_watch::<PersistentVolumeClaim>(scoped(client, ns));
-    let (budgets, budget_events) = child_watch::<PodDisruptionBudget>(scoped(client, ns));
+    let settled = Arc::new(Settled::default());
+    let (deployments, deployment_events) =
+        child_watch::<Deployment>(scoped(client, ns), settled.clone());
+    let (jobs, job_events) = child_watch::<Job>(scoped(client, ns), settled.clone());
+    let (secrets, secret_events) = child_watch::<Secret>(scoped(client, ns), settled.clone());
+    let (config_maps, config_map_events) =
+        child_watch::<ConfigMap>(scoped(client, ns), settled.clone());
+    let (services, service_events) = child_watch::<Service>(scoped(client, ns), settled.clone());
+    let (claims, claim_events) =
+        child_watch::<PersistentVolumeClaim>(scoped(client, ns), settled.clone());
+    let (budgets, budget_events) =
+        child_watch::<PodDisruptionBudget>(scoped(client, ns), settled.clone());
     let (network_policies, network_policy_events) =
-        child_watch::<NetworkPolicy>(scoped(client, ns));
+        child_watch::<NetworkPolicy>(scoped(client, ns), settled.clone());
     let (service_accounts, service_account_events) =
-        child_watch::<ServiceAccount>(scoped(client, ns));
-    let (ingresses, ingress_events) = child_watch::<Ingress>(scoped(client, ns));
-    let (volumes, volume_events) = child_watch::<PersistentVolume>(Api::all(client.clone()));
+        child_watch::<ServiceAccount>(scoped(client, ns), settled.clone());
+    let (ingresses, ingress_events) = child_watch::<Ingress>(scoped(client, ns), settled.clone());
+    let (volumes, volume_events) =
+        child_watch::<PersistentVolume>(Api::all(client.clone()), settled.clone());
     let reporter = Reporter {
         controller: names::FIELD_MANAGER.into(),
         instance: Some(config.instance.clone()),
@@ -292,14 +305,17 @@ fn context_and_child_watches(
         ingresses,
         autoscalers,
     };
-    let ctx = Arc::new(Context::new(
+    let mut context = Context::new(
         client.clone(),
         discovery,
         metrics,
         Recorder::new(client.clone(), reporter),
         config.clone(),
         stores,
-    ));
+    );
+    // The watches forget the pairs of deleted children.
+    context.settled = settled;
+    let ctx = Arc::new(context);
     let events = ChildEvents {
         deployments: deployment_events.boxed(),
         jobs: job_events.boxed(),
