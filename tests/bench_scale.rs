@@ -22,6 +22,7 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -115,7 +116,8 @@ fn sum(text: &str, metric: &str, filters: &[&str]) -> f64 {
     text.lines()
         .filter(|l| l.starts_with(metric) && filters.iter().all(|f| l.contains(f)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        // Not `sum()`: an empty f64 sum is -0.0, which prints as "-0".
+        .fold(0.0, |total, v| total + v)
 }
 
 fn label<'a>(line: &'a str, name: &str) -> Option<&'a str> {
@@ -251,13 +253,55 @@ fn proxy_throttled(service: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The operator, started in a process group of its own: under heaptrack the child is a
+/// wrapper script, and killing only the wrapper left the operator running.
 struct OperatorProcess(Child);
 
 impl Drop for OperatorProcess {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        let group = format!("-{}", self.0.id());
+        // SIGTERM first, so heaptrack writes its profile; SIGKILL after 10 s.
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.0.wait();
     }
+}
+
+/// The operator's own process in the group `leader` leads: the leader itself, or, under
+/// heaptrack, the process running `bin` (its RSS is what the figures are about).
+fn operator_pid(leader: u32, bin: &str) -> u32 {
+    let Ok(bin) = std::fs::canonicalize(bin) else {
+        return leader;
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let found = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .find(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                // The process group is the fifth field, after the command in parentheses.
+                let group = stat
+                    .rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<u32>().ok());
+                group == Some(leader)
+                    && std::fs::read_link(format!("/proc/{pid}/exe")).ok().as_ref() == Some(&bin)
+            });
+        if let Some(pid) = found {
+            return pid;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    leader
 }
 
 fn free_port() -> u16 {
@@ -662,10 +706,11 @@ async fn run_once(client: &Client, n: usize, run: usize) -> Figures {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("operator binary"),
     );
-    let pid = operator.0.id();
+    let pid = operator_pid(operator.0.id(), &bin);
     tokio::time::sleep(Duration::from_secs(3)).await;
     figures.idle_rss_mb = process_figures(pid).0 as f64 / 1024.0;
 

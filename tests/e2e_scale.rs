@@ -79,7 +79,8 @@ fn sum(metrics: &Metrics, metric: &str, filters: &[&str]) -> f64 {
         .lines()
         .filter(|l| l.starts_with(metric) && filters.iter().all(|f| l.contains(f)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        // Not `sum()`: an empty f64 sum is -0.0, which prints as "-0".
+        .fold(0.0, |total, v| total + v)
 }
 
 /// AWS calls by operation so far.
