@@ -149,6 +149,53 @@ fn by_label(
     out
 }
 
+/// The test bed's audit log (TESTBED_AUDIT_LOG: writes to the operator's kinds, Events and
+/// Leases, one JSON object per line) and its length now.
+fn audit_log_len() -> Option<(String, u64)> {
+    let path = std::env::var("TESTBED_AUDIT_LOG").ok()?;
+    let len = std::fs::metadata(&path).ok()?.len();
+    Some((path, len))
+}
+
+/// Writes in the audit log after `from`, counted by "client verb resource".
+fn audited_writes_since(from: Option<(String, u64)>) -> BTreeMap<String, f64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut out = BTreeMap::new();
+    let Some((path, offset)) = from else {
+        return out;
+    };
+    let mut text = String::new();
+    let read = std::fs::File::open(&path).and_then(|mut f| {
+        f.seek(SeekFrom::Start(offset))?;
+        f.read_to_string(&mut text)
+    });
+    if let Err(e) = read {
+        println!("bench: cannot read the audit log {path}: {e}");
+        return out;
+    }
+    for line in text.lines() {
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if entry["stage"] != "ResponseComplete" {
+            continue;
+        }
+        let verb = entry["verb"].as_str().unwrap_or_default();
+        if !["create", "update", "patch", "delete", "deletecollection"].contains(&verb) {
+            continue;
+        }
+        let agent = entry["userAgent"].as_str().unwrap_or("unknown");
+        let client = agent.split('/').next().unwrap_or(agent);
+        let object = &entry["objectRef"];
+        let mut resource = object["resource"].as_str().unwrap_or("?").to_string();
+        if let Some(sub) = object["subresource"].as_str() {
+            resource = format!("{resource}/{sub}");
+        }
+        *out.entry(format!("{client} {verb} {resource}")).or_insert(0.0) += 1.0;
+    }
+    out
+}
+
 fn minus(after: &BTreeMap<String, f64>, before: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
     after
         .iter()
@@ -526,6 +573,9 @@ struct Figures {
     steady_apiserver_writes: f64,
     /// The same by resource and verb (Events, Deployment status by the controller-manager...).
     steady_apiserver_writes_by_resource: BTreeMap<String, f64>,
+    /// The same from the test bed's audit log, by client (user agent up to its first '/'),
+    /// verb and resource: who made the steady writes.
+    steady_writes_by_client: BTreeMap<String, f64>,
     steady_reconciles: f64,
     steady_gets: f64,
     gets_per_steady_reconcile: f64,
@@ -768,7 +818,15 @@ async fn run_once(client: &Client, n: usize, run: usize) -> Figures {
     let op_before = operator_metrics(port);
     let api_before = apiserver_metrics(client).await;
     let proxy_before = proxy_operations();
+    let audit_from = audit_log_len();
     tokio::time::sleep(Duration::from_secs(steady_s)).await;
+    figures.steady_writes_by_client = audited_writes_since(audit_from);
+    if steady_s > 0 {
+        println!(
+            "bench[{n}#{run}]: steady writes by client (audit log): {:?}",
+            figures.steady_writes_by_client
+        );
+    }
     let op_after = operator_metrics(port);
     let api_after = apiserver_metrics(client).await;
     let proxy_after = proxy_operations();
