@@ -27,10 +27,10 @@ use crate::facts::{
     CacheFacts, DatabaseFacts, Lookup, ManagedCredentials, SecretValue, SnapshotRead, StorageFacts,
 };
 use crate::optional_api::{ApiAvailability, Availability, OptionalApi, OptionalApis, check};
+use crate::reconcile::slim::Kept;
 use crate::resolve::upgrade::LiveDeployment;
 use crate::resolve::{Discovered, cache_enabled, merged_selector};
 use crate::status::Reason;
-use crate::status::Rollout;
 
 /// The operator's own Secrets, as the gatherer reports which of them exist.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -160,9 +160,9 @@ pub struct Sources<'a> {
     pub client: Option<&'a Client>,
     /// The controller's label-scoped cache of the operator's own Secrets: read from it, a
     /// reconcile asks the API server only for the user's Secrets.
-    pub secret_cache: Option<&'a Store<Secret>>,
+    pub secret_cache: Option<&'a Store<Kept<Secret>>>,
     /// The controller's cache of the operator's Deployments.
-    pub deployment_cache: Option<&'a Store<Deployment>>,
+    pub deployment_cache: Option<&'a Store<Kept<Deployment>>>,
     /// The controller's cache of HorizontalPodAutoscalers.
     pub autoscaler_cache: Option<&'a Store<HorizontalPodAutoscaler>>,
     /// Whether this operator takes pre-upgrade snapshots at all.
@@ -288,24 +288,13 @@ fn autoscaler_max(gc: &GrafanaCluster, store: &Store<HorizontalPodAutoscaler>) -
 }
 
 /// The Grafana Deployment of `gc` from the cache: its image and rollout.
-fn live_deployment(gc: &GrafanaCluster, store: &Store<Deployment>) -> Option<LiveDeployment> {
+fn live_deployment(gc: &GrafanaCluster, store: &Store<Kept<Deployment>>) -> Option<LiveDeployment> {
     let name = crate::names::deployment(&gc.metadata.name.clone().unwrap_or_default());
     let namespace = gc.metadata.namespace.clone().unwrap_or_default();
     let deployment = store.get(&ObjectRef::new(&name).within(&namespace))?;
-    let image = deployment
-        .spec
-        .as_ref()?
-        .template
-        .spec
-        .as_ref()?
-        .containers
-        .iter()
-        .find(|c| c.name == crate::names::GRAFANA_CONTAINER)?
-        .image
-        .clone()?;
     Some(LiveDeployment {
-        image,
-        rollout: Rollout::of(&deployment),
+        image: deployment.facts.image.clone()?,
+        rollout: deployment.facts.rollout.clone(),
     })
 }
 

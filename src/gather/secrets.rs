@@ -12,6 +12,7 @@ use super::{FreshValues, SecretProblems, SecretReads};
 use crate::api::GrafanaCluster;
 use crate::facts::SecretValue;
 use crate::hash::sha256_hex;
+use crate::reconcile::slim::Kept;
 use crate::resolve::{SecretUse, SecretUser, cache_enabled, references};
 
 /// A password with characters some client cannot carry; never the value itself.
@@ -49,7 +50,7 @@ pub fn unquotable(password: &str, source: String) -> Option<PasswordFinding> {
 pub(super) async fn read(
     gc: &GrafanaCluster,
     client: &Client,
-    cached: Option<&Store<Secret>>,
+    cached: Option<&Store<Kept<Secret>>>,
     fresh: FreshValues,
 ) -> Result<SecretReads, kube::Error> {
     let namespace = gc.metadata.namespace.clone().unwrap_or_default();
@@ -64,15 +65,23 @@ pub(super) async fn read(
     let mut reads = SecretReads::unread(fresh);
     reads.read = true;
     for secret_use in references(&cluster, &gc.spec) {
-        let from_cache = cached
-            .filter(|_| secret_use.made_by.is_some())
-            .and_then(|store| store.get(&ObjectRef::new(&secret_use.name).within(&namespace)))
-            .map(|s| s.as_ref().clone());
-        let secret = match from_cache {
-            Some(secret) => Some(secret),
-            None => api.get_opt(&secret_use.name).await?,
-        };
-        let data = match (&secret, secret_use.made_by) {
+        // The operator's own Secrets: the watch keeps the digest of each value, which is all
+        // the pod-template hash needs (their values are not checked: they are rewritten).
+        if let Some(made_by) = secret_use.made_by
+            && let Some(kept) = cached
+                .and_then(|store| store.get(&ObjectRef::new(&secret_use.name).within(&namespace)))
+        {
+            reads.existing.insert(made_by);
+            for key in &secret_use.keys {
+                if let Some(digest) = kept.facts.get(key) {
+                    reads
+                        .digests
+                        .insert(format!("{}/{key}", secret_use.name), digest.clone());
+                }
+            }
+            continue;
+        }
+        let data = match (api.get_opt(&secret_use.name).await?, secret_use.made_by) {
             (None, Some(_)) => continue,
             (None, None) => {
                 let problem = format!("Secret {namespace}/{} does not exist", secret_use.name);
@@ -83,7 +92,7 @@ pub(super) async fn read(
                 if let Some(made_by) = made_by {
                     reads.existing.insert(made_by);
                 }
-                secret.data.clone().unwrap_or_default()
+                secret.data.unwrap_or_default()
             }
         };
         for key in &secret_use.keys {

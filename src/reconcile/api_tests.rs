@@ -84,14 +84,11 @@ fn empty_stores() -> Stores {
     }
 }
 
-/// A store holding `objects`, as the label-scoped watch would.
-fn store_of<K>(objects: Vec<K>) -> reflector::Store<K>
-where
-    K: kube::Resource<DynamicType = ()> + Clone + 'static,
-{
+/// A store holding `objects`, as the label-scoped watch would keep them.
+fn store_of<K: super::slim::Slim>(objects: Vec<K>) -> reflector::Store<super::slim::Kept<K>> {
     let (store, mut writer) = reflector::store();
     for o in objects {
-        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(o));
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(super::slim::keep(o)));
     }
     store
 }

@@ -9,12 +9,10 @@ use std::sync::{Mutex, PoisonError};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::Store;
 use kube::{Api, Resource, ResourceExt};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::PersistentVolume;
 
@@ -22,30 +20,32 @@ use super::context::Context;
 use super::optional::apply_optional;
 use super::owned;
 use super::report::publish;
+use super::slim::{DeploymentFacts, Kept, Slim, key_of};
 use crate::api::GrafanaCluster;
 use crate::build::{Child, Children};
 use crate::error::{Error, Result};
 use crate::hash::sha256_hex;
 use crate::metrics::Metrics;
 use crate::names::{self, Component};
-use crate::status::{EventReason, JobState};
+use crate::status::{EventReason, JobState, Rollout};
 
 /// Annotation with the digest of what the operator last applied: a removed field changes
 /// it, so a steady-state skip never hides a removal.
 pub const APPLIED_HASH_ANNOTATION: &str = "grafana-ha.io/applied-hash";
 
-/// Outcome of applying one object.
-pub enum Applied<K> {
-    /// Written (or written as a no-op) by the API server; the live object.
-    Written(K),
-    /// The live object already matched; nothing was sent.
-    Unchanged(K),
+/// Outcome of applying one object, with what reconciles read of the live one (its
+/// [`Slim::Facts`]).
+pub enum Applied<F> {
+    /// Written (or written as a no-op) by the API server; facts of the object it returned.
+    Written(F),
+    /// The live object already matched; nothing was sent. Facts of the kept record.
+    Unchanged(F),
 }
 
-impl<K> Applied<K> {
-    pub fn into_inner(self) -> K {
+impl<F> Applied<F> {
+    pub fn into_facts(self) -> F {
         match self {
-            Applied::Written(k) | Applied::Unchanged(k) => k,
+            Applied::Written(f) | Applied::Unchanged(f) => f,
         }
     }
 }
@@ -60,20 +60,13 @@ fn kind_of<K: Resource<DynamicType = ()>>() -> String {
 /// field the server normalises, such as a quantity, never matches byte for byte).
 pub async fn apply<K>(
     api: &Api<K>,
-    store: &Store<K>,
+    store: &Store<Kept<K>>,
     settled: &Settled,
     mut desired: K,
     metrics: &Metrics,
-) -> Result<Applied<K>>
+) -> Result<Applied<K::Facts>>
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + Serialize
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Slim + Clone + DeserializeOwned + Debug,
 {
     let kind = kind_of::<K>();
     let name = desired.name_any();
@@ -90,12 +83,12 @@ where
     let key = settled_key(&kind, &desired);
     // The applied hash is itself an owned field (an annotation the operator sets), so equal
     // owned-field digests mean the live object carries this very desired object's hash.
-    if let Some(live) = store.get(&ObjectRef::from_obj(&desired))
-        && let Some(have) = stored_digest(live.as_ref())
-        && (wanted.as_ref() == Some(&have) || settled.holds(&key, wanted.as_deref(), &have))
+    if let Some(live) = store.get(&key_of(&desired))
+        && let Some(have) = live.digest.as_deref()
+        && (wanted.as_deref() == Some(have) || settled.holds(&key, wanted.as_deref(), have))
     {
         metrics.apply(&kind, "unchanged");
-        return Ok(Applied::Unchanged(live.as_ref().clone()));
+        return Ok(Applied::Unchanged(live.facts.clone()));
     }
     let params = PatchParams::apply(names::FIELD_MANAGER).force();
     match api.patch(&name, &params, &Patch::Apply(&desired)).await {
@@ -103,22 +96,13 @@ where
             metrics.apply(&kind, "applied");
             tracing::debug!(%kind, %name, "applied");
             settled.record(key, wanted, owned::live_digest(&live));
-            Ok(Applied::Written(live))
+            Ok(Applied::Written(live.facts()))
         }
         Err(e) => {
             metrics.apply(&kind, "error");
             Err(e.into())
         }
     }
-}
-
-/// The owned-field digest of a live object: the one the watch stored with it, or computed
-/// now from its managedFields (an object read directly, not through a watch).
-fn stored_digest<K: Resource + Serialize>(live: &K) -> Option<String> {
-    live.annotations()
-        .get(owned::OWNED_DIGEST)
-        .cloned()
-        .or_else(|| owned::live_digest(live))
 }
 
 fn settled_key<K: Resource>(kind: &str, object: &K) -> String {
@@ -188,12 +172,12 @@ impl Settled {
 /// was created now.
 pub async fn create_once(
     api: &Api<Secret>,
-    store: &Store<Secret>,
+    store: &Store<Kept<Secret>>,
     secret: Secret,
     metrics: &Metrics,
 ) -> Result<bool> {
     let name = secret.name_any();
-    if store.get(&ObjectRef::from_obj(&secret)).is_some() || api.get_opt(&name).await?.is_some() {
+    if store.get(&key_of(&secret)).is_some() || api.get_opt(&name).await?.is_some() {
         return Ok(false);
     }
     match api.create(&PostParams::default(), &secret).await {
@@ -230,7 +214,7 @@ where
 
 /// What the status reads from the children just written.
 pub struct AppliedChildren {
-    pub deployment: Deployment,
+    pub rollout: Rollout,
     pub installer: Option<JobState>,
 }
 
@@ -279,7 +263,7 @@ pub async fn apply_children(
                 apply(&ctx.api(&ns), &stores.claims, &ctx.settled, c, m).await?;
             }
             Child::InstallerJob(job) => {
-                installer = Some(JobState::of(&create_job(ctx, &ns, job).await?));
+                installer = Some(create_job(ctx, &ns, job).await?);
             }
             Child::Service(s) => {
                 apply(&ctx.api(&ns), &stores.services, &ctx.settled, s, m).await?;
@@ -301,29 +285,28 @@ pub async fn apply_children(
             Child::ServiceMonitor(s) => apply_optional(ctx, &ns, s).await?,
         }
     }
-    let deployment = deployment
-        .map(Applied::into_inner)
+    let deployment: DeploymentFacts = deployment
+        .map(Applied::into_facts)
         .ok_or_else(|| Error::Config("the children have no Deployment".into()))?;
     Ok(AppliedChildren {
-        deployment,
+        rollout: deployment.rollout,
         installer,
     })
 }
 
 /// A Job is a one-shot with an immutable template: create it when missing, never re-apply
-/// a finished one.
-async fn create_job(ctx: &Context, ns: &str, job: Job) -> Result<Job> {
+/// a finished one. Returns how far it has come.
+async fn create_job(ctx: &Context, ns: &str, job: Job) -> Result<JobState> {
     let api: Api<Job> = ctx.api(ns);
-    let live = match ctx.stores.jobs.get(&ObjectRef::from_obj(&job)) {
-        Some(live) => Some(live.as_ref().clone()),
-        None => api.get_opt(&job.name_any()).await?,
-    };
-    match live {
-        Some(live) => Ok(live),
+    if let Some(live) = ctx.stores.jobs.get(&key_of(&job)) {
+        return Ok(live.facts);
+    }
+    match api.get_opt(&job.name_any()).await? {
+        Some(live) => Ok(live.facts()),
         None => Ok(
             apply(&api, &ctx.stores.jobs, &ctx.settled, job, &ctx.metrics)
                 .await?
-                .into_inner(),
+                .into_facts(),
         ),
     }
 }

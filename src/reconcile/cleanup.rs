@@ -19,9 +19,10 @@ use serde::de::DeserializeOwned;
 use super::apply::delete_if_present;
 use super::context::Context;
 use super::optional::sweep_optional;
+use super::slim::{Kept, Slim};
 use crate::build::ChildKind;
 use crate::error::Result;
-use crate::names::{self, Component};
+use crate::names::Component;
 use crate::optional_api::{HTTPRoute, ServiceMonitor};
 use crate::resolve::ClusterRef;
 use crate::status::JobState;
@@ -158,28 +159,28 @@ pub async fn remove_superseded(
     Ok(())
 }
 
-/// True when `object` is a child of `cluster`: its label names the cluster, and it is in
+/// True when `child` is a child of `cluster`: its label names the cluster, and it is in
 /// the cluster's namespace (or, cluster-scoped, labelled with it).
-fn belongs_to<K: Resource>(object: &K, cluster: &ClusterRef) -> bool {
-    let labels = object.labels();
-    let namespace = object
+fn belongs_to<K: Slim>(child: &Kept<K>, cluster: &ClusterRef) -> bool {
+    let labels = &child.labels;
+    let namespace = child
         .meta()
         .namespace
         .as_ref()
-        .or_else(|| labels.get(names::NAMESPACE_LABEL));
-    labels.get(names::CLUSTER_LABEL) == Some(&cluster.name) && namespace == Some(&cluster.namespace)
+        .or(labels.namespace.as_ref());
+    labels.cluster.as_ref() == Some(&cluster.name) && namespace == Some(&cluster.namespace)
 }
 
 async fn sweep<K>(
     ctx: &Context,
     api: Api<K>,
-    store: &Store<K>,
+    store: &Store<Kept<K>>,
     kind: ChildKind,
     cluster: &ClusterRef,
     round: &RoundFacts,
 ) -> Result<()>
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    K: Slim + Clone + DeserializeOwned + Debug,
 {
     let mut unproduced: Vec<(String, Option<Component>)> = store
         .state()
@@ -187,7 +188,7 @@ where
         .filter(|o| belongs_to(o.as_ref(), cluster))
         // Already going away (e.g. a claim held by pvc-protection): asking again is noise.
         .filter(|o| o.meta().deletion_timestamp.is_none())
-        .map(|o| (o.name_any(), Component::of_labels(o.labels())))
+        .map(|o| (o.name_any(), o.labels.component))
         .filter(|(name, _)| !round.produced.contains(&(kind, name.clone())))
         .collect();
     unproduced.sort();

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::apply::Settled;
 use super::events::Recorder;
+use super::slim::Kept;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
@@ -68,20 +69,21 @@ impl Default for ControllerConfig {
     }
 }
 
-/// Caches of the operator's own children, scoped by its label.
+/// Caches of the operator's own children, scoped by its label: records, not objects
+/// (see slim.rs).
 #[derive(Clone)]
 pub struct Stores {
-    pub deployments: Store<Deployment>,
-    pub jobs: Store<Job>,
-    pub secrets: Store<Secret>,
-    pub config_maps: Store<ConfigMap>,
-    pub services: Store<Service>,
-    pub claims: Store<PersistentVolumeClaim>,
-    pub volumes: Store<PersistentVolume>,
-    pub budgets: Store<PodDisruptionBudget>,
-    pub network_policies: Store<NetworkPolicy>,
-    pub service_accounts: Store<ServiceAccount>,
-    pub ingresses: Store<Ingress>,
+    pub deployments: Store<Kept<Deployment>>,
+    pub jobs: Store<Kept<Job>>,
+    pub secrets: Store<Kept<Secret>>,
+    pub config_maps: Store<Kept<ConfigMap>>,
+    pub services: Store<Kept<Service>>,
+    pub claims: Store<Kept<PersistentVolumeClaim>>,
+    pub volumes: Store<Kept<PersistentVolume>>,
+    pub budgets: Store<Kept<PodDisruptionBudget>>,
+    pub network_policies: Store<Kept<NetworkPolicy>>,
+    pub service_accounts: Store<Kept<ServiceAccount>>,
+    pub ingresses: Store<Kept<Ingress>>,
     /// Every HorizontalPodAutoscaler in scope (few, small): one that targets a
     /// GrafanaCluster bounds its connection budget.
     pub autoscalers: Store<HorizontalPodAutoscaler>,

@@ -13,11 +13,11 @@ use kube::api::ListParams;
 use kube::runtime::reflector;
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::apply::{apply, delete_if_present};
 use super::context::Context;
+use super::slim::{Slim, keep};
 use crate::build::ChildKind;
 use crate::error::{Error, Result};
 use crate::names;
@@ -34,19 +34,12 @@ fn api_gone(error: &Error) -> bool {
 /// round asks discovery again and the condition reports it.
 pub async fn apply_optional<K>(ctx: &Context, namespace: &str, desired: K) -> Result<()>
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + Serialize
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Slim<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
 {
     let api: Api<K> = ctx.api(namespace);
     let (store, mut writer) = reflector::store();
     match api.get_opt(&desired.name_any()).await {
-        Ok(Some(live)) => writer.apply_watcher_event(&watcher::Event::Apply(live)),
+        Ok(Some(live)) => writer.apply_watcher_event(&watcher::Event::Apply(keep(live))),
         Ok(None) => {}
         Err(e) => {
             let e = Error::from(e);

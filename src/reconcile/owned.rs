@@ -18,10 +18,6 @@ use serde_json::{Map, Value};
 use crate::hash::sha256_hex;
 use crate::names;
 
-/// In-memory annotation of a stored child: the digest of the fields the operator owns.
-/// Never written to the API server (stored children are never sent back).
-pub const OWNED_DIGEST: &str = "grafana-ha.io/owned-digest";
-
 /// The members of a FieldsV1 set node other than "." (the node itself).
 fn members(node: &Map<String, Value>) -> impl Iterator<Item = (&String, &Value)> {
     node.iter().filter(|(k, _)| k.as_str() != ".")

@@ -177,7 +177,7 @@ async fn write(
     let applied = apply_children(ctx, gc, children).await.inspect_err(
         |e| tracing::warn!(cluster = %plan.cluster.name, error = %e, "applying children failed"),
     )?;
-    let rollout = Rollout::of(&applied.deployment);
+    let rollout = applied.rollout;
     let round = RoundFacts {
         produced,
         referenced_secrets: crate::resolve::references(&plan.cluster.name, &gc.spec)
@@ -198,7 +198,10 @@ async fn write(
 fn live_rollout(ctx: &Context, gc: &GrafanaCluster) -> Option<Rollout> {
     let key = ObjectRef::new(&names::deployment(&gc.name_any()))
         .within(&gc.namespace().unwrap_or_default());
-    ctx.stores.deployments.get(&key).map(|d| Rollout::of(&d))
+    ctx.stores
+        .deployments
+        .get(&key)
+        .map(|d| d.facts.rollout.clone())
 }
 
 /// What to do next, from what happened.

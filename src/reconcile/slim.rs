@@ -1,276 +1,381 @@
-//! What the operator keeps of each watched child: identity, labels and owners (for the
-//! controller's mapping and the cleanup sweep), the digest of the fields it owns (for the
-//! steady-state skip in `apply`), and only the few status fields a reconcile reads. A
-//! thousand clusters' pod templates are the bulk of the operator's memory otherwise.
+//! What the operator keeps of each watched child: a [`Kept`] record, not the object. It
+//! holds the identity and owners (for the controller's mapping and the cleanup sweep), the
+//! three labels reconciles read, the digest of the fields the operator owns (for the
+//! steady-state skip in `apply`), and per kind the few facts a reconcile reads of the body
+//! (the Deployment's image and rollout, the Job's outcome, digests of a Secret's values).
 //!
-//! Every stored child passes through [`Slim::slim`] once, on the way from the watch into
-//! the store; nothing stored is ever sent back to the API server.
+//! A k8s-openapi struct is large in place however empty its fields (a Deployment 2.4 KB, a
+//! Job 2.6 KB, a PersistentVolume 3.5 KB) and every label or annotation map costs a 0.5 KB
+//! node; a thousand clusters of a dozen children each made that most of the operator's
+//! memory (bench/results/profile-2026-11-26.md). The record is made as each object is
+//! deserialised from a list or watch response, so no full child is kept beyond that.
+//! Nothing kept is ever sent back to the API server.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, PersistentVolume, PersistentVolumeClaim, PodSpec, PodTemplateSpec,
-    Secret, Service, ServiceAccount,
+    ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
-use serde::Serialize;
+use kube::runtime::reflector::ObjectRef;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
 
-use super::owned::{OWNED_DIGEST, live_digest};
-use crate::names::{self, GRAFANA_CONTAINER};
+use super::owned::live_digest;
+use crate::hash::sha256_hex;
+use crate::names::{self, Component, GRAFANA_CONTAINER};
+use crate::optional_api::{HTTPRoute, ServiceMonitor};
+use crate::status::{JobState, Rollout};
 
-/// A child kind reduced to what reconciles read.
-pub trait Slim: Resource + Serialize {
-    /// Drops the fields no reconcile reads. `metadata` is handled by [`slim`].
-    fn drop_body(&mut self);
+/// A child kind the operator writes, and what reconciles read of its body.
+pub trait Slim: Resource<DynamicType = ()> + Serialize + Send + Sync + Sized + 'static {
+    /// Read once, as the object arrives; small and owned.
+    type Facts: Clone + fmt::Debug + Send + Sync + 'static;
+
+    fn facts(&self) -> Self::Facts;
 }
 
-/// The labels a reconcile reads from a stored child: which cluster (and, for a
-/// cluster-scoped volume, which namespace) it belongs to, and which part of it it is.
-const READ_LABELS: [&str; 3] = [
-    names::CLUSTER_LABEL,
-    names::NAMESPACE_LABEL,
-    names::COMPONENT_LABEL,
-];
+/// The labels reconciles read from a kept child: which cluster (and, for a cluster-scoped
+/// volume, which namespace) it belongs to, and which part of it it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeptLabels {
+    pub cluster: Option<String>,
+    pub namespace: Option<String>,
+    pub component: Option<Component>,
+}
 
-/// Records the owned-field digest, then keeps only identity, the labels reconciles read,
-/// owners, the digest and what [`Slim::drop_body`] leaves. (The applied-hash annotation is
-/// not kept: it is one of the owned fields, so the digest covers it.)
-pub fn slim<K: Slim>(object: &mut K) {
-    let digest = live_digest(object);
-    object.drop_body();
+impl KeptLabels {
+    fn of(mut labels: BTreeMap<String, String>) -> KeptLabels {
+        KeptLabels {
+            component: Component::of_labels(&labels),
+            cluster: labels.remove(names::CLUSTER_LABEL),
+            namespace: labels.remove(names::NAMESPACE_LABEL),
+        }
+    }
+}
+
+/// What the operator keeps of one child of kind `K` (see the module documentation).
+pub struct Kept<K: Slim> {
+    /// Name, namespace, uid, resourceVersion, generation, owners and deletion timestamp;
+    /// no labels, annotations or managedFields.
+    metadata: ObjectMeta,
+    pub labels: KeptLabels,
+    /// The digest of the fields the operator owns; None when it owns none.
+    pub digest: Option<String>,
+    pub facts: K::Facts,
+    kind: PhantomData<fn() -> K>,
+}
+
+/// Reduces a child to its [`Kept`] record.
+pub fn keep<K: Slim>(mut object: K) -> Kept<K> {
+    let digest = live_digest(&object);
+    let facts = object.facts();
     let meta = object.meta_mut();
-    let labels: BTreeMap<String, String> = meta
-        .labels
-        .take()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|(k, _)| READ_LABELS.contains(&k.as_str()))
-        .collect();
-    *meta = ObjectMeta {
-        name: meta.name.take(),
-        namespace: meta.namespace.take(),
-        uid: meta.uid.take(),
-        resource_version: meta.resource_version.take(),
-        generation: meta.generation.take(),
-        labels: (!labels.is_empty()).then_some(labels),
-        owner_references: meta.owner_references.take(),
-        deletion_timestamp: meta.deletion_timestamp.take(),
-        annotations: digest.map(|d| BTreeMap::from([(OWNED_DIGEST.to_string(), d)])),
-        ..ObjectMeta::default()
-    };
+    Kept {
+        labels: KeptLabels::of(meta.labels.take().unwrap_or_default()),
+        metadata: ObjectMeta {
+            name: meta.name.take(),
+            namespace: meta.namespace.take(),
+            uid: meta.uid.take(),
+            resource_version: meta.resource_version.take(),
+            generation: meta.generation.take(),
+            owner_references: meta.owner_references.take(),
+            deletion_timestamp: meta.deletion_timestamp.take(),
+            ..ObjectMeta::default()
+        },
+        digest,
+        facts,
+        kind: PhantomData,
+    }
+}
+
+/// The key of `object`'s record in a store of kept children.
+pub fn key_of<K: Slim>(object: &K) -> ObjectRef<Kept<K>> {
+    let meta = object.meta();
+    let key = ObjectRef::new(meta.name.as_deref().unwrap_or_default());
+    match meta.namespace.as_deref() {
+        Some(ns) => key.within(ns),
+        None => key,
+    }
+}
+
+impl<K: Slim> Clone for Kept<K> {
+    fn clone(&self) -> Self {
+        Kept {
+            metadata: self.metadata.clone(),
+            labels: self.labels.clone(),
+            digest: self.digest.clone(),
+            facts: self.facts.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K: Slim> fmt::Debug for Kept<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kept")
+            .field("kind", &K::kind(&()))
+            .field("metadata", &self.metadata)
+            .field("labels", &self.labels)
+            .field("digest", &self.digest)
+            .field("facts", &self.facts)
+            .finish()
+    }
+}
+
+/// Served as `K`: lists and watches of `Kept<K>` ask for `K`'s resource.
+impl<K: Slim> Resource for Kept<K> {
+    type DynamicType = ();
+    type Scope = K::Scope;
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        K::kind(dt)
+    }
+
+    fn group(dt: &()) -> Cow<'_, str> {
+        K::group(dt)
+    }
+
+    fn version(dt: &()) -> Cow<'_, str> {
+        K::version(dt)
+    }
+
+    fn plural(dt: &()) -> Cow<'_, str> {
+        K::plural(dt)
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// Read as the full `K`, kept at once: a list page or watch event holds records, not
+/// objects.
+impl<'de, K: Slim + DeserializeOwned> Deserialize<'de> for Kept<K> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        K::deserialize(deserializer).map(keep)
+    }
+}
+
+/// The Grafana container's image (the upgrade guard compares it) and the rollout.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeploymentFacts {
+    pub image: Option<String>,
+    pub rollout: Rollout,
 }
 
 impl Slim for Deployment {
-    /// Kept: spec.replicas, the Grafana container's image (the upgrade guard compares it)
-    /// and the status (the rollout).
-    fn drop_body(&mut self) {
-        let Some(spec) = self.spec.take() else {
-            return;
-        };
-        let image = spec.template.spec.and_then(|pod| {
-            pod.containers
-                .into_iter()
-                .find(|c| c.name == GRAFANA_CONTAINER)
-                .and_then(|c| c.image)
-        });
-        self.spec = Some(DeploymentSpec {
-            replicas: spec.replicas,
-            template: PodTemplateSpec {
-                metadata: None,
-                spec: image.map(|image| PodSpec {
-                    containers: vec![Container {
-                        name: GRAFANA_CONTAINER.to_string(),
-                        image: Some(image),
-                        ..Container::default()
-                    }],
-                    ..PodSpec::default()
-                }),
-            },
-            ..DeploymentSpec::default()
-        });
-        if let Some(status) = self.status.as_mut() {
-            status.conditions = None;
+    type Facts = DeploymentFacts;
+
+    fn facts(&self) -> DeploymentFacts {
+        let image = self
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|pod| pod.containers.iter().find(|c| c.name == GRAFANA_CONTAINER))
+            .and_then(|c| c.image.clone());
+        DeploymentFacts {
+            image,
+            rollout: Rollout::of(self),
         }
     }
 }
 
+/// Whether the installer has finished.
 impl Slim for Job {
-    /// Kept: the status (succeeded, failed, conditions), which says whether the installer
-    /// has finished.
-    fn drop_body(&mut self) {
-        self.spec = None;
-        if let Some(conditions) = self.status.as_mut().and_then(|s| s.conditions.as_mut()) {
-            for c in conditions {
-                c.message = None;
-                c.reason = None;
-            }
-        }
+    type Facts = JobState;
+
+    fn facts(&self) -> JobState {
+        JobState::of(self)
     }
 }
 
+/// The digest of each value, by key: the pod-template hash needs no more, and the operator
+/// holds no secret value beyond the reconcile that reads it.
 impl Slim for Secret {
-    /// Kept: the data. The generated Secrets' values are read from the store (their digests
-    /// go into the pod template); the operator's Secrets are few and small.
-    fn drop_body(&mut self) {}
-}
+    type Facts = BTreeMap<String, String>;
 
-impl Slim for ConfigMap {
-    fn drop_body(&mut self) {
-        self.data = None;
-        self.binary_data = None;
+    fn facts(&self) -> BTreeMap<String, String> {
+        let values = self.data.iter().flatten();
+        values
+            .map(|(key, value)| (key.clone(), sha256_hex(&value.0)))
+            .collect()
     }
 }
 
-impl Slim for Service {
-    fn drop_body(&mut self) {
-        self.spec = None;
-        self.status = None;
-    }
+/// Kinds of which reconciles read nothing beyond the record.
+macro_rules! no_facts {
+    ($($kind:ty),* $(,)?) => {
+        $(impl Slim for $kind {
+            type Facts = ();
+
+            fn facts(&self) {}
+        })*
+    };
 }
 
-impl Slim for PersistentVolumeClaim {
-    fn drop_body(&mut self) {
-        self.spec = None;
-        self.status = None;
-    }
-}
-
-impl Slim for PersistentVolume {
-    fn drop_body(&mut self) {
-        self.spec = None;
-        self.status = None;
-    }
-}
-
-impl Slim for PodDisruptionBudget {
-    fn drop_body(&mut self) {
-        self.spec = None;
-        self.status = None;
-    }
-}
-
-impl Slim for NetworkPolicy {
-    fn drop_body(&mut self) {
-        self.spec = None;
-    }
-}
-
-impl Slim for ServiceAccount {
-    fn drop_body(&mut self) {
-        self.secrets = None;
-        self.image_pull_secrets = None;
-    }
-}
-
-impl Slim for Ingress {
-    fn drop_body(&mut self) {
-        self.spec = None;
-        self.status = None;
-    }
-}
+no_facts!(
+    ConfigMap,
+    Service,
+    PersistentVolumeClaim,
+    PersistentVolume,
+    PodDisruptionBudget,
+    NetworkPolicy,
+    ServiceAccount,
+    Ingress,
+    HTTPRoute,
+    ServiceMonitor,
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::apps::v1::DeploymentStatus;
+    use k8s_openapi::ByteString;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
     use serde_json::json;
 
-    fn live_deployment() -> Deployment {
-        let mut d: Deployment = serde_json::from_value(json!({
+    fn live_deployment() -> serde_json::Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {
                 "name": "g", "namespace": "ns", "uid": "u", "resourceVersion": "7",
-                "generation": 3, "labels": {"grafana-ha.io/cluster": "g", "app.kubernetes.io/name": "grafana"},
+                "generation": 3,
+                "labels": {
+                    "grafana-ha.io/cluster": "g", "app.kubernetes.io/name": "grafana",
+                    "app.kubernetes.io/component": "server",
+                },
                 "annotations": {
                     "grafana-ha.io/applied-hash": "abc",
                     "deployment.kubernetes.io/revision": "2",
                 },
                 "ownerReferences": [{"apiVersion": "grafana-ha.io/v1alpha1", "kind": "GrafanaCluster", "name": "g", "uid": "o"}],
+                "managedFields": [{
+                    "manager": crate::names::FIELD_MANAGER, "operation": "Apply",
+                    "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}}},
+                }],
             },
             "spec": {
                 "replicas": 3,
                 "selector": {"matchLabels": {"a": "b"}},
                 "template": {"spec": {"containers": [
-                    {"name": "grafana", "image": "grafana/grafana:12.1.0", "env": [{"name": "A", "value": "1"}]},
                     {"name": "sidecar", "image": "s"},
+                    {"name": "grafana", "image": "grafana/grafana:12.1.0", "env": [{"name": "A", "value": "1"}]},
                 ]}},
             },
-            "status": {"replicas": 3, "readyReplicas": 2, "observedGeneration": 3},
-        }))
-        .expect("a Deployment");
-        d.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
-            manager: Some(crate::names::FIELD_MANAGER.into()),
-            operation: Some("Apply".into()),
-            fields_v1: Some(FieldsV1(json!({"f:spec": {"f:replicas": {}}}))),
-            ..ManagedFieldsEntry::default()
-        }]);
-        d
+            "status": {"replicas": 3, "readyReplicas": 2, "updatedReplicas": 3, "availableReplicas": 2, "observedGeneration": 3},
+        })
     }
 
     #[test]
-    fn a_slim_deployment_keeps_identity_owners_image_replicas_rollout_and_the_digest() {
-        let mut d = live_deployment();
-        let digest = live_digest(&d).expect("owned fields");
-        slim(&mut d);
-        let meta = &d.metadata;
+    fn a_kept_deployment_holds_identity_owners_labels_digest_image_and_rollout() {
+        let full: Deployment = serde_json::from_value(live_deployment()).expect("a Deployment");
+        let digest = live_digest(&full).expect("owned fields");
+        let kept: Kept<Deployment> =
+            serde_json::from_value(live_deployment()).expect("read as a record");
+        let meta = kept.meta();
         assert_eq!(meta.name.as_deref(), Some("g"));
+        assert_eq!(meta.namespace.as_deref(), Some("ns"));
         assert_eq!(meta.resource_version.as_deref(), Some("7"));
         assert_eq!(meta.generation, Some(3));
-        assert!(meta.managed_fields.is_none());
         assert_eq!(meta.owner_references.as_ref().map(Vec::len), Some(1));
-        let annotations = meta.annotations.clone().unwrap_or_default();
-        assert_eq!(annotations.keys().collect::<Vec<_>>(), [OWNED_DIGEST]);
+        assert!(meta.labels.is_none() && meta.annotations.is_none());
+        assert!(meta.managed_fields.is_none());
         assert_eq!(
-            meta.labels
-                .clone()
-                .unwrap_or_default()
-                .keys()
-                .collect::<Vec<_>>(),
-            [names::CLUSTER_LABEL],
-            "only the labels reconciles read"
+            kept.labels,
+            KeptLabels {
+                cluster: Some("g".into()),
+                namespace: None,
+                component: Some(Component::Server),
+            }
         );
-        assert_eq!(annotations[OWNED_DIGEST], digest);
-        let spec = d.spec.as_ref().expect("spec");
-        assert_eq!(spec.replicas, Some(3));
-        let containers = &spec.template.spec.as_ref().expect("pod").containers;
-        assert_eq!(containers.len(), 1);
+        assert_eq!(kept.digest.as_deref(), Some(digest.as_str()));
         assert_eq!(
-            containers[0].image.as_deref(),
-            Some("grafana/grafana:12.1.0")
-        );
-        assert!(containers[0].env.is_none());
-        assert_eq!(
-            d.status,
-            Some(DeploymentStatus {
-                replicas: Some(3),
-                ready_replicas: Some(2),
-                observed_generation: Some(3),
-                ..DeploymentStatus::default()
-            })
+            kept.facts,
+            DeploymentFacts {
+                image: Some("grafana/grafana:12.1.0".into()),
+                rollout: Rollout {
+                    replicas: 3,
+                    ready: 2,
+                    updated: 3,
+                    available: 2,
+                    observed: true,
+                },
+            }
         );
     }
 
     #[test]
-    fn a_slim_config_map_keeps_no_data_and_is_far_smaller() {
+    fn a_record_is_served_as_its_kind_and_is_a_fraction_of_its_size() {
+        assert_eq!(Kept::<Deployment>::kind(&()), "Deployment");
+        assert_eq!(Kept::<Deployment>::api_version(&()), "apps/v1");
+        assert_eq!(Kept::<PersistentVolume>::plural(&()), "persistentvolumes");
+        let url = Kept::<Job>::url_path(&(), Some("ns"));
+        assert_eq!(url, Job::url_path(&(), Some("ns")));
+        for (kept, full) in [
+            (size_of::<Kept<Deployment>>(), size_of::<Deployment>()),
+            (size_of::<Kept<Job>>(), size_of::<Job>()),
+            (
+                size_of::<Kept<PersistentVolume>>(),
+                size_of::<PersistentVolume>(),
+            ),
+        ] {
+            assert!(kept * 4 < full, "{kept} bytes kept of {full}");
+        }
+    }
+
+    #[test]
+    fn a_kept_secret_holds_digests_not_values() {
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some("s".into()),
+                ..ObjectMeta::default()
+            },
+            data: Some(BTreeMap::from([(
+                "password".to_string(),
+                ByteString(b"hunter2".to_vec()),
+            )])),
+            ..Secret::default()
+        };
+        let kept = keep(secret);
+        assert_eq!(
+            kept.facts,
+            BTreeMap::from([("password".to_string(), sha256_hex(b"hunter2"))])
+        );
+        assert!(!format!("{kept:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_child_never_applied_has_no_digest_and_its_record_finds_it_by_key() {
         let mut cm = ConfigMap {
             metadata: ObjectMeta {
                 name: Some("c".into()),
+                namespace: Some("ns".into()),
                 ..ObjectMeta::default()
             },
             data: Some([("grafana.ini".to_string(), "x".repeat(4096))].into()),
             ..ConfigMap::default()
         };
-        slim(&mut cm);
-        assert!(cm.data.is_none());
-        assert_eq!(cm.metadata.name.as_deref(), Some("c"));
-        assert!(
-            cm.metadata.annotations.is_none(),
-            "never applied: no digest"
-        );
+        let key = key_of(&cm);
+        cm.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
+            manager: Some("someone-else".into()),
+            operation: Some("Apply".into()),
+            fields_v1: Some(FieldsV1(json!({"f:data": {}}))),
+            ..ManagedFieldsEntry::default()
+        }]);
+        let kept = keep(cm);
+        assert!(kept.digest.is_none(), "not the operator's fields");
+        assert_eq!(ObjectRef::from_obj(&kept), key);
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::apply::Settled;
 use super::events::Recorder;
-use super::slim::{Slim, slim};
+use super::slim::{Kept, Slim};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -71,23 +71,17 @@ where
 
 /// A label-scoped, cached watch of one child kind: the store for reconciles, and the
 /// stream that triggers the owner. Deletions trigger too (touched, not just applied
-/// objects): a deleted child is recreated at once, not at the next resync.
+/// objects): a deleted child is recreated at once, not at the next resync. Each object is
+/// kept as a [`Kept`] record from the moment it is read (see slim.rs).
 fn child_watch<K>(
-    api: Api<K>,
+    api: Api<Kept<K>>,
     settled: Arc<Settled>,
 ) -> (
-    Store<K>,
-    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    Store<Kept<K>>,
+    impl futures::Stream<Item = Result<Kept<K>, watcher::Error>> + Send + 'static,
 )
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Slim
-        + Send
-        + Sync
-        + 'static,
+    K: Slim + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
     let (store, writer) = reflector::store();
     let config = watcher::Config::default().labels(&names::managed_selector());
@@ -98,8 +92,6 @@ where
                 settled.forget(child);
             }
         })
-        // Stored slim: the owned-field digest and what reconciles read (see slim.rs).
-        .modify(|o: &mut K| slim(o))
         .reflect(writer)
         .touched_objects();
     (store, stream)
@@ -191,12 +183,8 @@ fn config_map_clusters(
 
 /// Static volumes are cluster-scoped and carry no owner reference: map them back to their
 /// cluster through their labels.
-fn volume_owner(pv: PersistentVolume) -> Option<ObjectRef<Guarded>> {
-    let labels = pv.labels();
-    match (
-        labels.get(names::CLUSTER_LABEL),
-        labels.get(names::NAMESPACE_LABEL),
-    ) {
+fn volume_owner(pv: Kept<PersistentVolume>) -> Option<ObjectRef<Guarded>> {
+    match (&pv.labels.cluster, &pv.labels.namespace) {
         (Some(name), Some(ns)) => Some(ObjectRef::<Guarded>::new(name).within(ns)),
         _ => None,
     }
@@ -337,17 +325,17 @@ type EventStream<K> = futures::stream::BoxStream<'static, Result<K, watcher::Err
 
 /// The event streams of the child watches.
 struct ChildEvents {
-    deployments: EventStream<Deployment>,
-    jobs: EventStream<Job>,
-    secrets: EventStream<Secret>,
-    config_maps: EventStream<ConfigMap>,
-    services: EventStream<Service>,
-    claims: EventStream<PersistentVolumeClaim>,
-    budgets: EventStream<PodDisruptionBudget>,
-    network_policies: EventStream<NetworkPolicy>,
-    service_accounts: EventStream<ServiceAccount>,
-    ingresses: EventStream<Ingress>,
-    volumes: EventStream<PersistentVolume>,
+    deployments: EventStream<Kept<Deployment>>,
+    jobs: EventStream<Kept<Job>>,
+    secrets: EventStream<Kept<Secret>>,
+    config_maps: EventStream<Kept<ConfigMap>>,
+    services: EventStream<Kept<Service>>,
+    claims: EventStream<Kept<PersistentVolumeClaim>>,
+    budgets: EventStream<Kept<PodDisruptionBudget>>,
+    network_policies: EventStream<Kept<NetworkPolicy>>,
+    service_accounts: EventStream<Kept<ServiceAccount>>,
+    ingresses: EventStream<Kept<Ingress>>,
+    volumes: EventStream<Kept<PersistentVolume>>,
     autoscalers: EventStream<HorizontalPodAutoscaler>,
 }
 
