@@ -337,3 +337,21 @@ async fn superseded_children_are_removed_unless_a_rule_keeps_them() {
         "the old claim stays until the rollout is complete"
     );
 }
+
+#[tokio::test]
+async fn failure_counts_back_off_and_are_forgotten() {
+    let (service, _handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "obs"), empty_stores());
+    let base = ctx.config.retry_base;
+    assert_eq!(ctx.backoff("obs/a", true), base);
+    assert_eq!(ctx.backoff("obs/a", true), base * 2);
+    assert_eq!(ctx.backoff("obs/b", true), base);
+    assert_eq!(ctx.failing(), 2);
+    assert_eq!(ctx.backoff("obs/b", false), ctx.config.resync_interval);
+    ctx.forget_failures("obs/a");
+    assert_eq!(
+        ctx.failing(),
+        0,
+        "a deleted or invalid cluster keeps no count"
+    );
+}

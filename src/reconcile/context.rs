@@ -153,4 +153,19 @@ impl Context {
             .saturating_mul(2u32.saturating_pow(n.saturating_sub(1).min(16)));
         delay.min(self.config.retry_max)
     }
+
+    /// Forgets the failure count of `key`: the cluster is gone, or waits for a change
+    /// rather than a retry. Without this a cluster deleted while failing kept its entry.
+    pub fn forget_failures(&self, key: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        failures.remove(key);
+    }
+
+    /// Clusters with a failure count.
+    pub fn failing(&self) -> usize {
+        self.failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
 }

@@ -71,7 +71,8 @@ pub enum Outcome {
     Created,
 }
 
-fn key(gc: &GrafanaCluster) -> String {
+/// The key of a cluster's failure count: `namespace/name`.
+pub(crate) fn key<K: kube::Resource>(gc: &K) -> String {
     format!("{}/{}", gc.namespace().unwrap_or_default(), gc.name_any())
 }
 
@@ -79,7 +80,7 @@ fn key(gc: &GrafanaCluster) -> String {
 pub async fn reconcile(gc: Arc<GrafanaCluster>, ctx: Arc<Context>) -> Result<Action> {
     let started = Instant::now();
     ctx.metrics.reconcile_started();
-    let key = key(&gc);
+    let key = key(gc.as_ref());
     let span = tracing::info_span!("reconcile", cluster = %key);
     let result = pipeline::reconcile_cluster(&gc, &ctx)
         .instrument(span)
@@ -89,7 +90,10 @@ pub async fn reconcile(gc: Arc<GrafanaCluster>, ctx: Arc<Context>) -> Result<Act
         result.inspect_err(|e| tracing::warn!(cluster = %key, error = %e, "reconcile failed"))?;
     tracing::debug!(cluster = %key, ?outcome, "reconciled");
     Ok(match outcome {
-        Outcome::Deleting | Outcome::InvalidSpec => Action::await_change(),
+        Outcome::Deleting | Outcome::InvalidSpec => {
+            ctx.forget_failures(&key);
+            Action::await_change()
+        }
         Outcome::RollingOut | Outcome::Synced => Action::requeue(ctx.backoff(&key, false)),
         Outcome::Created => Action::requeue(ctx.config.retry_base),
         Outcome::Retry(cause) => {
@@ -102,7 +106,7 @@ pub async fn reconcile(gc: Arc<GrafanaCluster>, ctx: Arc<Context>) -> Result<Act
 /// The error policy: back off per cluster.
 pub fn error_policy(gc: Arc<GrafanaCluster>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.reconcile_failed(error.metric_label());
-    Action::requeue(ctx.backoff(&key(&gc), true))
+    Action::requeue(ctx.backoff(&key(gc.as_ref()), true))
 }
 
 #[cfg(test)]

@@ -354,11 +354,18 @@ pub async fn run(
     // of them, growing to a minute (a kube-apiserver restart froze the controller for
     // minutes; tests/e2e_reliability.rs proves it no longer does).
     let (reader, writer) = reflector::store();
+    let forgetting = ctx.clone();
     let clusters = watcher(
         scoped::<Guarded>(&client, ns),
         watcher::Config::default().any_semantic(),
     )
     .default_backoff()
+    // A deleted cluster's failure count goes with it.
+    .inspect(move |event| {
+        if let Ok(watcher::Event::Delete(gc)) = event {
+            forgetting.forget_failures(&super::key(gc));
+        }
+    })
     // Every cluster stays in this store: managedFields and kubectl's copy of the last
     // applied manifest are about half of a stored GrafanaCluster and are never read.
     .modify(|gc: &mut Guarded| {
