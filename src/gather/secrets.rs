@@ -76,7 +76,7 @@ pub(super) async fn read(
                 if let Some(digest) = kept.facts.get(key) {
                     reads
                         .digests
-                        .insert(format!("{}/{key}", secret_use.name), digest.clone());
+                        .insert(format!("{}/{key}", secret_use.name), digest.to_hex());
                 }
             }
             continue;

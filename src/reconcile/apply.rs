@@ -20,7 +20,7 @@ use super::context::Context;
 use super::optional::apply_optional;
 use super::owned;
 use super::report::publish;
-use super::slim::{DeploymentFacts, Kept, Slim, key_of};
+use super::slim::{DeploymentFacts, Digest, Kept, Slim, key_of};
 use crate::api::GrafanaCluster;
 use crate::build::{Child, Children};
 use crate::error::{Error, Result};
@@ -84,8 +84,8 @@ where
     // The applied hash is itself an owned field (an annotation the operator sets), so equal
     // owned-field digests mean the live object carries this very desired object's hash.
     if let Some(live) = store.get(&key_of(&desired))
-        && let Some(have) = live.digest.as_deref()
-        && (wanted.as_deref() == Some(have) || settled.holds(&key, wanted.as_deref(), have))
+        && let Some(have) = live.digest.map(Digest::to_hex)
+        && (wanted.as_ref() == Some(&have) || settled.holds(&key, wanted.as_deref(), &have))
     {
         metrics.apply(&kind, "unchanged");
         return Ok(Applied::Unchanged(live.facts.clone()));

@@ -181,13 +181,17 @@ fn config_map_clusters(
     }
 }
 
-/// Static volumes are cluster-scoped and carry no owner reference: map them back to their
-/// cluster through their labels.
-fn volume_owner(pv: Kept<PersistentVolume>) -> Option<ObjectRef<Guarded>> {
-    match (&pv.labels.cluster, &pv.labels.namespace) {
-        (Some(name), Some(ns)) => Some(ObjectRef::<Guarded>::new(name).within(ns)),
-        _ => None,
-    }
+/// The cluster a child belongs to, by its labels: the cluster's name, and its namespace
+/// (the child's own, or for a cluster-scoped volume its namespace label). Kept records
+/// carry no owner references: the label says the same in fewer bytes.
+fn cluster_of<K: Slim>(child: Kept<K>) -> Option<ObjectRef<Guarded>> {
+    let name = child.labels.cluster.as_deref()?;
+    let namespace = child
+        .meta()
+        .namespace
+        .as_deref()
+        .or(child.labels.namespace.as_deref())?;
+    Some(ObjectRef::<Guarded>::new(name).within(namespace))
 }
 
 /// An autoscaler that targets a GrafanaCluster: its maxReplicas bounds the budget.
@@ -402,17 +406,17 @@ pub async fn run(
     let changed = discovery_changes(&ctx.discovery, controller.store(), ns);
     controller
         .reconcile_on(changed)
-        .owns_stream(events.deployments)
-        .owns_stream(events.jobs)
-        .owns_stream(events.secrets)
-        .owns_stream(events.config_maps)
-        .owns_stream(events.services)
-        .owns_stream(events.claims)
-        .owns_stream(events.budgets)
-        .owns_stream(events.network_policies)
-        .owns_stream(events.service_accounts)
-        .owns_stream(events.ingresses)
-        .watches_stream(events.volumes, volume_owner)
+        .watches_stream(events.deployments, cluster_of)
+        .watches_stream(events.jobs, cluster_of)
+        .watches_stream(events.secrets, cluster_of)
+        .watches_stream(events.config_maps, cluster_of)
+        .watches_stream(events.services, cluster_of)
+        .watches_stream(events.claims, cluster_of)
+        .watches_stream(events.budgets, cluster_of)
+        .watches_stream(events.network_policies, cluster_of)
+        .watches_stream(events.service_accounts, cluster_of)
+        .watches_stream(events.ingresses, cluster_of)
+        .watches_stream(events.volumes, cluster_of)
         .watches_stream(events.autoscalers, autoscaled_cluster)
         .watches_stream(user_secrets, referencing)
         .watches_stream(config_maps, config_map_referencing)
