@@ -10,14 +10,70 @@ use crate::api::{CacheEngine, DatabaseEngine};
 /// A tag selector: a resource matches when it carries every one of these tags.
 pub type Tags = BTreeMap<String, String>;
 
+/// The tags a discovered resource carries, sorted by key, with one allocation for the list
+/// and one per string. The inventories hold a set per resource in the account, and a
+/// BTreeMap's first node is half a kilobyte however few its entries
+/// (bench/results/profile-2026-11-26.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResourceTags(Box<[(Box<str>, Box<str>)]>);
+
+impl ResourceTags {
+    /// The value of tag `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .map(|i| &*self.0[i].1)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (&**k, &**v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// As a BTreeMap collects: sorted by key, the last value of a repeated key kept.
+impl<K: Into<Box<str>>, V: Into<Box<str>>> FromIterator<(K, V)> for ResourceTags {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
+        let mut tags: Vec<(Box<str>, Box<str>)> = pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        // Stable: equal keys stay in arrival order, so keeping the last of each run keeps
+        // the last value given.
+        tags.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut deduped: Vec<(Box<str>, Box<str>)> = Vec::with_capacity(tags.len());
+        for (k, v) in tags {
+            match deduped.last_mut() {
+                Some(last) if last.0 == k => last.1 = v,
+                _ => deduped.push((k, v)),
+            }
+        }
+        ResourceTags(deduped.into_boxed_slice())
+    }
+}
+
+impl<K: Into<Box<str>>, V: Into<Box<str>>, const N: usize> From<[(K, V); N]> for ResourceTags {
+    fn from(pairs: [(K, V); N]) -> Self {
+        pairs.into_iter().collect()
+    }
+}
+
 /// True when `resource_tags` carries every tag of `selector`. An empty selector matches
 /// nothing: validation refuses it, and this is the last line of defence against picking
 /// "any database".
-pub fn tags_match(selector: &Tags, resource_tags: &Tags) -> bool {
+pub fn tags_match(selector: &Tags, resource_tags: &ResourceTags) -> bool {
     !selector.is_empty()
         && selector
             .iter()
-            .all(|(k, v)| resource_tags.get(k).is_some_and(|rv| rv == v))
+            .all(|(k, v)| resource_tags.get(k) == Some(v.as_str()))
 }
 
 /// Renders a selector for messages: `k1=v1,k2=v2`.
@@ -205,9 +261,13 @@ mod tests {
             .collect()
     }
 
+    fn resource_tags(pairs: &[(&str, &str)]) -> ResourceTags {
+        pairs.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
     #[test]
     fn every_selector_tag_must_match() {
-        let resource = tags(&[("app", "grafana"), ("env", "prod"), ("team", "obs")]);
+        let resource = resource_tags(&[("env", "prod"), ("app", "grafana"), ("team", "obs")]);
         assert!(tags_match(&tags(&[("app", "grafana")]), &resource));
         assert!(tags_match(
             &tags(&[("app", "grafana"), ("env", "prod")]),
@@ -222,7 +282,28 @@ mod tests {
 
     #[test]
     fn empty_selector_matches_nothing() {
-        assert!(!tags_match(&Tags::new(), &tags(&[("app", "grafana")])));
+        assert!(!tags_match(
+            &Tags::new(),
+            &resource_tags(&[("app", "grafana")])
+        ));
+    }
+
+    #[test]
+    fn resource_tags_sort_by_key_and_keep_the_last_value_of_a_key() {
+        let t = resource_tags(&[("b", "1"), ("a", "2"), ("b", "3")]);
+        assert_eq!(t.iter().collect::<Vec<_>>(), [("a", "2"), ("b", "3")]);
+        assert_eq!(t.get("b"), Some("3"));
+        assert_eq!(t.get("c"), None);
+        assert_eq!(t.len(), 2);
+        let map: Tags = [("b", "1"), ("a", "2"), ("b", "3")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert!(
+            map.iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .eq(t.iter())
+        );
     }
 
     #[test]

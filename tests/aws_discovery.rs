@@ -476,7 +476,7 @@ async fn redis_replication_group_is_found() {
         .iter()
         .find(|e| e.arn == arn)
         .expect("listed");
-    assert_eq!(tagged.tags, tags(&[APP]));
+    assert_eq!(tagged.tags, tags(&[APP]).into_iter().collect());
     assert_eq!(
         calls(
             &metrics,

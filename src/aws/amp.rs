@@ -18,7 +18,7 @@ use crate::aws::inventory::{FetchContext, Inventory};
 use std::sync::Arc;
 
 use crate::aws::{Discovery, all_pages, lookup_outcome};
-use crate::facts::{Lookup, Tags, WorkspaceFacts, format_tags, tags_match};
+use crate::facts::{Lookup, ResourceTags, Tags, WorkspaceFacts, format_tags, tags_match};
 
 /// Metric label of the service.
 pub const SERVICE: &str = "amp";
@@ -74,7 +74,7 @@ pub struct WorkspaceEntry {
     pub alias: Option<String>,
     /// CREATING, ACTIVE, UPDATING, DELETING, CREATION_FAILED.
     pub status: String,
-    pub tags: Tags,
+    pub tags: ResourceTags,
 }
 
 impl WorkspaceEntry {

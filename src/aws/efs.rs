@@ -26,7 +26,7 @@ use crate::aws::interest::{Recheck, Refresh, fingerprint};
 use crate::aws::inventory::{FetchContext, Inventory};
 use crate::aws::select::{Candidate, found_or, select_by_tags, select_one};
 use crate::aws::{Discovery, all_pages, lookup_outcome};
-use crate::facts::{Lookup, OWNER_TAG, StorageFacts, Tags};
+use crate::facts::{Lookup, OWNER_TAG, ResourceTags, StorageFacts, Tags};
 use crate::metrics::Metrics;
 
 /// Metric label of the service.
@@ -332,7 +332,7 @@ pub struct FileSystemEntry {
     /// NumberOfMountTargets: a change re-reads the mount targets at once (see
     /// [`MountTargets`]).
     pub mount_targets: i32,
-    pub tags: Tags,
+    pub tags: ResourceTags,
 }
 
 /// Every access point of a region, by file system id.
@@ -471,10 +471,10 @@ pub struct AccessPointEntry {
     pub id: String,
     pub arn: String,
     pub state: String,
-    pub tags: Tags,
+    pub tags: ResourceTags,
 }
 
-fn tag_map(tags: &[Tag]) -> Tags {
+fn tag_map(tags: &[Tag]) -> ResourceTags {
     tags.iter()
         .map(|t| (t.key().to_string(), t.value().to_string()))
         .collect()
@@ -526,7 +526,7 @@ impl<'a> Candidate for &'a FileSystemEntry {
         &self.arn
     }
 
-    fn tags(&self) -> &Tags {
+    fn tags(&self) -> &ResourceTags {
         &self.tags
     }
 
@@ -557,7 +557,7 @@ impl<'a> Candidate for &'a AccessPointEntry {
         &self.arn
     }
 
-    fn tags(&self) -> &Tags {
+    fn tags(&self) -> &ResourceTags {
         &self.tags
     }
 
@@ -622,7 +622,7 @@ pub fn storage_facts_for(
 
 /// The owner tag of an access point the operator created.
 fn owned_by(ap: &AccessPointEntry) -> Option<&str> {
-    ap.tags.get(OWNER_TAG).map(String::as_str)
+    ap.tags.get(OWNER_TAG)
 }
 
 /// The access point to mount through (None: the root), or why the lookup cannot finish.

@@ -14,7 +14,7 @@ use crate::aws::error::{AwsError, AwsErrorKind};
 use crate::aws::inventory::{FetchContext, Inventory, TagLookup};
 use crate::aws::select::{Candidate, select_by_tags};
 use crate::aws::{Discovery, all_pages, observe};
-use crate::facts::{CacheFacts, CacheKind, Lookup, Tags};
+use crate::facts::{CacheFacts, CacheKind, Lookup, ResourceTags, Tags};
 use crate::metrics::Metrics;
 
 /// Metric label of the service.
@@ -87,14 +87,14 @@ pub struct CacheEntry {
     pub nodes: i32,
     /// The zone of a cache without a standby elsewhere.
     pub single_zone: Option<String>,
-    pub tags: Tags,
+    pub tags: ResourceTags,
 }
 
 /// What a resource is before its tags are known.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Untagged(pub CacheEntry);
 
-fn tag_map(tags: &[Tag]) -> Tags {
+fn tag_map(tags: &[Tag]) -> ResourceTags {
     tags.iter()
         .filter_map(|t| {
             Some((
@@ -168,7 +168,7 @@ pub fn replication_group_entry(group: &ReplicationGroup) -> Option<Untagged> {
         auth_token_enabled: group.auth_token_enabled().unwrap_or(false),
         nodes: 1,
         single_zone: single_zone_of_group(group),
-        tags: Tags::new(),
+        tags: ResourceTags::default(),
     }))
 }
 
@@ -208,7 +208,7 @@ pub fn memcached_entry(cluster: &CacheCluster) -> Option<Untagged> {
             .preferred_availability_zone()
             .filter(|z| !z.is_empty() && *z != "Multiple")
             .map(str::to_string),
-        tags: Tags::new(),
+        tags: ResourceTags::default(),
     }))
 }
 
@@ -228,7 +228,7 @@ impl Candidate for &CacheEntry {
         &self.arn
     }
 
-    fn tags(&self) -> &Tags {
+    fn tags(&self) -> &ResourceTags {
         &self.tags
     }
 

@@ -42,7 +42,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_rds::error::ProvideErrorMetadata;
 
-use crate::facts::{Lookup, Tags};
+use crate::facts::{Lookup, ResourceTags, Tags};
 use crate::metrics::{AwsOutcome, Metrics};
 
 pub use amp::WorkspaceQuery;
@@ -282,11 +282,19 @@ impl Discovery {
                 region.clone(),
                 crate::facts::format_tags(selector),
             );
-            let selector = selector.clone();
+            // Kept compact for as long as the cluster is watched (a BTreeMap is a 0.5 KB
+            // node per cluster and kind); a map again only when a refresh rechecks it.
+            let kept: ResourceTags = selector
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             let recheck_region = region.clone();
             let recheck: interest::Recheck = Arc::new(move |d: Discovery| {
                 let region = recheck_region.clone();
-                let selector = selector.clone();
+                let selector: Tags = kept
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
                 Box::pin(async move {
                     let (_, inventory) = d.inventory::<I>(Some(&region), ()).await?;
                     Ok(interest::fingerprint(&inventory.select(&selector)))

@@ -13,7 +13,7 @@ use crate::aws::clients::service_client;
 use crate::aws::error::AwsError;
 use crate::aws::inventory::{FetchContext, Inventory, TagLookup};
 use crate::aws::select::{Candidate, select_by_tags};
-use crate::facts::{DatabaseFacts, DatabaseKind, Lookup, Tags};
+use crate::facts::{DatabaseFacts, DatabaseKind, Lookup, ResourceTags, Tags};
 use crate::metrics::Metrics;
 
 /// Metric label of the service.
@@ -80,7 +80,7 @@ pub struct RdsInventory {
 pub struct OtherEngine {
     pub arn: String,
     pub rds_engine: String,
-    pub tags: Tags,
+    pub tags: ResourceTags,
 }
 
 fn other_engine(arn: Option<&str>, rds_engine: Option<&str>, tags: &[Tag]) -> Option<OtherEngine> {
@@ -114,7 +114,7 @@ pub struct DatabaseEntry {
     pub instance_class: Option<String>,
     /// The zone of a single-AZ instance.
     pub single_zone: Option<String>,
-    pub tags: Tags,
+    pub tags: ResourceTags,
 }
 
 /// The engines Grafana can use, by RDS engine name. `DescribeDBInstances` also returns
@@ -135,7 +135,7 @@ fn default_port(engine: DatabaseEngine) -> i32 {
     }
 }
 
-fn tag_map(tags: &[Tag]) -> Tags {
+fn tag_map(tags: &[Tag]) -> ResourceTags {
     tags.iter()
         .filter_map(|t| {
             Some((
@@ -261,7 +261,7 @@ fn writer_class(cluster: &DbCluster, instances: &[DatabaseEntry]) -> Option<Stri
 /// connect to. A cluster member stands for its cluster (Grafana must write through the writer
 /// endpoint), so a cluster and its members matching together count once.
 struct Selectable<'a> {
-    tags: &'a Tags,
+    tags: &'a ResourceTags,
     target: Target<'a>,
 }
 
@@ -285,7 +285,7 @@ impl Candidate for Selectable<'_> {
         }
     }
 
-    fn tags(&self) -> &Tags {
+    fn tags(&self) -> &ResourceTags {
         self.tags
     }
 

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::facts::{Lookup, Tags, tags_match};
+use crate::facts::{Lookup, ResourceTags, Tags, tags_match};
 
 /// One resource of an inventory, as the selection sees it.
 pub trait Candidate {
@@ -21,7 +21,7 @@ pub trait Candidate {
     fn arn(&self) -> &str;
 
     /// The tags a selector is matched against.
-    fn tags(&self) -> &Tags;
+    fn tags(&self) -> &ResourceTags;
 
     /// The verdict on the single match: `Found`, or why it cannot be used (yet).
     fn resolve(self) -> Lookup<Self::Facts>;
@@ -86,7 +86,7 @@ mod tests {
     #[derive(Debug)]
     struct Thing {
         arn: &'static str,
-        tags: Tags,
+        tags: ResourceTags,
         ready: bool,
     }
 
@@ -95,7 +95,7 @@ mod tests {
         fn arn(&self) -> &str {
             self.arn
         }
-        fn tags(&self) -> &Tags {
+        fn tags(&self) -> &ResourceTags {
             &self.tags
         }
         fn resolve(self) -> Lookup<&'static str> {

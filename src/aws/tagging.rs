@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use crate::aws::all_pages;
 use crate::aws::clients::service_client;
 use crate::aws::error::AwsError;
-use crate::facts::Tags;
+use crate::facts::ResourceTags;
 use crate::metrics::Metrics;
 
 /// Metric label of the service.
@@ -26,7 +26,7 @@ pub async fn tags_by_arn(
     client: &aws_sdk_resourcegroupstagging::Client,
     metrics: &Metrics,
     service: &str,
-) -> Result<HashMap<String, Tags>, AwsError> {
+) -> Result<HashMap<String, ResourceTags>, AwsError> {
     let mappings = all_pages!(
         metrics,
         GET_RESOURCES,

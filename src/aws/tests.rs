@@ -61,7 +61,7 @@ impl Inventory for Other {
 }
 
 /// A region-wide listing to select from: resources named by ARN, all tagged app=<arn>.
-struct Listing(Vec<Tags>);
+struct Listing(Vec<ResourceTags>);
 
 impl Inventory for Listing {
     type Client = FakeClient;
@@ -69,7 +69,7 @@ impl Inventory for Listing {
     const OPERATION: &'static str = "ListListings";
 
     async fn fetch(_: &FetchContext<'_, FakeClient>, _: &()) -> Result<Self, AwsError> {
-        let tagged = |app: &str| Tags::from([("app".to_string(), app.to_string())]);
+        let tagged = |app: &str| ResourceTags::from([("app", app)]);
         Ok(Listing(vec![tagged("a"), tagged("b"), tagged("b")]))
     }
 }

@@ -6,7 +6,7 @@ use crate::aws::clients::ServiceClient;
 use crate::aws::inventory::{FetchContext, Inventory, TagLookup};
 use crate::aws::select::{Candidate, select_by_tags};
 use crate::aws::{ClientOptions, DiscoveryConfig};
-use crate::facts::{Lookup, Tags};
+use crate::facts::{Lookup, ResourceTags, Tags};
 use crate::metrics::Metrics;
 use aws_config::{Region, SdkConfig};
 use std::sync::Mutex as StdMutex;
@@ -25,7 +25,7 @@ impl ServiceClient for FakeClient {
 static RESOURCES: StdMutex<Vec<(String, String)>> = StdMutex::new(Vec::new());
 
 #[derive(Debug)]
-struct Things(Vec<(String, Tags)>);
+struct Things(Vec<(String, ResourceTags)>);
 
 impl Inventory for Things {
     type Client = FakeClient;
@@ -43,14 +43,14 @@ impl Inventory for Things {
     }
 }
 
-struct Thing<'a>(&'a (String, Tags));
+struct Thing<'a>(&'a (String, ResourceTags));
 
 impl Candidate for Thing<'_> {
     type Facts = String;
     fn arn(&self) -> &str {
         &self.0.0
     }
-    fn tags(&self) -> &Tags {
+    fn tags(&self) -> &ResourceTags {
         &self.0.1
     }
     fn resolve(self) -> Lookup<String> {
@@ -133,7 +133,7 @@ static FLAKY_DOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool
 static FLAKY_FETCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 #[derive(Debug)]
-struct Flaky(Vec<(String, Tags)>);
+struct Flaky(Vec<(String, ResourceTags)>);
 
 impl Inventory for Flaky {
     type Client = FakeClient;
@@ -152,7 +152,7 @@ impl Inventory for Flaky {
                 },
             ));
         }
-        Ok(Flaky(vec![("arn:f".into(), team("f"))]))
+        Ok(Flaky(vec![("arn:f".into(), [("team", "f")].into())]))
     }
 }
 
