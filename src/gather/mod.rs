@@ -17,7 +17,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::Store;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
@@ -27,7 +27,7 @@ use crate::facts::{
     CacheFacts, DatabaseFacts, Lookup, ManagedCredentials, SecretValue, SnapshotRead, StorageFacts,
 };
 use crate::optional_api::{ApiAvailability, Availability, OptionalApi, OptionalApis, check};
-use crate::reconcile::slim::Kept;
+use crate::reconcile::records::Records;
 use crate::resolve::upgrade::LiveDeployment;
 use crate::resolve::{Discovered, cache_enabled, merged_selector};
 use crate::status::Reason;
@@ -160,9 +160,9 @@ pub struct Sources<'a> {
     pub client: Option<&'a Client>,
     /// The controller's label-scoped cache of the operator's own Secrets: read from it, a
     /// reconcile asks the API server only for the user's Secrets.
-    pub secret_cache: Option<&'a Store<Kept<Secret>>>,
+    pub secret_cache: Option<&'a Records<Secret>>,
     /// The controller's cache of the operator's Deployments.
-    pub deployment_cache: Option<&'a Store<Kept<Deployment>>>,
+    pub deployment_cache: Option<&'a Records<Deployment>>,
     /// The controller's cache of HorizontalPodAutoscalers.
     pub autoscaler_cache: Option<&'a Store<HorizontalPodAutoscaler>>,
     /// Whether this operator takes pre-upgrade snapshots at all.
@@ -288,13 +288,12 @@ fn autoscaler_max(gc: &GrafanaCluster, store: &Store<HorizontalPodAutoscaler>) -
 }
 
 /// The Grafana Deployment of `gc` from the cache: its image and rollout.
-fn live_deployment(gc: &GrafanaCluster, store: &Store<Kept<Deployment>>) -> Option<LiveDeployment> {
+fn live_deployment(gc: &GrafanaCluster, store: &Records<Deployment>) -> Option<LiveDeployment> {
     let name = crate::names::deployment(&gc.metadata.name.clone().unwrap_or_default());
-    let namespace = gc.metadata.namespace.clone().unwrap_or_default();
-    let deployment = store.get(&ObjectRef::new(&name).within(&namespace))?;
+    let deployment = store.get(gc.metadata.namespace.as_deref(), &name)?;
     Some(LiveDeployment {
-        image: deployment.facts.image.clone()?,
-        rollout: deployment.facts.rollout.clone(),
+        image: deployment.facts.image?,
+        rollout: deployment.facts.rollout,
     })
 }
 

@@ -5,14 +5,13 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client};
 
 use super::{FreshValues, SecretProblems, SecretReads};
 use crate::api::GrafanaCluster;
 use crate::facts::SecretValue;
 use crate::hash::sha256_hex;
-use crate::reconcile::slim::Kept;
+use crate::reconcile::records::Records;
 use crate::resolve::{SecretUse, SecretUser, cache_enabled, references};
 
 /// A password with characters some client cannot carry; never the value itself.
@@ -50,7 +49,7 @@ pub fn unquotable(password: &str, source: String) -> Option<PasswordFinding> {
 pub(super) async fn read(
     gc: &GrafanaCluster,
     client: &Client,
-    cached: Option<&Store<Kept<Secret>>>,
+    cached: Option<&Records<Secret>>,
     fresh: FreshValues,
 ) -> Result<SecretReads, kube::Error> {
     let namespace = gc.metadata.namespace.clone().unwrap_or_default();
@@ -68,8 +67,8 @@ pub(super) async fn read(
         // The operator's own Secrets: the watch keeps the digest of each value, which is all
         // the pod-template hash needs (their values are not checked: they are rewritten).
         if let Some(made_by) = secret_use.made_by
-            && let Some(kept) = cached
-                .and_then(|store| store.get(&ObjectRef::new(&secret_use.name).within(&namespace)))
+            && let Some(kept) =
+                cached.and_then(|store| store.get(Some(&namespace), &secret_use.name))
         {
             reads.existing.insert(made_by);
             for key in &secret_use.keys {

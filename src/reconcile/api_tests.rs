@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::context::{Context, ControllerConfig, Stores};
 use super::pipeline::reconcile_cluster;
+use super::records::Records;
 use super::{Outcome, RetryCause};
 use crate::api::GrafanaCluster;
 use crate::aws::{ClientOptions, Discovery, DiscoveryConfig};
@@ -69,28 +70,24 @@ fn echo(body: &Value) -> (u16, Value) {
 
 fn empty_stores() -> Stores {
     Stores {
-        deployments: reflector::store().0,
-        jobs: reflector::store().0,
-        secrets: reflector::store().0,
-        services: reflector::store().0,
-        claims: reflector::store().0,
-        volumes: reflector::store().0,
-        budgets: reflector::store().0,
-        config_maps: reflector::store().0,
-        network_policies: reflector::store().0,
-        service_accounts: reflector::store().0,
-        ingresses: reflector::store().0,
+        deployments: Records::default(),
+        jobs: Records::default(),
+        secrets: Records::default(),
+        services: Records::default(),
+        claims: Records::default(),
+        volumes: Records::default(),
+        budgets: Records::default(),
+        config_maps: Records::default(),
+        network_policies: Records::default(),
+        service_accounts: Records::default(),
+        ingresses: Records::default(),
         autoscalers: reflector::store().0,
     }
 }
 
-/// A store holding `objects`, as the label-scoped watch would keep them.
-fn store_of<K: super::slim::Slim>(objects: Vec<K>) -> reflector::Store<super::slim::Kept<K>> {
-    let (store, mut writer) = reflector::store();
-    for o in objects {
-        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(super::slim::keep(o)));
-    }
-    store
+/// Records of `objects`, as the label-scoped watch would keep them.
+fn store_of<K: super::slim::Slim>(objects: Vec<K>) -> Records<K> {
+    Records::of(objects)
 }
 
 fn context(client: Client, stores: Stores) -> Arc<Context> {

@@ -9,7 +9,6 @@ use std::sync::{Mutex, PoisonError};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
-use kube::runtime::reflector::Store;
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
@@ -19,8 +18,9 @@ use k8s_openapi::api::core::v1::PersistentVolume;
 use super::context::Context;
 use super::optional::apply_optional;
 use super::owned;
+use super::records::Records;
 use super::report::publish;
-use super::slim::{DeploymentFacts, Digest, Kept, Slim, key_of};
+use super::slim::{DeploymentFacts, Digest, Slim};
 use crate::api::GrafanaCluster;
 use crate::build::{Child, Children};
 use crate::error::{Error, Result};
@@ -60,7 +60,7 @@ fn kind_of<K: Resource<DynamicType = ()>>() -> String {
 /// field the server normalises, such as a quantity, never matches byte for byte).
 pub async fn apply<K>(
     api: &Api<K>,
-    store: &Store<Kept<K>>,
+    store: &Records<K>,
     settled: &Settled,
     mut desired: K,
     metrics: &Metrics,
@@ -83,12 +83,12 @@ where
     let key = settled_key(&kind, &desired);
     // The applied hash is itself an owned field (an annotation the operator sets), so equal
     // owned-field digests mean the live object carries this very desired object's hash.
-    if let Some(live) = store.get(&key_of(&desired))
+    if let Some(live) = store.get_for(&desired)
         && let Some(have) = live.digest.map(Digest::to_hex)
         && (wanted.as_ref() == Some(&have) || settled.holds(&key, wanted.as_deref(), &have))
     {
         metrics.apply(&kind, "unchanged");
-        return Ok(Applied::Unchanged(live.facts.clone()));
+        return Ok(Applied::Unchanged(live.facts));
     }
     let params = PatchParams::apply(names::FIELD_MANAGER).force();
     match api.patch(&name, &params, &Patch::Apply(&desired)).await {
@@ -172,12 +172,12 @@ impl Settled {
 /// was created now.
 pub async fn create_once(
     api: &Api<Secret>,
-    store: &Store<Kept<Secret>>,
+    store: &Records<Secret>,
     secret: Secret,
     metrics: &Metrics,
 ) -> Result<bool> {
     let name = secret.name_any();
-    if store.get(&key_of(&secret)).is_some() || api.get_opt(&name).await?.is_some() {
+    if store.get_for(&secret).is_some() || api.get_opt(&name).await?.is_some() {
         return Ok(false);
     }
     match api.create(&PostParams::default(), &secret).await {
@@ -298,7 +298,7 @@ pub async fn apply_children(
 /// a finished one. Returns how far it has come.
 async fn create_job(ctx: &Context, ns: &str, job: Job) -> Result<JobState> {
     let api: Api<Job> = ctx.api(ns);
-    if let Some(live) = ctx.stores.jobs.get(&key_of(&job)) {
+    if let Some(live) = ctx.stores.jobs.get_for(&job) {
         return Ok(live.facts);
     }
     match api.get_opt(&job.name_any()).await? {

@@ -12,14 +12,14 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::runtime::reflector::Store;
-use kube::{Api, Resource, ResourceExt};
+use kube::Api;
 use serde::de::DeserializeOwned;
 
 use super::apply::delete_if_present;
 use super::context::Context;
 use super::optional::sweep_optional;
-use super::slim::{Kept, Slim};
+use super::records::Records;
+use super::slim::Slim;
 use crate::build::ChildKind;
 use crate::error::Result;
 use crate::names::Component;
@@ -159,22 +159,10 @@ pub async fn remove_superseded(
     Ok(())
 }
 
-/// True when `child` is a child of `cluster`: its label names the cluster, and it is in
-/// the cluster's namespace (or, cluster-scoped, labelled with it).
-fn belongs_to<K: Slim>(child: &Kept<K>, cluster: &ClusterRef) -> bool {
-    let labels = &child.labels;
-    let namespace = child
-        .meta()
-        .namespace
-        .as_ref()
-        .or(labels.namespace.as_ref());
-    labels.cluster.as_ref() == Some(&cluster.name) && namespace == Some(&cluster.namespace)
-}
-
 async fn sweep<K>(
     ctx: &Context,
     api: Api<K>,
-    store: &Store<Kept<K>>,
+    store: &Records<K>,
     kind: ChildKind,
     cluster: &ClusterRef,
     round: &RoundFacts,
@@ -182,13 +170,11 @@ async fn sweep<K>(
 where
     K: Slim + Clone + DeserializeOwned + Debug,
 {
+    // Those already going away (e.g. a claim held by pvc-protection) are not listed:
+    // asking again is noise.
     let mut unproduced: Vec<(String, Option<Component>)> = store
-        .state()
-        .iter()
-        .filter(|o| belongs_to(o.as_ref(), cluster))
-        // Already going away (e.g. a claim held by pvc-protection): asking again is noise.
-        .filter(|o| o.meta().deletion_timestamp.is_none())
-        .map(|o| (o.name_any(), o.labels.component))
+        .children_of(cluster)
+        .into_iter()
         .filter(|(name, _)| !round.produced.contains(&(kind, name.clone())))
         .collect();
     unproduced.sort();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::apply::Settled;
 use super::events::Recorder;
-use super::slim::Kept;
+use super::records::Records;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
@@ -73,17 +73,17 @@ impl Default for ControllerConfig {
 /// (see slim.rs).
 #[derive(Clone)]
 pub struct Stores {
-    pub deployments: Store<Kept<Deployment>>,
-    pub jobs: Store<Kept<Job>>,
-    pub secrets: Store<Kept<Secret>>,
-    pub config_maps: Store<Kept<ConfigMap>>,
-    pub services: Store<Kept<Service>>,
-    pub claims: Store<Kept<PersistentVolumeClaim>>,
-    pub volumes: Store<Kept<PersistentVolume>>,
-    pub budgets: Store<Kept<PodDisruptionBudget>>,
-    pub network_policies: Store<Kept<NetworkPolicy>>,
-    pub service_accounts: Store<Kept<ServiceAccount>>,
-    pub ingresses: Store<Kept<Ingress>>,
+    pub deployments: Records<Deployment>,
+    pub jobs: Records<Job>,
+    pub secrets: Records<Secret>,
+    pub config_maps: Records<ConfigMap>,
+    pub services: Records<Service>,
+    pub claims: Records<PersistentVolumeClaim>,
+    pub volumes: Records<PersistentVolume>,
+    pub budgets: Records<PodDisruptionBudget>,
+    pub network_policies: Records<NetworkPolicy>,
+    pub service_accounts: Records<ServiceAccount>,
+    pub ingresses: Records<Ingress>,
     /// Every HorizontalPodAutoscaler in scope (few, small): one that targets a
     /// GrafanaCluster bounds its connection budget.
     pub autoscalers: Store<HorizontalPodAutoscaler>,

@@ -14,6 +14,7 @@ pub mod events;
 pub mod optional;
 pub mod owned;
 pub mod pipeline;
+pub mod records;
 pub mod report;
 pub mod slim;
 pub mod watches;

@@ -10,14 +10,13 @@
 use std::fmt::Debug;
 
 use kube::api::ListParams;
-use kube::runtime::reflector;
-use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use super::apply::{apply, delete_if_present};
 use super::context::Context;
-use super::slim::{Slim, keep};
+use super::records::Records;
+use super::slim::Slim;
 use crate::build::ChildKind;
 use crate::error::{Error, Result};
 use crate::names;
@@ -37,10 +36,8 @@ where
     K: Slim<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
 {
     let api: Api<K> = ctx.api(namespace);
-    let (store, mut writer) = reflector::store();
-    match api.get_opt(&desired.name_any()).await {
-        Ok(Some(live)) => writer.apply_watcher_event(&watcher::Event::Apply(keep(live))),
-        Ok(None) => {}
+    let store = match api.get_opt(&desired.name_any()).await {
+        Ok(live) => Records::of(live),
         Err(e) => {
             let e = Error::from(e);
             return if api_gone(&e) {
@@ -50,7 +47,7 @@ where
                 Err(e)
             };
         }
-    }
+    };
     match apply(&api, &store, &ctx.settled, desired, &ctx.metrics).await {
         Ok(_) => Ok(()),
         Err(e) if api_gone(&e) => {

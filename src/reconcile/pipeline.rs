@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::runtime::reflector::ObjectRef;
 
 use super::apply::apply_children;
 use super::cleanup::{RoundFacts, remove_superseded};
@@ -196,12 +195,11 @@ async fn write(
 
 /// The rollout of the Deployment as cached, when nothing was applied this round.
 fn live_rollout(ctx: &Context, gc: &GrafanaCluster) -> Option<Rollout> {
-    let key = ObjectRef::new(&names::deployment(&gc.name_any()))
-        .within(&gc.namespace().unwrap_or_default());
+    let namespace = gc.namespace().unwrap_or_default();
     ctx.stores
         .deployments
-        .get(&key)
-        .map(|d| d.facts.rollout.clone())
+        .get(Some(&namespace), &names::deployment(&gc.name_any()))
+        .map(|d| d.facts.rollout)
 }
 
 /// What to do next, from what happened.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::apply::Settled;
 use super::events::Recorder;
+use super::records::Records;
 use super::slim::{Kept, Slim};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -69,32 +70,38 @@ where
     }
 }
 
-/// A label-scoped, cached watch of one child kind: the store for reconciles, and the
+/// A label-scoped, cached watch of one child kind: the records for reconciles, and the
 /// stream that triggers the owner. Deletions trigger too (touched, not just applied
 /// objects): a deleted child is recreated at once, not at the next resync. Each object is
-/// kept as a [`Kept`] record from the moment it is read (see slim.rs).
+/// reduced to a [`Kept`] value as it is read (see slim.rs) and to a [`Record`] in the
+/// cache (see records.rs).
+///
+/// [`Record`]: super::records::Record
 fn child_watch<K>(
     api: Api<Kept<K>>,
     settled: Arc<Settled>,
 ) -> (
-    Store<Kept<K>>,
+    Records<K>,
     impl futures::Stream<Item = Result<Kept<K>, watcher::Error>> + Send + 'static,
 )
 where
     K: Slim + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
-    let (store, writer) = reflector::store();
+    let records = Records::default();
+    let recording = records.clone();
     let config = watcher::Config::default().labels(&names::managed_selector());
     let stream = watcher(api, config)
         .default_backoff()
         .inspect(move |event| {
-            if let Ok(watcher::Event::Delete(child)) = event {
-                settled.forget(child);
+            if let Ok(event) = event {
+                if let watcher::Event::Delete(child) = event {
+                    settled.forget(child);
+                }
+                recording.observe(event);
             }
         })
-        .reflect(writer)
         .touched_objects();
-    (store, stream)
+    (records, stream)
 }
 
 /// Reconciles a parsed GrafanaCluster; reports one that could not be parsed.
