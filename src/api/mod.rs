@@ -103,6 +103,10 @@ pub const GROUP: &str = "grafana-ha.io";
     validation = Rule::new("!has(self.alerting) || !has(self.alerting.ha) || self.alerting.ha != 'redis' || !has(self.cache) || ((!has(self.cache.enabled) || self.cache.enabled) && (!has(self.cache.engine) || self.cache.engine == 'redis'))").message("spec.alerting.ha: redis needs a Redis cache (cache.engine redis and cache.enabled)")
 )]
 #[serde(rename_all = "camelCase")]
+// The optional sections larger than a pointer are boxed: an absent one then costs 8 bytes
+// in place instead of its whole size. The operator keeps every GrafanaCluster in its cache
+// and clones one per reconcile; unboxed, the spec was 2.4 KB in place however short the
+// manifest (bench/results/profile-2026-11-26.md).
 pub struct GrafanaClusterSpec {
     /// Number of Grafana replicas. Also driven through the scale subresource (`kubectl scale gfc`,
     /// HorizontalPodAutoscaler); the operator never overrides the count they set. 0 scales
@@ -119,24 +123,24 @@ pub struct GrafanaClusterSpec {
 
     /// Where and how to look for AWS resources.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aws: Option<AwsSpec>,
+    pub aws: Option<Box<AwsSpec>>,
 
     /// The shared SQL database (RDS Postgres or MySQL). Several replicas need one: SQLite is
     /// never used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub database: Option<DatabaseSpec>,
+    pub database: Option<Box<DatabaseSpec>>,
 
     /// The remote cache (ElastiCache Redis/Valkey or Memcached) shared by the replicas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache: Option<CacheSpec>,
+    pub cache: Option<Box<CacheSpec>>,
 
     /// Plugin storage shared by all replicas (ReadWriteMany) and the plugins to install on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plugins: Option<PluginsSpec>,
+    pub plugins: Option<Box<PluginsSpec>>,
 
     /// Public address of Grafana.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server: Option<ServerSpec>,
+    pub server: Option<Box<ServerSpec>>,
 
     /// Which built-in authentication methods are on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,7 +149,7 @@ pub struct GrafanaClusterSpec {
     /// The initial admin user. Without secretRef the operator generates a password once and
     /// keeps it in the Secret <name>-admin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub admin_credentials: Option<AdminCredentialsSpec>,
+    pub admin_credentials: Option<Box<AdminCredentialsSpec>>,
 
     /// Unified alerting high availability between the replicas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,17 +158,17 @@ pub struct GrafanaClusterSpec {
     /// Compute resources of each Grafana container. Defaults to requests = limits of
     /// 500m CPU and 512Mi memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<ResourceRequirements>,
+    pub resources: Option<Box<ResourceRequirements>>,
 
     /// Rolling update of the Grafana Deployment. Defaults to maxSurge 1, maxUnavailable 0:
     /// full capacity during a rollout and one new pod at a time racing for the database
     /// migration lock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rolling_update: Option<RollingUpdateSpec>,
+    pub rolling_update: Option<Box<RollingUpdateSpec>>,
 
     /// The PodDisruptionBudget around the replicas (default on, maxUnavailable 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod_disruption_budget: Option<PodDisruptionBudgetSpec>,
+    pub pod_disruption_budget: Option<Box<PodDisruptionBudgetSpec>>,
 
     /// How a new Grafana version reaches the database, whose schema only moves forward.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -180,7 +184,7 @@ pub struct GrafanaClusterSpec {
 
     /// Affinity of the Grafana pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub affinity: Option<Affinity>,
+    pub affinity: Option<Box<Affinity>>,
 
     /// Topology spread of the Grafana pods. Defaults to a soft spread over zones and nodes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,35 +201,35 @@ pub struct GrafanaClusterSpec {
     /// AWS data sources provisioned into Grafana: Amazon Managed Service for Prometheus
     /// workspaces found by tag, and CloudWatch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data_sources: Option<DataSourcesSpec>,
+    pub data_sources: Option<Box<DataSourcesSpec>>,
     /// A Gateway API HTTPRoute to Grafana (needs the Gateway API CRDs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http_route: Option<HttpRouteSpec>,
+    pub http_route: Option<Box<HttpRouteSpec>>,
 
     /// Grafana's own metrics: a ServiceMonitor (needs the Prometheus Operator CRDs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub monitoring: Option<MonitoringSpec>,
+    pub monitoring: Option<Box<MonitoringSpec>>,
 
     /// NetworkPolicies around the Grafana pods and the plugin installer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network_policy: Option<NetworkPolicySpec>,
+    pub network_policy: Option<Box<NetworkPolicySpec>>,
     /// The ServiceAccount of the Grafana pods and the plugin installer: by default one the
     /// operator creates per cluster (annotate it for IRSA), or an existing one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_account: Option<ServiceAccountSpec>,
+    pub service_account: Option<Box<ServiceAccountSpec>>,
 
     /// The HTTP Service: type, annotations (e.g. for an NLB) and extra labels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<HttpServiceSpec>,
+    pub service: Option<Box<HttpServiceSpec>>,
 
     /// An Ingress to the HTTP Service (e.g. an ALB through the AWS Load Balancer Controller).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ingress: Option<IngressSpec>,
+    pub ingress: Option<Box<IngressSpec>>,
 
     /// Labels, annotations, pull secrets, priority, extra volumes, mounts, ports and
     /// containers of the Grafana pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod: Option<PodCustomization>,
+    pub pod: Option<Box<PodCustomization>>,
     /// Whole Secrets and ConfigMaps as environment variables of the Grafana container (e.g.
     /// a Secret whose keys are GF_* names, or values a setting reads with $__env{VAR}).
     /// Variables the operator sets win over these. Changing their data rolls the pods.
@@ -244,7 +248,7 @@ pub struct GrafanaClusterSpec {
 
     /// LDAP authentication from an ldap.toml kept in a Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ldap: Option<LdapSpec>,
+    pub ldap: Option<Box<LdapSpec>>,
 }
 
 /// The schema of `spec.env`: Kubernetes' EnvVar with bounds on the list and on names, so
@@ -275,6 +279,12 @@ fn bounded_env_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Sc
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_cluster_is_small_in_place() {
+        let size = size_of::<super::GrafanaCluster>();
+        assert!(size <= 1600, "GrafanaCluster is {size} bytes in place");
+    }
+
     use kube::CustomResourceExt;
 
     /// crds/ holds the output of `grafana-ha-operator crd`; regenerate it with `make crds`.

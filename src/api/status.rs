@@ -49,7 +49,7 @@ pub struct GrafanaClusterStatus {
     pub database_version: Option<String>,
     /// A minor or major upgrade in progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upgrade: Option<UpgradeStatus>,
+    pub upgrade: Option<Box<UpgradeStatus>>,
     /// Connections each replica's pool may open (GF_DATABASE_MAX_OPEN_CONN), kept while it
     /// fits the budget so that scaling does not restart every pod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,7 +59,7 @@ pub struct GrafanaClusterStatus {
     pub pre_upgrade_snapshot_arn: Option<String>,
     /// The AWS data sources provisioned into Grafana.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data_sources: Option<super::DataSourcesStatus>,
+    pub data_sources: Option<Box<super::DataSourcesStatus>>,
 }
 
 /// The step of a safe upgrade.

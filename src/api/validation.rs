@@ -167,10 +167,10 @@ fn validate_spec(spec: &GrafanaClusterSpec, out: &mut Vec<Violation>) {
 /// The access and pod-customisation rules (src/api/access.rs).
 fn validate_access(spec: &GrafanaClusterSpec, out: &mut Vec<Violation>) {
     super::access::validate(
-        spec.service_account.as_ref(),
-        spec.service.as_ref(),
-        spec.ingress.as_ref(),
-        spec.pod.as_ref(),
+        spec.service_account.as_deref(),
+        spec.service.as_deref(),
+        spec.ingress.as_deref(),
+        spec.pod.as_deref(),
         out,
     );
 }

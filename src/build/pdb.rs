@@ -46,20 +46,20 @@ mod tests {
     #[test]
     fn honours_min_available_and_disabling() {
         let mut gc = fixtures::article();
-        gc.spec.pod_disruption_budget = Some(crate::api::PodDisruptionBudgetSpec {
+        gc.spec.pod_disruption_budget = Some(Box::new(crate::api::PodDisruptionBudgetSpec {
             min_available: Some(IntOrString::String("50%".into())),
             ..Default::default()
-        });
+        }));
         let spec = pdb(&fixtures::plan_of(&gc))
             .expect("pdb")
             .spec
             .expect("spec");
         assert_eq!(spec.min_available, Some(IntOrString::String("50%".into())));
         assert!(spec.max_unavailable.is_none());
-        gc.spec.pod_disruption_budget = Some(crate::api::PodDisruptionBudgetSpec {
+        gc.spec.pod_disruption_budget = Some(Box::new(crate::api::PodDisruptionBudgetSpec {
             enabled: Some(false),
             ..Default::default()
-        });
+        }));
         assert!(pdb(&fixtures::plan_of(&gc)).is_none());
     }
 }

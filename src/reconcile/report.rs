@@ -34,8 +34,8 @@ pub async fn write_status(
         .map(|c| status::ConditionState::ok(status::Reason::UpToDate, c.message.clone()))
         .unwrap_or_else(|| status::ConditionState::ok(status::Reason::UpToDate, ""));
     events.extend(status::upgrade_event(
-        previous.upgrade.as_ref(),
-        status.upgrade.as_ref(),
+        previous.upgrade.as_deref(),
+        status.upgrade.as_deref(),
         &upgrading,
     ));
     let api: Api<GrafanaCluster> = ctx.api(&gc.namespace().unwrap_or_default());

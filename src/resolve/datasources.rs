@@ -254,7 +254,7 @@ pub fn resolve(
     facts: &DataSourceFacts,
     last: Option<&GrafanaClusterStatus>,
 ) -> (Resolved<DataSourcesStatus>, Option<DataSourcesPlan>) {
-    let last = last.and_then(|s| s.data_sources.as_ref());
+    let last = last.and_then(|s| s.data_sources.as_deref());
     let prometheus = workspaces(spec, facts.workspaces.as_ref(), last);
     let cloudwatch = cloudwatch_enabled(spec).then(|| {
         spec.data_sources

@@ -74,10 +74,14 @@ fn default_spread(cluster: &str) -> Vec<TopologySpreadConstraint> {
 
 pub fn settings(cluster: &str, spec: &GrafanaClusterSpec) -> PodSettings {
     PodSettings {
-        resources: spec.resources.clone().unwrap_or_else(default_resources),
+        resources: spec
+            .resources
+            .as_deref()
+            .cloned()
+            .unwrap_or_else(default_resources),
         node_selector: spec.node_selector.clone(),
         tolerations: spec.tolerations.clone(),
-        affinity: spec.affinity.clone(),
+        affinity: spec.affinity.as_deref().cloned(),
         topology_spread: spec
             .topology_spread_constraints
             .clone()

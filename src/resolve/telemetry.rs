@@ -227,7 +227,7 @@ mod tests {
 
     fn spec() -> GrafanaClusterSpec {
         let mut spec = crate::fixtures::article().spec;
-        spec.http_route = Some(HttpRouteSpec {
+        spec.http_route = Some(Box::new(HttpRouteSpec {
             parent_refs: vec![HttpRouteParentRef {
                 name: "public".into(),
                 namespace: Some("gateways".into()),
@@ -235,18 +235,18 @@ mod tests {
             }],
             hostnames: Some(vec!["*.example.com".into(), "grafana.example.com".into()]),
             ..HttpRouteSpec::default()
-        });
-        spec.monitoring = Some(MonitoringSpec {
+        }));
+        spec.monitoring = Some(Box::new(MonitoringSpec {
             service_monitor: Some(ServiceMonitorSpec {
                 enabled: Some(true),
                 interval: Some("30s".into()),
                 labels: Some(BTreeMap::from([("release".into(), "prom".into())])),
             }),
-        });
-        spec.network_policy = Some(NetworkPolicySpec {
+        }));
+        spec.network_policy = Some(Box::new(NetworkPolicySpec {
             enabled: Some(true),
             ..NetworkPolicySpec::default()
-        });
+        }));
         spec
     }
 

@@ -169,10 +169,10 @@ fn cache_with_auth_needs_a_token_secret() {
 #[test]
 fn disabled_cache_needs_no_discovery() {
     let mut gc = article();
-    gc.spec.cache = Some(crate::api::CacheSpec {
+    gc.spec.cache = Some(Box::new(crate::api::CacheSpec {
         enabled: Some(false),
         ..Default::default()
-    });
+    }));
     let mut obs = found();
     obs.cache = None;
     let r = resolve(&gc, &obs);
@@ -472,10 +472,10 @@ fn memcached_with_tls_or_several_nodes_is_refused() {
 #[test]
 fn the_domain_alone_gives_an_https_root_url() {
     let mut gc = article();
-    gc.spec.server = Some(crate::api::ServerSpec {
+    gc.spec.server = Some(Box::new(crate::api::ServerSpec {
         domain: Some("grafana.example.com".into()),
         root_url: None,
-    });
+    }));
     let plan = resolve(&gc, &found()).plan.expect("plan");
     assert_eq!(
         plan.server.root_url.as_deref(),

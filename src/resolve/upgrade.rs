@@ -100,7 +100,7 @@ pub fn decide(inputs: &UpgradeInputs<'_>) -> UpgradeDecision {
     if let Some(refused) = refused_downgrade(inputs, db_version, running.as_deref()) {
         return refused;
     }
-    if let Some(up) = inputs.previous.and_then(|s| s.upgrade.clone())
+    if let Some(up) = inputs.previous.and_then(|s| s.upgrade.as_deref().cloned())
         && up.to_image == target
     {
         return step(inputs, up, recorded);

@@ -85,14 +85,17 @@ fn record_in_use(
         return;
     };
     // What the provisioning file holds; None once there is nothing to provision or retire.
-    status.data_sources = plan.data_sources.as_ref().map(|d| d.status.clone());
+    status.data_sources = plan
+        .data_sources
+        .as_ref()
+        .map(|d| Box::new(d.status.clone()));
     status.image = Some(plan.image.clone());
     status.database = Some(plan.database.status.clone());
     status.cache = plan.cache.as_ref().map(|c| c.status.clone());
     status.storage = Some(plan.storage.status.clone());
     status.database_version = plan.upgrade.database_version.clone();
     status.connections_per_replica = i32::try_from(plan.database.pool.max_open).ok();
-    status.upgrade = plan.upgrade.status.clone();
+    status.upgrade = plan.upgrade.status.clone().map(Box::new);
     if let Some(arn) = plan
         .upgrade
         .status

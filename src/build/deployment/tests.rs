@@ -230,10 +230,10 @@ fn pods_roll_on_secret_data_only() {
 fn user_settings_pass_through() {
     let mut gc = fixtures::article();
     gc.spec.node_selector = Some(BTreeMap::from([("pool".to_string(), "obs".to_string())]));
-    gc.spec.rolling_update = Some(crate::api::RollingUpdateSpec {
+    gc.spec.rolling_update = Some(Box::new(crate::api::RollingUpdateSpec {
         max_surge: Some(IntOrString::Int(6)),
         max_unavailable: Some(IntOrString::Int(1)),
-    });
+    }));
     let d = deployment(&fixtures::plan_of(&gc), &BTreeMap::new());
     assert_eq!(pod(&d).node_selector, gc.spec.node_selector);
     assert_eq!(

@@ -139,7 +139,7 @@ fn an_aws_failure_keeps_the_last_good_data_sources() {
     let mut gc = gc;
     gc.status = Some(crate::api::GrafanaClusterStatus {
         database: first.database.target.clone(),
-        data_sources: first.data_sources.target.clone(),
+        data_sources: first.data_sources.target.clone().map(Box::new),
         ..Default::default()
     });
     let facts = DataSourceFacts {
@@ -171,7 +171,7 @@ fn a_workspace_that_went_away_is_retired_and_stays_retired() {
     let first = resolve_with(&gc, found(&["ws-a", "ws-b"]));
     let mut gc = gc;
     gc.status = Some(crate::api::GrafanaClusterStatus {
-        data_sources: first.data_sources.target.clone(),
+        data_sources: first.data_sources.target.clone().map(Box::new),
         ..Default::default()
     });
     let second = resolve_with(&gc, found(&["ws-b"]));
@@ -179,7 +179,7 @@ fn a_workspace_that_went_away_is_retired_and_stays_retired() {
     assert_eq!(plan.status.retired, ["Amazon Managed Prometheus ws-a"]);
     // The next round carries the same list: the file (and the pod template) stay put.
     gc.status = Some(crate::api::GrafanaClusterStatus {
-        data_sources: Some(plan.status.clone()),
+        data_sources: Some(Box::new(plan.status.clone())),
         ..Default::default()
     });
     let third = resolve_with(&gc, found(&["ws-b"]));

@@ -67,7 +67,7 @@ impl Case {
 
     /// The next round after `d` was applied and the Deployment reached `r`.
     fn next(&mut self, d: &UpgradeDecision, r: Rollout) {
-        self.previous.upgrade = d.status.clone();
+        self.previous.upgrade = d.status.clone().map(Box::new);
         self.previous.database_version = d.database_version.clone();
         self.previous.image = Some(d.image.clone());
         self.live = Some(live(&d.image, r));
@@ -234,12 +234,12 @@ fn a_stale_step_never_goes_back() {
     let migrating = c.decide();
     assert_eq!(migrating.replicas, 1);
     // The status still says Stopping, but the migrator runs and is ready.
-    c.previous.upgrade = stopping.status.clone();
+    c.previous.upgrade = stopping.status.clone().map(Box::new);
     c.live = Some(live(NEW, rollout(1, 1, 1)));
     let d = c.decide();
     assert_eq!((d.replicas, d.condition.reason), (3, Reason::ScalingOut));
     // The status still says Migrating, but scaling out has begun.
-    c.previous.upgrade = migrating.status.clone();
+    c.previous.upgrade = migrating.status.clone().map(Box::new);
     c.live = Some(live(NEW, rollout(2, 2, 2)));
     assert_eq!(c.decide().replicas, 3, "never back to one pod");
 }
