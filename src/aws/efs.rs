@@ -122,8 +122,10 @@ impl Discovery {
             let region = recheck_region.clone();
             let owned = owned.clone();
             Box::pin(async move {
+                let selector = owned.selector();
+                let query = owned.query(selector.as_ref());
                 let lookup = d
-                    .find_file_system_for(Some(&region), owned.query(), owned.owner.as_deref())
+                    .find_file_system_for(Some(&region), query, owned.owner.as_deref())
                     .await?;
                 Ok(fingerprint(&lookup))
             })
@@ -143,10 +145,12 @@ impl Discovery {
     }
 }
 
-/// A [`FileSystemQuery`] and owner that a later recheck can ask again.
+/// A [`FileSystemQuery`] and owner that a later recheck can ask again. Kept for as long as
+/// the cluster is watched: the selector is a sorted slice, not a map (a `BTreeMap` is a
+/// 0.5 KB node however few its tags), and a map again only while a recheck asks.
 #[derive(Clone, Debug)]
 struct OwnedQuery {
-    selector: Option<Tags>,
+    selector: Option<ResourceTags>,
     file_system_id: Option<String>,
     access_point_id: Option<String>,
     owner: Option<String>,
@@ -155,7 +159,15 @@ struct OwnedQuery {
 impl OwnedQuery {
     fn of(query: &FileSystemQuery<'_>, owner: Option<&str>) -> OwnedQuery {
         let (selector, file_system_id) = match *query {
-            FileSystemQuery::Tags { selector, .. } => (Some(selector.clone()), None),
+            FileSystemQuery::Tags { selector, .. } => (
+                Some(
+                    selector
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect(),
+                ),
+                None,
+            ),
             FileSystemQuery::Id { file_system_id, .. } => (None, Some(file_system_id.to_string())),
         };
         OwnedQuery {
@@ -166,9 +178,20 @@ impl OwnedQuery {
         }
     }
 
-    fn query(&self) -> FileSystemQuery<'_> {
+    /// The selector as the query takes it.
+    fn selector(&self) -> Option<Tags> {
+        let kept = self.selector.as_ref()?;
+        Some(
+            kept.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    /// The query again; `selector` is [`OwnedQuery::selector`].
+    fn query<'a>(&'a self, selector: Option<&'a Tags>) -> FileSystemQuery<'a> {
         let access_point_id = self.access_point_id.as_deref();
-        match (&self.selector, &self.file_system_id) {
+        match (selector, &self.file_system_id) {
             (Some(selector), _) => FileSystemQuery::Tags {
                 selector,
                 access_point_id,

@@ -41,9 +41,12 @@ struct Interest {
     recheck: Recheck,
 }
 
+/// One owner's questions: a few (one per kind of resource it uses), so a list, not a map.
+type Asked = Vec<(QueryKey, Interest)>;
+
 /// Questions by owner (`<namespace>/<name>`), and the inventories they read.
 pub(crate) struct Interests {
-    by_owner: Mutex<HashMap<Arc<str>, HashMap<QueryKey, Interest>>>,
+    by_owner: Mutex<HashMap<Arc<str>, Asked>>,
     refreshers: Mutex<HashMap<(TypeId, String), Refresh>>,
     /// Inventories whose last refresh by the watch failed: until when the watch leaves them
     /// alone, and the pause it took. During an AWS outage the watch must not turn its quick
@@ -96,16 +99,16 @@ impl Interests {
     ) {
         let inventory = (key.0, key.1.clone());
         lock(&self.refreshers).entry(inventory).or_insert(refresh);
-        lock(&self.by_owner)
-            .entry(Arc::clone(owner))
-            .or_default()
-            .insert(
-                key,
-                Interest {
-                    fingerprint,
-                    recheck,
-                },
-            );
+        let interest = Interest {
+            fingerprint,
+            recheck,
+        };
+        let mut by_owner = lock(&self.by_owner);
+        let asked = by_owner.entry(Arc::clone(owner)).or_default();
+        match asked.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, known)) => *known = interest,
+            None => asked.push((key, interest)),
+        }
     }
 
     /// Forgets every question of `owner` (a new round asks its own; a deleted cluster none).
@@ -264,9 +267,9 @@ impl Discovery {
                 // before its round runs (it records the same answer again).
                 if let Some(interest) = lock(&interests.by_owner)
                     .get_mut(&owner)
-                    .and_then(|asked| asked.get_mut(&key))
+                    .and_then(|asked| asked.iter_mut().find(|(k, _)| *k == key))
                 {
-                    interest.fingerprint = now;
+                    interest.1.fingerprint = now;
                 }
             }
         }
