@@ -699,15 +699,16 @@ pub async fn fetch_inventory(
     metrics: &Metrics,
     page_size: i32,
 ) -> Result<EfsInventory, AwsError> {
-    let listed: Vec<FileSystemDescription> = all_pages!(
+    let listed: Vec<Option<FileSystemEntry>> = all_pages!(
         metrics,
         DESCRIBE_FILE_SYSTEMS,
         client
             .describe_file_systems()
             .max_items(page_size.min(EFS_MAX_PAGE)),
-        file_systems
+        file_systems,
+        file_system_entry
     )?;
-    let file_systems: Vec<FileSystemEntry> = listed.iter().filter_map(file_system_entry).collect();
+    let file_systems: Vec<FileSystemEntry> = listed.into_iter().flatten().collect();
     tracing::debug!(file_systems = file_systems.len(), "refreshed EFS inventory");
     Ok(EfsInventory { file_systems })
 }

@@ -293,9 +293,10 @@ pub async fn fetch_inventory(
 ) -> Result<CacheInventory, AwsError> {
     let groups = list_replication_groups(client, metrics, page_size).await?;
     let clusters = list_cache_clusters(client, metrics, page_size).await?;
+    let listed_groups = groups.len();
     let untagged: Vec<Untagged> = groups
-        .iter()
-        .filter_map(replication_group_entry)
+        .into_iter()
+        .flatten()
         .chain(clusters.iter().filter_map(memcached_entry))
         .collect();
     let by_arn = match tagging {
@@ -328,7 +329,7 @@ pub async fn fetch_inventory(
         }
     };
     tracing::debug!(
-        replication_groups = groups.len(),
+        replication_groups = listed_groups,
         cache_clusters = clusters.len(),
         usable = entries.len(),
         "refreshed ElastiCache inventory"
@@ -366,12 +367,13 @@ async fn list_replication_groups(
     client: &aws_sdk_elasticache::Client,
     metrics: &Metrics,
     page_size: i32,
-) -> Result<Vec<ReplicationGroup>, AwsError> {
+) -> Result<Vec<Option<Untagged>>, AwsError> {
     all_pages!(
         metrics,
         DESCRIBE_REPLICATION_GROUPS,
         client.describe_replication_groups().max_records(page_size),
-        replication_groups
+        replication_groups,
+        replication_group_entry
     )
 }
 

@@ -212,13 +212,33 @@ pub fn cluster_entry(cluster: &DbCluster) -> Option<DatabaseEntry> {
     })
 }
 
+/// What the inventory takes of one listed DB instance, reduced as its page arrives.
+pub struct ListedInstance {
+    entry: Option<DatabaseEntry>,
+    other_engine: Option<OtherEngine>,
+}
+
+fn listed_instance(db: &DbInstance) -> ListedInstance {
+    ListedInstance {
+        entry: instance_entry(db),
+        other_engine: other_engine(db.db_instance_arn(), db.engine(), db.tag_list()),
+    }
+}
+
 /// Builds the inventory from what the describe calls returned.
 pub fn inventory(instances: &[DbInstance], clusters: &[DbCluster]) -> RdsInventory {
-    let instance_entries: Vec<DatabaseEntry> =
-        instances.iter().filter_map(instance_entry).collect();
-    let other_engines = instances
-        .iter()
-        .filter_map(|i| other_engine(i.db_instance_arn(), i.engine(), i.tag_list()))
+    inventory_of(instances.iter().map(listed_instance).collect(), clusters)
+}
+
+fn inventory_of(instances: Vec<ListedInstance>, clusters: &[DbCluster]) -> RdsInventory {
+    let mut instance_entries = Vec::with_capacity(instances.len());
+    let mut other_engines = Vec::new();
+    for listed in instances {
+        instance_entries.extend(listed.entry);
+        other_engines.extend(listed.other_engine);
+    }
+    let other_engines = other_engines
+        .into_iter()
         .chain(
             clusters
                 .iter()
@@ -402,9 +422,10 @@ pub async fn fetch_inventory(
 ) -> Result<RdsInventory, AwsError> {
     let instances = list_db_instances(client, metrics, page_size).await?;
     let clusters = list_db_clusters(client, metrics, page_size).await?;
-    let inventory = inventory(&instances, &clusters);
+    let listed_instances = instances.len();
+    let inventory = inventory_of(instances, &clusters);
     tracing::debug!(
-        listed_instances = instances.len(),
+        listed_instances,
         listed_clusters = clusters.len(),
         sql_instances = inventory.instances.len(),
         sql_clusters = inventory.clusters.len(),
@@ -417,12 +438,13 @@ async fn list_db_instances(
     client: &aws_sdk_rds::Client,
     metrics: &Metrics,
     page_size: i32,
-) -> Result<Vec<DbInstance>, AwsError> {
+) -> Result<Vec<ListedInstance>, AwsError> {
     all_pages!(
         metrics,
         DESCRIBE_DB_INSTANCES,
         client.describe_db_instances().max_records(page_size),
-        db_instances
+        db_instances,
+        listed_instance
     )
 }
 
