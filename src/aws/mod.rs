@@ -55,21 +55,9 @@ use inventory::{FetchContext, Inventories, Inventory, TagLookup};
 /// recording every page's call in the metrics. The SDK's paginator follows the Marker or
 /// NextToken and stops when the service repeats a token, so a broken listing cannot loop.
 macro_rules! all_pages {
-    ($metrics:expr, $operation:expr, $request:expr, $items:ident) => {{
-        let mut pages = $request.into_paginator().send();
-        let mut all = Vec::new();
-        let mut result = Ok(());
-        while let Some(page) = pages.next().await {
-            match crate::aws::observe($metrics, SERVICE, $operation, page) {
-                Ok(page) => all.extend_from_slice(page.$items()),
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        result.map(|()| all)
-    }};
+    ($metrics:expr, $operation:expr, $request:expr, $items:ident) => {
+        crate::aws::all_pages!($metrics, $operation, $request, $items, Clone::clone)
+    };
     // Each item reduced by `$keep` as its page arrives: a refresh then holds one page of
     // SDK structs (a few KB each for an RDS DBInstance) instead of all of them.
     ($metrics:expr, $operation:expr, $request:expr, $items:ident, $keep:expr) => {{
