@@ -45,6 +45,8 @@ pub const SECURITY_ADMIN_USER: Setting = Setting::new("security", "admin_user");
 pub const SECURITY_ADMIN_PASSWORD: Setting = Setting::new("security", "admin_password");
 pub const SERVER_DOMAIN: Setting = Setting::new("server", "domain");
 pub const SERVER_ROOT_URL: Setting = Setting::new("server", "root_url");
+/// Not managed (users may set it in spec.config): derived only when they do not.
+pub const SERVER_SERVE_FROM_SUB_PATH: Setting = Setting::new("server", "serve_from_sub_path");
 pub const AUTH_BASIC_ENABLED: Setting = Setting::new("auth.basic", "enabled");
 pub const AUTH_ANONYMOUS_ENABLED: Setting = Setting::new("auth.anonymous", "enabled");
 pub const ALERTING_HA_PEERS: Setting = Setting::new("unified_alerting", "ha_peers");

@@ -133,8 +133,9 @@ pub struct IngressSpec {
     #[schemars(length(max = 16), inner(length(min = 1, max = 253)))]
     pub hosts: Option<Vec<String>>,
 
-    /// Path routed to Grafana, a Prefix match (default `/`). Under a sub-path, also set
-    /// server.rootUrl with that path and GF_SERVER_SERVE_FROM_SUB_PATH=true in env.
+    /// Path routed to Grafana, a Prefix match (default `/`). Under a sub-path the default
+    /// server.rootUrl carries it and Grafana serves from it (server.serve_from_sub_path,
+    /// unless spec.config sets it), with the probes and the scrape path under it too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 1024))]
     pub path: Option<String>,

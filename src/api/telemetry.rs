@@ -28,8 +28,8 @@ pub struct HttpRouteSpec {
     #[x_kube(validation = Rule::new("self.all(h, h.matches('^(\\\\*\\\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'))").message("spec.httpRoute.hostnames: each entry must be a lower-case DNS name, optionally starting with *."))]
     pub hostnames: Option<Vec<String>>,
 
-    /// Path prefix routed to Grafana (default `/`). Serving Grafana under a sub-path also
-    /// needs server.rootUrl with that path and serve_from_sub_path.
+    /// Path prefix routed to Grafana (default `/`). Without an Ingress, a sub-path is served
+    /// as the Ingress's is: in the default server.rootUrl and serve_from_sub_path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 1024))]
     pub path: Option<String>,

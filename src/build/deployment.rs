@@ -95,6 +95,7 @@ fn volumes(plan: &Plan) -> (Vec<Volume>, Vec<VolumeMount>) {
 }
 
 fn grafana_container(plan: &Plan, mounts: Vec<VolumeMount>) -> Container {
+    let sub_path = &plan.server.sub_path;
     Container {
         name: crate::names::GRAFANA_CONTAINER.into(),
         image: Some(plan.image.clone()),
@@ -108,12 +109,14 @@ fn grafana_container(plan: &Plan, mounts: Vec<VolumeMount>) -> Container {
         // Container env wins over envFrom: a managed variable cannot be overridden here.
         env_from: (!plan.config.env_from.is_empty()).then(|| plan.config.env_from.clone()),
         resources: Some(plan.pod.resources.clone()),
+        // Under a served sub-path Grafana redirects /healthz to the public URL (and the
+        // kubelet counts a redirect to another host as success): every probe carries it.
         // /api/health checks the database: it gates traffic, never restarts.
-        readiness_probe: Some(http_probe("/api/health", 10, 3)),
+        readiness_probe: Some(http_probe(&format!("{sub_path}/api/health"), 10, 3)),
         // /healthz only says the process serves: an RDS failover must not restart pods.
-        liveness_probe: Some(http_probe("/healthz", 10, 6)),
+        liveness_probe: Some(http_probe(&format!("{sub_path}/healthz"), 10, 6)),
         // First start on an empty database runs every migration: allow 10 minutes.
-        startup_probe: Some(http_probe("/healthz", 10, 60)),
+        startup_probe: Some(http_probe(&format!("{sub_path}/healthz"), 10, 60)),
         security_context: Some(container_security_context()),
         volume_mounts: Some(mounts),
         ..Container::default()

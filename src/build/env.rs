@@ -94,6 +94,9 @@ pub fn grafana_env(plan: &Plan) -> Vec<EnvVar> {
     if let Some(root_url) = &server.root_url {
         env.push(setting(settings::SERVER_ROOT_URL, root_url));
     }
+    if server.serve_from_sub_path {
+        env.push(setting(settings::SERVER_SERVE_FROM_SUB_PATH, "true"));
+    }
     env.push(setting(
         settings::AUTH_BASIC_ENABLED,
         &server.basic_auth.to_string(),

@@ -88,7 +88,8 @@ pub fn service_monitor(plan: &Plan) -> Option<ServiceMonitor> {
             },
             endpoints: vec![ScrapeEndpoint {
                 port: monitor.port_name.clone(),
-                path: monitor.path.clone(),
+                // Under a served sub-path /metrics redirects to the public URL.
+                path: format!("{}{}", plan.server.sub_path, monitor.path),
                 interval: monitor.interval.clone(),
             }],
         },

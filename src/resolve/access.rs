@@ -11,8 +11,6 @@ use k8s_openapi::api::core::v1::{
 use crate::api::{GrafanaClusterSpec, ServiceType};
 use crate::names;
 
-use super::ServerPlan;
-
 /// The ServiceAccount the pods and the installer run as.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceAccountPlan {
@@ -139,31 +137,6 @@ fn ingress(cluster: &str, spec: &GrafanaClusterSpec) -> Option<IngressPlan> {
     })
 }
 
-/// The public address from the Ingress's first host when the user set neither domain nor
-/// rootUrl: Grafana builds redirects and links from it, and its own default
-/// (http://localhost:3000/) is wrong behind any Ingress.
-pub fn server_from_ingress(mut server: ServerPlan, spec: &GrafanaClusterSpec) -> ServerPlan {
-    let user_set = spec
-        .server
-        .as_ref()
-        .is_some_and(|s| s.domain.is_some() || s.root_url.is_some());
-    let Some(ingress) = spec.ingress.as_ref().filter(|_| !user_set) else {
-        return server;
-    };
-    let Some(host) = ingress.hosts.iter().flatten().next() else {
-        return server;
-    };
-    let scheme = if ingress.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    let path = ingress.path.as_deref().unwrap_or("/").trim_end_matches('/');
-    server.domain = Some(host.clone());
-    server.root_url = Some(format!("{scheme}://{host}{path}/"));
-    server
-}
-
 fn pod(spec: &GrafanaClusterSpec) -> PodExtras {
     let pod = spec.pod.clone().unwrap_or_default();
     let restrict = |c: Container| Container {
@@ -248,7 +221,7 @@ mod tests {
     }
 
     #[test]
-    fn ingress_tls_hosts_default_to_the_hosts_and_root_url_follows_the_first() {
+    fn ingress_tls_hosts_default_to_the_hosts() {
         let s = spec(serde_json::json!({"ingress": {
             "hosts": ["g.example.com", "h.example.com"], "tls": {"secretName": "cert"}}}));
         let p = plan("grafana", &s);
@@ -257,28 +230,6 @@ mod tests {
         assert_eq!(
             ing.tls.expect("tls").hosts,
             vec!["g.example.com".to_string(), "h.example.com".to_string()]
-        );
-        let server = server_from_ingress(super::super::pod::server(&s), &s);
-        assert_eq!(server.root_url.as_deref(), Some("https://g.example.com/"));
-        assert_eq!(server.domain.as_deref(), Some("g.example.com"));
-    }
-
-    #[test]
-    fn the_users_address_wins_over_the_ingress_host() {
-        let s = spec(serde_json::json!({
-            "ingress": {"hosts": ["g.example.com"], "path": "/grafana"},
-            "server": {"domain": "other.example.com"}}));
-        let server = server_from_ingress(super::super::pod::server(&s), &s);
-        assert_eq!(
-            server.root_url.as_deref(),
-            Some("https://other.example.com/")
-        );
-        let s =
-            spec(serde_json::json!({"ingress": {"hosts": ["g.example.com"], "path": "/grafana"}}));
-        let server = server_from_ingress(super::super::pod::server(&s), &s);
-        assert_eq!(
-            server.root_url.as_deref(),
-            Some("http://g.example.com/grafana/")
         );
     }
 

@@ -16,6 +16,7 @@ mod credentials;
 mod database;
 pub mod datasources;
 mod pod;
+mod server;
 mod storage;
 pub mod telemetry;
 pub mod upgrade;
@@ -252,6 +253,12 @@ pub struct ServerPlan {
     pub root_url: Option<String>,
     pub basic_auth: bool,
     pub anonymous_auth: bool,
+    /// The operator sets `server.serve_from_sub_path`: the Ingress or HTTPRoute routes a
+    /// sub-path and `spec.config` does not decide it.
+    pub serve_from_sub_path: bool,
+    /// The path every request to a pod starts with (`/grafana`), empty at the root: the
+    /// probes' and the metrics scrape's prefix (see server.rs).
+    pub sub_path: String,
 }
 
 /// Every decision about one GrafanaCluster, defaults applied: what the builders read.
@@ -477,7 +484,7 @@ pub fn resolve(gc: &GrafanaCluster, gathered: &Gathered) -> Resolution {
                 alerting,
                 admin: credentials::admin(&cluster.name, spec, secrets),
                 signing_key: credentials::signing_key(&cluster.name, secrets),
-                server: access::server_from_ingress(pod::server(spec), spec),
+                server: server::plan(spec),
                 pod: pod::settings(&cluster.name, spec),
                 access: access::plan(&cluster.name, spec),
                 required_zones: st.mount_target_zones.clone(),

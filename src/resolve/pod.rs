@@ -13,8 +13,6 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use crate::api::GrafanaClusterSpec;
 use crate::names;
 
-use super::ServerPlan;
-
 /// What the Grafana pods get besides the wiring.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PodSettings {
@@ -113,25 +111,6 @@ pub fn disruption_budget(spec: &GrafanaClusterSpec) -> Option<DisruptionBudget> 
         (None, Some(max)) => DisruptionBudget::MaxUnavailable(max),
         _ => DisruptionBudget::MaxUnavailable(IntOrString::Int(1)),
     })
-}
-
-/// Basic auth on, anonymous off unless the spec says otherwise.
-pub fn server(spec: &GrafanaClusterSpec) -> ServerPlan {
-    let server = spec.server.clone().unwrap_or_default();
-    let auth = spec.auth.clone().unwrap_or_default();
-    // Grafana's own default root_url is http://<domain>:3000/, wrong behind any proxy or
-    // load balancer: with only a domain, the public URL is https on the standard port.
-    let root_url = server
-        .root_url
-        .or_else(|| server.domain.as_ref().map(|d| format!("https://{d}/")))
-        // After an Ingress host (when spec.ingress exists): the first HTTPRoute host name.
-        .or_else(|| super::telemetry::route_root_url(spec));
-    ServerPlan {
-        domain: server.domain,
-        root_url,
-        basic_auth: auth.basic.unwrap_or(true),
-        anonymous_auth: auth.anonymous.unwrap_or(false),
-    }
 }
 
 /// The zones of a single-AZ database (weight 50) and cache (25).

@@ -90,19 +90,6 @@ pub fn wants_optional_api(spec: &GrafanaClusterSpec, api: OptionalApi) -> bool {
     }
 }
 
-/// The public URL from the first HTTPRoute host name that is not a wildcard (https: the
-/// Gateway terminates TLS). The server defaults use it after spec.server and any Ingress
-/// host.
-pub fn route_root_url(spec: &GrafanaClusterSpec) -> Option<String> {
-    spec.http_route
-        .as_ref()?
-        .hostnames
-        .as_ref()?
-        .iter()
-        .find(|h| !h.starts_with('*'))
-        .map(|h| format!("https://{h}/"))
-}
-
 /// What the cluster asks for around the replicas, given which optional APIs are served.
 pub fn extras(
     cluster: &str,
@@ -328,13 +315,5 @@ mod tests {
         }
         assert!(!wants_optional_api(&s, OptionalApi::ServiceMonitor));
         assert!(wants_optional_api(&s, OptionalApi::HttpRoute));
-    }
-
-    #[test]
-    fn root_url_comes_from_the_first_concrete_host() {
-        assert_eq!(
-            route_root_url(&spec()).as_deref(),
-            Some("https://grafana.example.com/")
-        );
     }
 }

@@ -361,3 +361,30 @@ fn a_missing_config_secret_blocks_the_plan_and_is_reported() {
     assert!(ok.plan.is_some());
     assert_eq!(ok.config.reason, crate::status::Reason::Applied);
 }
+
+#[test]
+fn under_a_served_sub_path_the_probes_and_the_env_carry_it() {
+    let mut plan = fixtures::plan();
+    plan.server.serve_from_sub_path = true;
+    plan.server.sub_path = "/grafana".into();
+    let d = deployment(&plan, &BTreeMap::new());
+    let c = &pod(&d).containers[0];
+    let path = |p: &Option<Probe>| {
+        p.as_ref()
+            .and_then(|p| p.http_get.as_ref())
+            .and_then(|h| h.path.clone())
+    };
+    assert_eq!(
+        path(&c.readiness_probe).as_deref(),
+        Some("/grafana/api/health")
+    );
+    assert_eq!(path(&c.liveness_probe).as_deref(), Some("/grafana/healthz"));
+    assert_eq!(path(&c.startup_probe).as_deref(), Some("/grafana/healthz"));
+    let env = c.env.as_ref().expect("env");
+    let sub_path: Vec<_> = env
+        .iter()
+        .filter(|e| e.name == "GF_SERVER_SERVE_FROM_SUB_PATH")
+        .map(|e| e.value.as_deref())
+        .collect();
+    assert_eq!(sub_path, vec![Some("true")]);
+}

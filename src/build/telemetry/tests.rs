@@ -247,3 +247,18 @@ fn monitor_scrapes_the_named_http_port_of_the_http_service_only() {
         );
     }
 }
+
+#[test]
+fn under_a_served_sub_path_the_scrape_carries_it() {
+    let mut plan = fixtures::plan();
+    plan.extras.service_monitor = Some(ServiceMonitorPlan {
+        name: "grafana".into(),
+        interval: None,
+        labels: BTreeMap::new(),
+        port_name: "http".into(),
+        path: "/metrics".into(),
+    });
+    plan.server.sub_path = "/grafana".into();
+    let monitor = service_monitor(&plan).expect("monitor");
+    assert_eq!(monitor.spec.endpoints[0].path, "/grafana/metrics");
+}
