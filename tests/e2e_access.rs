@@ -7,7 +7,8 @@
 //!   is accepted and rootUrl follows its first host; the HTTP Service is a LoadBalancer
 //!   with the user's annotations; pod labels, annotations, an extra volume, mount, port
 //!   and a sidecar without a securityContext reach the Deployment, and the pods pass Pod
-//!   Security `restricted` (Ready); a deleted Ingress comes back.
+//!   Security `restricted` (Ready); a deleted Ingress comes back; moved to a sub-path, the
+//!   Ingress routes it and the pods serve from it, probes included.
 //! - `existing_service_account_and_a_refused_customisation_leave_the_deployment_alone`:
 //!   `create: false` uses the user's ServiceAccount and creates none; admission refuses
 //!   `create: false` without a name, an extra container named grafana and port 9094
@@ -300,6 +301,45 @@ async fn irsa_service_account_ingress_load_balancer_and_sidecar_in_a_restricted_
         (again.uid() != uid).then_some(())
     })
     .await;
+
+    // A sub-path: Grafana serves from it, and the probes (on the pod IP) carry it, since
+    // Grafana redirects /healthz outside it to the public URL.
+    Api::<GrafanaCluster>::namespaced(client.clone(), &ns)
+        .patch(
+            "grafana",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"ingress": {"path": "/grafana"}}})),
+        )
+        .await
+        .expect("patch the ingress path");
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let pod = wait_for("the Deployment under /grafana", WAIT, || async {
+        let pod = pod_spec(&deployments.get("grafana").await.ok()?);
+        let liveness = pod.containers[0].liveness_probe.clone()?.http_get?.path;
+        (liveness.as_deref() == Some("/grafana/healthz")).then_some(pod)
+    })
+    .await;
+    let readiness = pod.containers[0]
+        .readiness_probe
+        .clone()
+        .and_then(|p| p.http_get)
+        .and_then(|h| h.path);
+    assert_eq!(readiness.as_deref(), Some("/grafana/api/health"));
+    assert_eq!(
+        env_value(&pod, "GF_SERVER_ROOT_URL").as_deref(),
+        Some("https://grafana.example.com/grafana/")
+    );
+    assert_eq!(
+        env_value(&pod, "GF_SERVER_SERVE_FROM_SUB_PATH").as_deref(),
+        Some("true")
+    );
+    let ing = ingresses.get("grafana").await.expect("ingress");
+    let paths = ing.spec.and_then(|s| s.rules).expect("rules")[0]
+        .http
+        .clone()
+        .expect("http")
+        .paths;
+    assert_eq!(paths[0].path.as_deref(), Some("/grafana"));
 
     cleanup(&client, &ns, operator).await;
 }

@@ -14,6 +14,9 @@ use crate::settings;
 
 use super::ServerPlan;
 
+/// Grafana's default `root_url` without its trailing slash (conf/defaults.ini).
+const GRAFANA_DEFAULT_ADDRESS: &str = "%(protocol)s://%(domain)s:%(http_port)s";
+
 pub fn plan(spec: &GrafanaClusterSpec) -> ServerPlan {
     let server = spec.server.as_deref().cloned().unwrap_or_default();
     let auth = spec.auth.clone().unwrap_or_default();
@@ -41,10 +44,13 @@ pub fn plan(spec: &GrafanaClusterSpec) -> ServerPlan {
     } else {
         ingress_host.or_else(route_host)
     };
+    // With a routed sub-path and no host to name, Grafana's own default address with the
+    // path: Grafana expands it, and takes the path it serves under from it.
     let root_url = server
         .root_url
         .clone()
-        .or_else(|| derived.as_ref().map(|(s, h)| format!("{s}://{h}{path}/")));
+        .or_else(|| derived.as_ref().map(|(s, h)| format!("{s}://{h}{path}/")))
+        .or_else(|| (!path.is_empty()).then(|| format!("{GRAFANA_DEFAULT_ADDRESS}{path}/")));
     let domain = server
         .domain
         .or_else(|| (!user_set).then(|| derived.map(|(_, h)| h)).flatten());
@@ -182,6 +188,18 @@ mod tests {
         );
         assert_eq!(p.domain, None);
         assert_eq!(p.sub_path, "/dash");
+    }
+
+    #[test]
+    fn a_sub_path_without_a_host_keeps_grafanas_address_with_the_path() {
+        let p = plan(&spec(serde_json::json!({"ingress": {"path": "/grafana"}})));
+        assert_eq!(
+            p.root_url.as_deref(),
+            Some("%(protocol)s://%(domain)s:%(http_port)s/grafana/")
+        );
+        assert_eq!(p.domain, None);
+        assert!(p.serve_from_sub_path);
+        assert_eq!(p.sub_path, "/grafana");
     }
 
     #[test]
