@@ -61,13 +61,13 @@ pub fn plan(spec: &GrafanaClusterSpec) -> ServerPlan {
         .config
         .as_ref()
         .and_then(|c| c.get(setting.section)?.get(setting.key))
-        .map(|v| Some(go_bool(v)));
+        .map(|v| Some(ini_bool(v)));
     let env_name = setting.env_name();
     // A value from a Secret or ConfigMap is not known here: the routed path decides the
     // probes' prefix then.
     let from_env = || {
         let var = spec.env.iter().flatten().find(|e| e.name == env_name)?;
-        Some(var.value.as_deref().map(go_bool))
+        Some(var.value.as_deref().map(ini_bool))
     };
     let users_choice = from_config.or_else(from_env);
     let serving_from_sub_path = users_choice.flatten().unwrap_or(!path.is_empty());
@@ -105,9 +105,13 @@ fn path_of(url: &str) -> String {
     path.trim_end_matches('/').to_string()
 }
 
-/// An ini boolean as Grafana reads it (Go's strconv.ParseBool; anything else is false).
-fn go_bool(value: &str) -> bool {
-    matches!(value.trim(), "1" | "t" | "T" | "true" | "TRUE" | "True")
+/// An ini boolean as Grafana reads it (go-ini's `MustBool(false)`: these spellings are
+/// true, anything else false).
+fn ini_bool(value: &str) -> bool {
+    matches!(
+        value.trim(),
+        "1" | "t" | "T" | "true" | "TRUE" | "True" | "YES" | "yes" | "Yes" | "ON" | "on" | "On"
+    )
 }
 
 #[cfg(test)]
@@ -248,7 +252,7 @@ mod tests {
         assert_eq!(path_of("https://h"), "");
         assert_eq!(path_of("http://h:3000/a/b/"), "/a/b");
         assert_eq!(path_of("%(protocol)s://%(domain)s/x/"), "/x");
-        assert!(go_bool("1") && go_bool("true") && go_bool(" TRUE "));
-        assert!(!go_bool("yes") && !go_bool("false") && !go_bool(""));
+        assert!(ini_bool("1") && ini_bool("true") && ini_bool(" TRUE ") && ini_bool("on"));
+        assert!(ini_bool("Yes") && !ini_bool("y") && !ini_bool("false") && !ini_bool(""));
     }
 }
